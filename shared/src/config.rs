@@ -1,0 +1,486 @@
+//! The one typed settings tree: `config.yaml`, then `CEP__SECTION__KEY` environment
+//! overrides, validated once. Secrets never live here; see [`Secrets`].
+
+mod rules;
+mod validate;
+
+pub use rules::*;
+pub use validate::{CHANNELS, parse_cron};
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why the fleet refused its configuration. Always names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    #[error("invalid configuration at `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub cep: CepSettings,
+    /// Where the embedded default keeps its SQLite database and reports.
+    pub data_dir: PathBuf,
+    /// `dev` logs for people, `prod` logs JSON.
+    pub mode: Mode,
+    pub containers: ContainersSettings,
+    pub schedules: ScheduleSettings,
+    pub backends: BackendSettings,
+    pub queue: QueueSettings,
+    pub worker: WorkerSettings,
+    pub server: ServerSettings,
+    pub engines: EngineSettings,
+    pub layers: LayerSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cep: CepSettings::default(),
+            data_dir: PathBuf::from("./data"),
+            mode: Mode::Dev,
+            containers: ContainersSettings::default(),
+            schedules: ScheduleSettings::default(),
+            backends: BackendSettings::default(),
+            queue: QueueSettings::default(),
+            worker: WorkerSettings::default(),
+            server: ServerSettings::default(),
+            engines: EngineSettings::default(),
+            layers: LayerSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Dev,
+    Prod,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CepSettings {
+    pub version: String,
+    pub phi_thresholds: PhiThresholds,
+    pub red_flags: RedFlagSettings,
+}
+
+impl Default for CepSettings {
+    fn default() -> Self {
+        Self {
+            version: "1.0.0".into(),
+            phi_thresholds: PhiThresholds::default(),
+            red_flags: RedFlagSettings::default(),
+        }
+    }
+}
+
+/// Φ_sync status thresholds; the highest one met names the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhiThresholds {
+    pub infrastructure: f64,
+    pub factory: f64,
+    pub sales: f64,
+    pub operations: f64,
+    pub machine: f64,
+    pub production: f64,
+}
+
+impl Default for PhiThresholds {
+    fn default() -> Self {
+        Self {
+            infrastructure: 0.30,
+            factory: 0.65,
+            sales: 0.70,
+            operations: 0.80,
+            machine: 0.88,
+            production: 0.95,
+        }
+    }
+}
+
+impl PhiThresholds {
+    /// Ascending `(status, threshold)` pairs.
+    pub fn ascending(&self) -> [(&'static str, f64); 6] {
+        [
+            ("infrastructure", self.infrastructure),
+            ("factory", self.factory),
+            ("sales", self.sales),
+            ("operations", self.operations),
+            ("machine", self.machine),
+            ("production", self.production),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedFlagSettings {
+    pub phi_below: f64,
+    pub sales_error_rate_above: f64,
+    pub operations_error_rate_above: f64,
+    pub finance_error_rate_above: f64,
+    pub health_spread_above: f64,
+}
+
+impl Default for RedFlagSettings {
+    fn default() -> Self {
+        Self {
+            phi_below: 0.85,
+            sales_error_rate_above: 0.10,
+            operations_error_rate_above: 0.10,
+            finance_error_rate_above: 0.05,
+            health_spread_above: 0.30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timescale {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Timescale {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Timescale::Daily => "daily",
+            Timescale::Weekly => "weekly",
+            Timescale::Monthly => "monthly",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSettings {
+    pub weight: f64,
+    pub timescale: Timescale,
+    /// Seven-field cron (sec min hour day-of-month month day-of-week year), UTC.
+    pub schedule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainersSettings {
+    pub sales: ContainerSettings,
+    pub operations: ContainerSettings,
+    pub finance: ContainerSettings,
+}
+
+impl Default for ContainersSettings {
+    fn default() -> Self {
+        Self {
+            sales: ContainerSettings {
+                weight: 0.33,
+                timescale: Timescale::Daily,
+                schedule: "0 0 6 * * * *".into(),
+            },
+            operations: ContainerSettings {
+                weight: 0.33,
+                timescale: Timescale::Weekly,
+                schedule: "0 0 5 * * Mon *".into(),
+            },
+            finance: ContainerSettings {
+                weight: 0.34,
+                timescale: Timescale::Monthly,
+                schedule: "0 0 4 1 * * *".into(),
+            },
+        }
+    }
+}
+
+impl ContainersSettings {
+    pub fn get(&self, c: crate::layer::Container) -> &ContainerSettings {
+        match c {
+            crate::layer::Container::Sales => &self.sales,
+            crate::layer::Container::Operations => &self.operations,
+            crate::layer::Container::Finance => &self.finance,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Φ_sync aggregation (besides the one chained after the feedback loop).
+    pub aggregation: String,
+    /// The feedback loop runs this many hours after the finance container's tick.
+    pub feedback_loop_delay_hours: u32,
+    /// How often the scheduler wakes to look for due ticks.
+    pub tick_seconds: u64,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            aggregation: "0 30 23 * * * *".into(),
+            feedback_loop_delay_hours: 2,
+            tick_seconds: 30,
+        }
+    }
+}
+
+/// Which queue and store to use. Empty URLs mean the embedded default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendSettings {
+    /// Redis for the queue; read from `REDIS_URL` (never put a password here).
+    pub redis_url: Option<String>,
+    /// Postgres for the store; read from `DATABASE_URL`.
+    pub database_url: Option<String>,
+}
+
+impl BackendSettings {
+    pub fn is_embedded(&self) -> bool {
+        self.redis_url.is_none() && self.database_url.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Every Redis key starts with this prefix; tests use one prefix each.
+    pub key_prefix: String,
+    pub heartbeat_interval_seconds: u64,
+    /// A worker silent for `heartbeat_interval × missed_heartbeats` is dead and its jobs
+    /// go back to the queue (the orphan window).
+    pub missed_heartbeats: u32,
+    pub max_attempts: u32,
+    pub backoff_base_seconds: u64,
+    pub backoff_max_seconds: u64,
+    /// How long a deduplication key (scheduler period, chained job) is remembered.
+    pub idempotency_ttl_days: u32,
+    pub fetch_batch: u32,
+    /// How long an idle worker waits before looking for due delayed jobs again.
+    pub idle_poll_millis: u64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            key_prefix: "cep".into(),
+            heartbeat_interval_seconds: 10,
+            missed_heartbeats: 6,
+            max_attempts: 5,
+            backoff_base_seconds: 10,
+            backoff_max_seconds: 3600,
+            idempotency_ttl_days: 40,
+            fetch_batch: 32,
+            idle_poll_millis: 200,
+        }
+    }
+}
+
+impl QueueSettings {
+    pub fn orphan_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.heartbeat_interval_seconds * self.missed_heartbeats as u64,
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// After SIGTERM: stop fetching, then finish in-flight jobs within this deadline.
+    pub shutdown_deadline_seconds: u64,
+    pub job_timeout_seconds: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            shutdown_deadline_seconds: 25,
+            job_timeout_seconds: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Base URL people and mail clients reach the webhook/unsubscribe server at.
+    pub public_url: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    pub research: ResearchEngine,
+    pub architecture: ArchitectureEngine,
+    pub testing: TestingEngine,
+    pub orchestrator: OrchestratorEngine,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            research: ResearchEngine {
+                max_results: 20,
+                citation_required: true,
+                provider: "offline".into(),
+            },
+            architecture: ArchitectureEngine {
+                model: "claude-3-sonnet".into(),
+                validation_rules: "strict".into(),
+            },
+            testing: TestingEngine {
+                browser: "chromium".into(),
+                headless: true,
+            },
+            orchestrator: OrchestratorEngine {
+                timeout: 3600,
+                retry_count: 3,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResearchEngine {
+    pub max_results: u32,
+    pub citation_required: bool,
+    /// Where prospects come from: `offline` is the bundled data set.
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchitectureEngine {
+    pub model: String,
+    pub validation_rules: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingEngine {
+    pub browser: String,
+    pub headless: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestratorEngine {
+    /// Seconds a whole chain may take.
+    pub timeout: u64,
+    pub retry_count: u32,
+}
+
+/// Secrets come from the environment only and never print.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub calendly_signing_key: Option<String>,
+}
+
+impl Secrets {
+    pub const CALENDLY_SIGNING_KEY: &'static str = "CALENDLY_WEBHOOK_SIGNING_KEY";
+
+    pub fn from_env() -> Self {
+        Self {
+            calendly_signing_key: std::env::var(Self::CALENDLY_SIGNING_KEY)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field(
+                "calendly_signing_key",
+                &self.calendly_signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Loads `path` (when given; built-in defaults otherwise), applies `CEP__…`
+    /// overrides and `REDIS_URL` / `DATABASE_URL`, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &env)
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests pass their own).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "{} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Yaml));
+        }
+        let overrides: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("CEP__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("CEP")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides)),
+        );
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(url) = lookup("REDIS_URL") {
+            settings.backends.redis_url = Some(url);
+        }
+        if let Some(url) = lookup("DATABASE_URL") {
+            settings.backends.database_url = Some(url);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}

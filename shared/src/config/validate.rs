@@ -1,0 +1,282 @@
+//! Validation run once at load; every error names its key.
+
+use super::{ConfigError, Settings};
+use crate::layer::Container;
+use std::str::FromStr;
+
+pub const CHANNELS: [&str; 4] = ["email", "linkedin", "phone", "sms"];
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn check(ok: bool, key: &str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, reason))
+    }
+}
+
+fn ratio(value: f64, key: &str) -> Result<(), ConfigError> {
+    check(
+        value.is_finite() && (0.0..=1.0).contains(&value),
+        key,
+        format!("must be between 0 and 1, got {value}"),
+    )
+}
+
+/// Parses a seven-field cron expression, naming `key` when it does not parse.
+pub fn parse_cron(expr: &str, key: &str) -> Result<cron::Schedule, ConfigError> {
+    cron::Schedule::from_str(expr)
+        .map_err(|e| ConfigError::invalid(key, format!("`{expr}` is not a cron expression: {e}")))
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut sum = 0.0;
+        for c in Container::ALL {
+            let s = self.containers.get(c);
+            let key = format!("containers.{}", c.as_str());
+            ratio(s.weight, &format!("{key}.weight"))?;
+            parse_cron(&s.schedule, &format!("{key}.schedule"))?;
+            sum += s.weight;
+        }
+        check(
+            (sum - 1.0).abs() < 1e-9,
+            "containers",
+            format!("container weights must sum to 1, they sum to {sum:.4}"),
+        )?;
+
+        let mut previous = ("", 0.0);
+        for (name, value) in self.cep.phi_thresholds.ascending() {
+            let key = format!("cep.phi_thresholds.{name}");
+            ratio(value, &key)?;
+            check(
+                value > previous.1,
+                &key,
+                format!(
+                    "must be above `{}` ({}), thresholds ascend",
+                    previous.0, previous.1
+                ),
+            )?;
+            previous = (name, value);
+        }
+        let rf = &self.cep.red_flags;
+        for (name, v) in [
+            ("phi_below", rf.phi_below),
+            ("sales_error_rate_above", rf.sales_error_rate_above),
+            (
+                "operations_error_rate_above",
+                rf.operations_error_rate_above,
+            ),
+            ("finance_error_rate_above", rf.finance_error_rate_above),
+            ("health_spread_above", rf.health_spread_above),
+        ] {
+            ratio(v, &format!("cep.red_flags.{name}"))?;
+        }
+
+        parse_cron(&self.schedules.aggregation, "schedules.aggregation")?;
+        check(
+            self.schedules.tick_seconds > 0,
+            "schedules.tick_seconds",
+            "must be positive",
+        )?;
+
+        let q = &self.queue;
+        check(
+            !q.key_prefix.is_empty(),
+            "queue.key_prefix",
+            "must not be empty",
+        )?;
+        check(
+            q.heartbeat_interval_seconds > 0,
+            "queue.heartbeat_interval_seconds",
+            "must be positive",
+        )?;
+        check(
+            q.missed_heartbeats >= 2,
+            "queue.missed_heartbeats",
+            "must be at least 2",
+        )?;
+        check(
+            q.max_attempts >= 1,
+            "queue.max_attempts",
+            "must be at least 1",
+        )?;
+        check(
+            q.fetch_batch >= 1,
+            "queue.fetch_batch",
+            "must be at least 1",
+        )?;
+        check(
+            q.backoff_base_seconds <= q.backoff_max_seconds,
+            "queue.backoff_base_seconds",
+            "must not exceed queue.backoff_max_seconds",
+        )?;
+        check(
+            q.idempotency_ttl_days >= 1,
+            "queue.idempotency_ttl_days",
+            "must be at least 1",
+        )?;
+
+        let w = &self.worker;
+        check(
+            w.concurrency >= 1,
+            "worker.concurrency",
+            "must be at least 1",
+        )?;
+        let window = q.orphan_window().as_secs();
+        check(
+            w.shutdown_deadline_seconds < window,
+            "worker.shutdown_deadline_seconds",
+            format!(
+                "must be shorter than the queue's orphan window (heartbeat_interval_seconds × missed_heartbeats = {window} s), or a draining worker's jobs would run twice"
+            ),
+        )?;
+
+        self.validate_layers()?;
+        self.validate_backends()
+    }
+
+    fn validate_backends(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.backends.redis_url {
+            check(
+                url.starts_with("redis://") || url.starts_with("rediss://"),
+                "backends.redis_url",
+                "must start with redis:// or rediss://",
+            )?;
+        }
+        if let Some(url) = &self.backends.database_url {
+            check(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "backends.database_url",
+                "must start with postgres:// (the embedded default needs no URL)",
+            )?;
+        }
+        check(
+            self.backends.redis_url.is_some() == self.backends.database_url.is_some(),
+            "backends",
+            "set both REDIS_URL and DATABASE_URL for the fleet, or neither for the embedded default",
+        )
+    }
+
+    fn validate_layers(&self) -> Result<(), ConfigError> {
+        let l = &self.layers;
+        let p = &l.prospecting;
+        check(
+            p.max_prospects >= 1,
+            "layers.prospecting.max_prospects",
+            "must be at least 1",
+        )?;
+        check(
+            !p.categories.is_empty(),
+            "layers.prospecting.categories",
+            "must not be empty",
+        )?;
+        check(
+            !p.locations.is_empty(),
+            "layers.prospecting.locations",
+            "must not be empty",
+        )?;
+        check(
+            p.campaigns_per_day >= 1,
+            "layers.prospecting.campaigns_per_day",
+            "must be at least 1",
+        )?;
+        check(
+            p.hot_below < p.warm_below && p.warm_below < p.cold_below && p.cold_below <= 100,
+            "layers.prospecting.hot_below",
+            "lead class bounds must ascend: hot_below < warm_below < cold_below ≤ 100",
+        )?;
+        check(
+            p.score.total() == 100,
+            "layers.prospecting.score",
+            format!(
+                "points must add up to 100, they add up to {}",
+                p.score.total()
+            ),
+        )?;
+
+        let pitch = &l.pitch_generation;
+        check(
+            ["professional", "casual", "direct", "consultative"]
+                .contains(&pitch.default_tone.as_str()),
+            "layers.pitch_generation.default_tone",
+            "must be one of professional, casual, direct, consultative",
+        )?;
+        check(
+            !pitch.variants.is_empty(),
+            "layers.pitch_generation.variants",
+            "must not be empty",
+        )?;
+        ratio(
+            pitch.length_bonus_share,
+            "layers.pitch_generation.length_bonus_share",
+        )?;
+
+        let o = &l.outreach;
+        check(
+            !o.sequence.is_empty(),
+            "layers.outreach.sequence",
+            "must have at least one step",
+        )?;
+        for (i, step) in o.sequence.iter().enumerate() {
+            check(
+                CHANNELS.contains(&step.channel.as_str()),
+                &format!("layers.outreach.sequence[{i}].channel"),
+                format!("`{}` is not one of {}", step.channel, CHANNELS.join(", ")),
+            )?;
+        }
+        for (i, day) in o.send_days.iter().enumerate() {
+            check(
+                WEEKDAYS.contains(&day.as_str()),
+                &format!("layers.outreach.send_days[{i}]"),
+                format!("`{day}` is not one of {}", WEEKDAYS.join(", ")),
+            )?;
+        }
+        check(
+            o.send_start_hour < o.send_end_hour && o.send_end_hour <= 24,
+            "layers.outreach.send_start_hour",
+            "the send window must be start < end ≤ 24",
+        )?;
+        check(
+            !o.postal_address.trim().is_empty(),
+            "layers.outreach.postal_address",
+            "every email needs a postal address",
+        )?;
+
+        check(
+            !l.onboarding.checklist.is_empty(),
+            "layers.onboarding.checklist",
+            "must have at least one task",
+        )?;
+        let opt = &l.optimization;
+        check(
+            opt.default_run <= opt.kinds.len(),
+            "layers.optimization.default_run",
+            "cannot exceed the number of kinds",
+        )?;
+        let f = &l.finance;
+        for (name, tier) in [
+            ("starter", &f.starter),
+            ("professional", &f.professional),
+            ("enterprise", &f.enterprise),
+        ] {
+            check(
+                tier.monthly_cents > 0 && tier.setup_cents >= 0,
+                &format!("layers.finance.{name}"),
+                "prices must be positive cents",
+            )?;
+        }
+        check(
+            (0..=10_000).contains(&f.tax_basis_points),
+            "layers.finance.tax_basis_points",
+            "must be between 0 and 10000",
+        )?;
+        let w = &l.feedback_loop.impact_weights;
+        let total: f64 = crate::layer::Layer::ALL.iter().map(|l| w.get(*l)).sum();
+        check(
+            (total - 1.0).abs() < 1e-9,
+            "layers.feedback_loop.impact_weights",
+            format!("must sum to 1, they sum to {total:.4}"),
+        )
+    }
+}

@@ -1,0 +1,15 @@
+//! What two or more parts of the CEP fleet need: layer names, configuration, the clock,
+//! the Φ_sync maths, the store and the queue.
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod jobs;
+pub mod layer;
+pub mod phi;
+pub mod queue;
+pub mod store;
+
+pub use clock::Clock;
+pub use config::{Secrets, Settings};
+pub use layer::{Container, JobKind, Layer};

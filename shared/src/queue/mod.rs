@@ -1,0 +1,317 @@
+//! The job queue: reliable fetch with leases, delayed jobs, deduplication keys,
+//! max attempts and a dead-letter state, on SQLite (embedded) or Redis (fleet).
+//!
+//! Delivery is at least once: a job whose worker dies goes back to the queue after the
+//! orphan window, so every handler must be idempotent. Due times are read from the
+//! scheduling [`Clock`] (simulated in `cep simulate`); leases and heartbeats from the
+//! wall clock.
+
+mod redis;
+mod sqlite;
+
+pub use self::redis::RedisQueue;
+pub use self::sqlite::SqliteQueue;
+
+use crate::clock::Clock;
+use crate::config::QueueSettings;
+use crate::layer::JobKind;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("queue database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("cannot connect to the queue at {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("queue holds a corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewJob {
+    pub kind: JobKind,
+    /// The payload as JSON text; workers decode it, so a malformed payload reaches a
+    /// worker and is dead-lettered with its reason instead of vanishing.
+    pub payload: String,
+    /// Deduplication key: a second job with the same key, within the TTL, is dropped.
+    pub key: Option<String>,
+    /// Due time in milliseconds on the scheduling clock.
+    pub run_at: i64,
+    pub max_attempts: Option<u32>,
+}
+
+impl NewJob {
+    pub fn new(kind: JobKind, payload: &impl Serialize, run_at: i64) -> Self {
+        Self {
+            kind,
+            payload: serde_json::to_string(payload).expect("job payloads serialize"),
+            key: None,
+            run_at,
+            max_attempts: None,
+        }
+    }
+
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+}
+
+/// A job a worker holds a lease on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leased {
+    pub id: String,
+    pub queue: String,
+    pub payload: String,
+    /// 1 on the first delivery.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+/// How a leased job ends its attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Done,
+    /// Run again at `run_at` (scheduling clock).
+    Retry {
+        run_at: i64,
+        reason: String,
+    },
+    /// Give up: the job goes to the dead-letter state with its reason.
+    Dead {
+        reason: String,
+    },
+    /// Hand back without counting an attempt (a draining worker past its deadline, or a
+    /// rate limit): due again at `run_at`.
+    Release {
+        run_at: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub queue: String,
+    /// Due now and waiting.
+    pub ready: u64,
+    /// Due later.
+    pub scheduled: u64,
+    pub running: u64,
+    pub dead: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub queue: String,
+    pub payload: String,
+    pub attempts: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Queue {
+    Sqlite(SqliteQueue),
+    Redis(RedisQueue),
+}
+
+/// What every backend is given.
+#[derive(Debug, Clone)]
+pub struct QueueContext {
+    pub clock: Clock,
+    pub settings: QueueSettings,
+    /// Wakes in-process workers when a job is enqueued.
+    pub notify: Arc<Notify>,
+}
+
+macro_rules! delegate {
+    ($self:ident, $q:ident => $e:expr) => {
+        match $self {
+            Queue::Sqlite($q) => $e,
+            Queue::Redis($q) => $e,
+        }
+    };
+}
+
+impl Queue {
+    fn ctx(&self) -> &QueueContext {
+        delegate!(self, q => &q.ctx)
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.ctx().clock
+    }
+
+    pub fn settings(&self) -> &QueueSettings {
+        &self.ctx().settings
+    }
+
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.ctx().notify.clone()
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Queue::Sqlite(_) => "sqlite",
+            Queue::Redis(_) => "redis",
+        }
+    }
+
+    /// Enqueues one job; `false` when its key was already taken.
+    pub async fn push(&self, job: NewJob) -> Result<bool, QueueError> {
+        let added = self.push_many(vec![job]).await?;
+        Ok(added == 1)
+    }
+
+    /// Enqueues jobs, returning how many were new.
+    pub async fn push_many(&self, jobs: Vec<NewJob>) -> Result<usize, QueueError> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let added = delegate!(self, q => q.push_many(jobs).await)?;
+        if added > 0 {
+            self.ctx().notify.notify_waiters();
+        }
+        Ok(added)
+    }
+
+    /// Leases up to `limit` due jobs of `queues` for `worker`.
+    pub async fn fetch(
+        &self,
+        queues: &[&str],
+        worker: &str,
+        limit: usize,
+    ) -> Result<Vec<Leased>, QueueError> {
+        delegate!(self, q => q.fetch(queues, worker, limit).await)
+    }
+
+    /// Ends an attempt. `false` when the worker no longer held the lease (its job was
+    /// recovered as an orphan and will run again elsewhere).
+    pub async fn settle(
+        &self,
+        worker: &str,
+        job: &Leased,
+        how: Settle,
+    ) -> Result<bool, QueueError> {
+        let r = delegate!(self, q => q.settle(worker, job, how).await)?;
+        self.ctx().notify.notify_waiters();
+        Ok(r)
+    }
+
+    /// Proves `worker` alive.
+    pub async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
+        delegate!(self, q => q.heartbeat(worker).await)
+    }
+
+    /// Returns the jobs of workers silent for longer than the orphan window to their
+    /// queues (or to the dead letters, when they used up their attempts).
+    pub async fn recover_orphans(&self) -> Result<usize, QueueError> {
+        delegate!(self, q => q.recover_orphans().await)
+    }
+
+    /// A worker leaving cleanly: it holds no job any more.
+    pub async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
+        delegate!(self, q => q.deregister(worker).await)
+    }
+
+    pub async fn stats(&self, queues: &[&str]) -> Result<Vec<QueueStats>, QueueError> {
+        delegate!(self, q => q.stats(queues).await)
+    }
+
+    pub async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        delegate!(self, q => q.dead_letters(queue, limit).await)
+    }
+
+    /// True when nothing of `queues` is due now or running: the simulation advances its
+    /// clock only then.
+    pub async fn is_idle(&self, queues: &[&str]) -> Result<bool, QueueError> {
+        let stats = self.stats(queues).await?;
+        Ok(stats.iter().all(|s| s.ready == 0 && s.running == 0))
+    }
+
+    /// The due time of the earliest scheduled job, if any.
+    pub async fn next_due(&self, queues: &[&str]) -> Result<Option<i64>, QueueError> {
+        delegate!(self, q => q.next_due(queues).await)
+    }
+
+    /// Retry delay after `attempt` failed: exponential from the base, capped.
+    pub fn backoff_millis(&self, attempt: u32) -> i64 {
+        backoff_millis(self.settings(), attempt)
+    }
+}
+
+pub fn backoff_millis(settings: &QueueSettings, attempt: u32) -> i64 {
+    let exp = attempt.saturating_sub(1).min(20);
+    let secs = settings
+        .backoff_base_seconds
+        .saturating_mul(1u64 << exp)
+        .min(settings.backoff_max_seconds);
+    (secs * 1000) as i64
+}
+
+/// A unique worker name per process start, never reused (reused names defeat orphan
+/// recovery).
+pub fn worker_name(role: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into());
+    format!("{role}-{host}-{}-{}", std::process::id(), new_job_id())
+}
+
+/// Job ids: time-ordered and unique across processes.
+pub fn new_job_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let salt = crate::ids::stable_hash(&[&std::process::id().to_string(), &nanos.to_string()]);
+    format!(
+        "{:012x}{:06x}{:08x}",
+        nanos / 1_000_000,
+        n & 0xff_ffff,
+        salt as u32
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
+        let s = QueueSettings {
+            backoff_base_seconds: 10,
+            backoff_max_seconds: 60,
+            ..QueueSettings::default()
+        };
+        assert_eq!(backoff_millis(&s, 1), 10_000);
+        assert_eq!(backoff_millis(&s, 2), 20_000);
+        assert_eq!(backoff_millis(&s, 3), 40_000);
+        assert_eq!(backoff_millis(&s, 4), 60_000);
+        assert_eq!(backoff_millis(&s, 40), 60_000);
+    }
+
+    #[test]
+    fn job_ids_and_worker_names_are_unique() {
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_job_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert_ne!(worker_name("w"), worker_name("w"));
+    }
+}

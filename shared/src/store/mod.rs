@@ -1,0 +1,180 @@
+//! The store: SQLite in the embedded default, Postgres in the fleet, one code path.
+//!
+//! Queries use portable SQL through sqlx's `Any` driver; numbered `$n` parameters work
+//! on both. Times are unix milliseconds, money integer cents, documents JSON text.
+
+mod events;
+
+pub use events::*;
+
+use crate::config::Settings;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {target}: {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored document is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: StoreKind,
+}
+
+impl Store {
+    /// Opens the store the settings choose: Postgres at `backends.database_url`, else
+    /// SQLite in `data_dir/cep.db`.
+    pub async fn open(settings: &Settings) -> Result<Self, StoreError> {
+        match &settings.backends.database_url {
+            Some(url) => Self::connect(url).await,
+            None => {
+                let dir = &settings.data_dir;
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                let path = dir.join("cep.db");
+                Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+            }
+        }
+    }
+
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            StoreKind::Sqlite
+        } else {
+            StoreKind::Postgres
+        };
+        let target = redact_url(url);
+        let options = match kind {
+            // One writer at a time is what SQLite does anyway; one connection avoids
+            // "database is locked" on lock upgrades. WAL lets readers of other
+            // processes (`cep layer`, tests) in.
+            StoreKind::Sqlite => AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                }),
+            StoreKind::Postgres => AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10)),
+        };
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect { target, source })?;
+        Ok(Self { pool, kind })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// Applies every pending migration (forward only).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        self.register_layers().await
+    }
+
+    /// Whether every migration this binary knows has been applied.
+    pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(MIGRATOR
+            .iter()
+            .all(|m| applied.iter().any(|(v,)| *v == m.version)))
+    }
+
+    async fn register_layers(&self) -> Result<(), StoreError> {
+        let now = crate::clock::wall_millis();
+        for layer in crate::layer::Layer::ALL {
+            sqlx::query(
+                "INSERT INTO layers (name, number, container, queue, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET number = $2, container = $3, queue = $4, updated_at = $5",
+            )
+            .bind(layer.as_str())
+            .bind(i64::from(layer.number()))
+            .bind(layer.container().map(|c| c.as_str()))
+            .bind(layer.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A URL fit for logs: the password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://cep:s3cret@db:5432/cep"),
+            "postgres://cep:***@db:5432/cep"
+        );
+        assert_eq!(redact_url("sqlite://data/cep.db"), "sqlite://data/cep.db");
+    }
+}

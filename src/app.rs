@@ -1,0 +1,111 @@
+//! Opening the backends the settings choose, and the roles that run on them.
+
+use anyhow::Context as _;
+use cep_shared::queue::{Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::store::Store;
+use cep_shared::{Clock, JobKind, Secrets, Settings};
+use cep_workers::Ctx;
+use cep_workers::runtime::{self, WorkerOptions};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Opens the store and queue. The embedded default migrates itself; the fleet expects
+/// `cep migrate` to have run (a Kubernetes Job) and refuses to start otherwise.
+pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
+    let store = Store::open(&settings).await?;
+    if settings.backends.is_embedded() {
+        store.migrate().await?;
+    } else if !store.migrations_applied().await.unwrap_or(false) {
+        anyhow::bail!("the database is not migrated to this version; run `cep migrate` first");
+    }
+    let qctx = QueueContext {
+        clock: clock.clone(),
+        settings: settings.queue.clone(),
+        notify: Default::default(),
+    };
+    let queue = match &settings.backends.redis_url {
+        Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
+        None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
+    };
+    Ok(Ctx {
+        settings: Arc::new(settings),
+        secrets: Arc::new(Secrets::from_env()),
+        store,
+        queue,
+        clock,
+    })
+}
+
+/// Parses `--layers prospecting,pitch_generation` (or `all`).
+pub fn parse_kinds(list: &str) -> anyhow::Result<Vec<JobKind>> {
+    if list.trim() == "all" {
+        return Ok(JobKind::all().collect());
+    }
+    list.split(',')
+        .map(|s| s.parse::<JobKind>().map_err(anyhow::Error::from))
+        .collect()
+}
+
+pub async fn worker(
+    ctx: Ctx,
+    kinds: Vec<JobKind>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<u64> {
+    let opts = WorkerOptions {
+        name: cep_shared::queue::worker_name("worker"),
+        kinds,
+        concurrency: ctx.settings.worker.concurrency,
+    };
+    runtime::run(ctx, opts, shutdown).await
+}
+
+/// Everything in one process: scheduler and a worker for every queue.
+pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let settings = ctx.settings.clone();
+    let queue = ctx.queue.clone();
+    let sched = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { cep_scheduler::run(queue, &settings, shutdown).await }
+    });
+    worker(ctx, JobKind::all().collect(), shutdown).await?;
+    sched.await.context("scheduler task panicked")??;
+    Ok(())
+}
+
+/// Runs one layer on one input, as the seed's `--debug --layer=N`.
+pub async fn run_layer(
+    ctx: &Ctx,
+    kind: JobKind,
+    mut input: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    if let (JobKind::Layer(cep_shared::Layer::Prospecting), Some(obj)) =
+        (kind, input.as_object_mut())
+    {
+        obj.entry("period")
+            .or_insert_with(|| ctx.clock.now().format("%Y-%m-%d").to_string().into());
+    }
+    let out = cep_workers::handle(ctx, kind, &input.to_string()).await?;
+    Ok(out)
+}
+
+/// A watch channel that turns true on SIGTERM or Ctrl-C.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("can listen for SIGTERM");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    rx
+}

@@ -1,0 +1,5 @@
+//! The `cep` binary's roles as library functions, so tests start them the way
+//! Kubernetes does.
+
+pub mod app;
+pub mod telemetry;

@@ -1,0 +1,129 @@
+//! `cep`: one binary, many roles. `main` only loads config, starts telemetry and wires
+//! shutdown; each role is a library function.
+
+use anyhow::Context as _;
+use cep::{app, telemetry};
+use cep_shared::store::Store;
+use cep_shared::{Clock, JobKind, Settings};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "cep",
+    version,
+    about = "The CEP fleet: a local-SEO agency's pipeline as a job-queue worker fleet"
+)]
+struct Cli {
+    /// Configuration file (YAML). Without it, `./config.yaml` when present, else defaults.
+    #[arg(long, global = true, env = "CEP_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scheduler and workers for every queue in one process.
+    Run,
+    /// Consume jobs of some queues (`--layers outreach` or `all`).
+    Worker {
+        #[arg(long, default_value = "all")]
+        layers: String,
+    },
+    /// Enqueue each container's work on its schedule.
+    Scheduler,
+    /// Compute Φ_sync now and print it.
+    Aggregate,
+    /// Apply database migrations.
+    Migrate,
+    /// Run one layer on one input and print its result as JSON.
+    Layer {
+        /// Layer name or number (`prospecting`, `2`, `aggregation`).
+        name: String,
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// List a queue's dead letters with their reasons.
+    DeadLetters {
+        queue: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Load and validate the configuration, then print it.
+    Config,
+}
+
+fn load(path: Option<PathBuf>) -> anyhow::Result<Settings> {
+    let path = path.or_else(|| Some(PathBuf::from("config.yaml")).filter(|p| p.exists()));
+    Ok(Settings::load(path.as_deref())?)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let settings = load(cli.config)?;
+    telemetry::init(settings.mode);
+    match cli.command {
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+        }
+        Command::Migrate => {
+            let store = Store::open(&settings).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Run => {
+            let ctx = app::open(settings, Clock::System).await?;
+            app::run_all(ctx, app::shutdown_signal()).await?;
+        }
+        Command::Worker { layers } => {
+            let kinds = app::parse_kinds(&layers)?;
+            let ctx = app::open(settings, Clock::System).await?;
+            app::worker(ctx, kinds, app::shutdown_signal()).await?;
+        }
+        Command::Scheduler => {
+            let ctx = app::open(settings, Clock::System).await?;
+            cep_scheduler::run(ctx.queue.clone(), &ctx.settings, app::shutdown_signal()).await?;
+        }
+        Command::Aggregate => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let period = ctx.clock.now().format("%Y-%m-%d").to_string();
+            let c = cep_workers::handle(
+                &ctx,
+                JobKind::AGGREGATION,
+                &serde_json::json!({ "period": period }).to_string(),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        Command::Layer { name, input } => {
+            let kind: JobKind = name.parse()?;
+            let text = std::fs::read_to_string(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", input.display()))?;
+            let ctx = app::open(settings, Clock::System).await?;
+            let out = app::run_layer(&ctx, kind, value).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::DeadLetters { queue, limit } => {
+            let kind: JobKind = queue.parse()?;
+            let ctx = app::open(settings, Clock::System).await?;
+            for d in ctx.queue.dead_letters(kind.queue(), limit).await? {
+                println!("{}\t{}\t{}\t{}", d.id, d.attempts, d.reason, d.payload);
+            }
+        }
+    }
+    Ok(())
+}

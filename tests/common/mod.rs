@@ -1,0 +1,176 @@
+//! Test helpers: a fresh database and a fresh Redis key prefix per test. A test that
+//! cannot reach Postgres or Redis fails loudly; it never skips.
+#![allow(dead_code)]
+
+use cep_shared::queue::{Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::store::Store;
+use cep_shared::{Clock, Secrets, Settings};
+use cep_workers::Ctx;
+use std::sync::Arc;
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", cep_shared::queue::new_job_id())
+}
+
+/// A new, migrated Postgres database of its own.
+pub async fn fresh_postgres() -> Store {
+    let admin_url = postgres_admin_url();
+    let admin = Store::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("tests need Postgres at {admin_url}: {e}"));
+    let name = unique("cep_test");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin.pool())
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap();
+    let store = Store::connect(&format!("{base}/{name}"))
+        .await
+        .expect("connect test database");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// A new, migrated SQLite database in a temporary directory (kept alive by the guard).
+pub async fn fresh_sqlite() -> (Store, TempDir) {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}?mode=rwc", dir.0.join("cep.db").display());
+    let store = Store::connect(&url).await.expect("open sqlite");
+    store.migrate().await.expect("migrate");
+    (store, dir)
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(unique("cep"));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn qctx(settings: &Settings, clock: Clock) -> QueueContext {
+    QueueContext {
+        clock,
+        settings: settings.queue.clone(),
+        notify: Default::default(),
+    }
+}
+
+pub async fn redis_queue(settings: &Settings, clock: Clock) -> Queue {
+    let url = redis_url();
+    let q = RedisQueue::connect(&url, qctx(settings, clock))
+        .await
+        .unwrap_or_else(|e| panic!("tests need Redis at {url}: {e}"));
+    Queue::Redis(q)
+}
+
+pub async fn sqlite_queue(store: &Store, settings: &Settings, clock: Clock) -> Queue {
+    Queue::Sqlite(
+        SqliteQueue::open(store.pool().clone(), qctx(settings, clock))
+            .await
+            .unwrap(),
+    )
+}
+
+/// Settings for a test: its own Redis key prefix.
+pub fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.queue.key_prefix = unique("t");
+    s
+}
+
+pub fn ctx(settings: Settings, store: Store, queue: Queue, clock: Clock) -> Ctx {
+    Ctx {
+        settings: Arc::new(settings),
+        secrets: Arc::new(Secrets::default()),
+        store,
+        queue,
+        clock,
+    }
+}
+
+/// Which backends a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Embedded,
+    Fleet,
+}
+
+pub struct Harness {
+    pub ctx: Ctx,
+    _dir: Option<TempDir>,
+}
+
+pub async fn harness(backend: Backend, settings: Settings, clock: Clock) -> Harness {
+    match backend {
+        Backend::Embedded => {
+            let (store, dir) = fresh_sqlite().await;
+            let queue = sqlite_queue(&store, &settings, clock.clone()).await;
+            Harness {
+                ctx: ctx(settings, store, queue, clock),
+                _dir: Some(dir),
+            }
+        }
+        Backend::Fleet => {
+            let store = fresh_postgres().await;
+            let queue = redis_queue(&settings, clock.clone()).await;
+            Harness {
+                ctx: ctx(settings, store, queue, clock),
+                _dir: None,
+            }
+        }
+    }
+}
+
+/// Runs a worker for every queue until the queue is idle (bounded by a timeout).
+pub async fn drain(ctx: &Ctx) -> u64 {
+    let kinds: Vec<_> = cep_shared::JobKind::all().collect();
+    let queues: Vec<&str> = kinds.iter().map(|k| k.queue()).collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(cep_workers::runtime::run(
+        ctx.clone(),
+        cep_workers::runtime::WorkerOptions {
+            name: cep_shared::queue::worker_name("test"),
+            kinds: kinds.clone(),
+            concurrency: 8,
+        },
+        rx,
+    ));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if ctx.queue.is_idle(&queues).await.unwrap() {
+            // Idle twice in a row: no job was between fetch and settle.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if ctx.queue.is_idle(&queues).await.unwrap() {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not drain in time"
+        );
+    }
+    tx.send(true).unwrap();
+    worker.await.unwrap().unwrap()
+}

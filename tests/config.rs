@@ -1,0 +1,107 @@
+//! The configuration users write: the checked-in file, strictness, validation.
+
+use cep_shared::Settings;
+use cep_shared::config::ConfigError;
+use std::path::Path;
+
+fn write(text: &str) -> (tempfile_path::Guard, std::path::PathBuf) {
+    tempfile_path::new(text)
+}
+
+mod tempfile_path {
+    pub struct Guard(pub std::path::PathBuf);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    pub fn new(text: &str) -> (Guard, std::path::PathBuf) {
+        let p = std::env::temp_dir().join(format!(
+            "cep-config-{}.yaml",
+            cep_shared::queue::new_job_id()
+        ));
+        std::fs::write(&p, text).unwrap();
+        (Guard(p.clone()), p)
+    }
+}
+
+fn invalid_key(e: ConfigError) -> String {
+    match e {
+        ConfigError::Invalid { key, .. } => key,
+        ConfigError::Load(m) => m,
+    }
+}
+
+#[test]
+fn the_checked_in_config_yaml_loads_and_documents_exactly_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml");
+    let loaded = Settings::load_with_env(Some(&path), &[]).expect("config.yaml loads");
+    assert_eq!(loaded, Settings::default());
+}
+
+#[test]
+fn an_unknown_key_refuses_to_start_and_names_it() {
+    let (_g, p) = write("worker:\n  concurrency: 4\n  concurency_typo: 8\n");
+    let err = Settings::load_with_env(Some(&p), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("concurency_typo"), "{err}");
+}
+
+#[test]
+fn weights_that_do_not_sum_to_one_are_refused() {
+    let (_g, p) =
+        write("containers:\n  sales: {weight: 0.5, timescale: daily, schedule: '0 0 6 * * * *'}\n");
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert!(err.to_string().contains("sum to 1"), "{err}");
+    assert_eq!(invalid_key(err), "containers");
+}
+
+#[test]
+fn thresholds_must_ascend_and_cron_must_parse() {
+    let (_g, p) = write("cep:\n  phi_thresholds: {machine: 0.99}\n");
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert_eq!(invalid_key(err), "cep.phi_thresholds.production");
+    let (_g2, p2) = write("schedules:\n  aggregation: 'every day at noon'\n");
+    let err = Settings::load_with_env(Some(&p2), &[]).unwrap_err();
+    assert_eq!(invalid_key(err), "schedules.aggregation");
+}
+
+#[test]
+fn a_shutdown_deadline_longer_than_the_orphan_window_is_refused() {
+    let (_g, p) = write(
+        "queue: {heartbeat_interval_seconds: 5, missed_heartbeats: 2}\nworker: {shutdown_deadline_seconds: 30}\n",
+    );
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert_eq!(invalid_key(err), "worker.shutdown_deadline_seconds");
+}
+
+#[test]
+fn environment_overrides_win_over_the_file() {
+    let env = vec![
+        ("CEP__WORKER__CONCURRENCY".to_string(), "3".to_string()),
+        ("CEP__DATA_DIR".to_string(), "/tmp/cep-data".to_string()),
+        (
+            "REDIS_URL".to_string(),
+            "redis://127.0.0.1:6379".to_string(),
+        ),
+        (
+            "DATABASE_URL".to_string(),
+            "postgres://cep:pw@127.0.0.1/cep".to_string(),
+        ),
+    ];
+    let s = Settings::load_with_env(None, &env).unwrap();
+    assert_eq!(s.worker.concurrency, 3);
+    assert_eq!(s.data_dir, Path::new("/tmp/cep-data"));
+    assert!(!s.backends.is_embedded());
+}
+
+#[test]
+fn only_one_of_the_fleet_urls_is_refused() {
+    let env = vec![(
+        "REDIS_URL".to_string(),
+        "redis://127.0.0.1:6379".to_string(),
+    )];
+    let err = Settings::load_with_env(None, &env).unwrap_err();
+    assert_eq!(invalid_key(err), "backends");
+}

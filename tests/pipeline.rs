@@ -1,0 +1,167 @@
+//! The sales chain end to end through the real queue and store: prospecting → pitch
+//! generation, on the embedded default and on Redis + Postgres.
+
+mod common;
+
+use cep_shared::jobs::ProspectingJob;
+use cep_shared::queue::NewJob;
+use cep_shared::{Clock, JobKind, Layer};
+use chrono::TimeZone;
+use common::*;
+
+fn clock() -> Clock {
+    Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 6, 0, 0).unwrap())
+}
+
+async fn counts(h: &Harness) -> (i64, i64, i64) {
+    let pool = h.ctx.store.pool();
+    let (p,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM prospects")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let (pi,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pitches")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let (q,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM prospects WHERE lead_class IN ('hot', 'warm')")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    (p, pi, q)
+}
+
+async fn prospect_and_pitch(backend: Backend) -> (i64, i64, i64) {
+    let h = harness(backend, settings(), clock()).await;
+    let job = ProspectingJob {
+        period: "2026-01-05".into(),
+        location: "Miami, FL".into(),
+        category: "dental".into(),
+        max_prospects: Some(5),
+    };
+    let kind = JobKind::Layer(Layer::Prospecting);
+    h.ctx
+        .queue
+        .push(NewJob::new(kind, &job, 0).key("prospecting:2026-01-05:miami:dental"))
+        .await
+        .unwrap();
+    drain(&h.ctx).await;
+    let first = counts(&h).await;
+    assert_eq!(first.0, 5, "{first:?}");
+    assert_eq!(
+        first.1,
+        first.2 * 4,
+        "four channel pitches per hot or warm prospect"
+    );
+
+    // The same run delivered again (a retry after a crash) changes nothing.
+    h.ctx.queue.push(NewJob::new(kind, &job, 0)).await.unwrap();
+    drain(&h.ctx).await;
+    assert_eq!(counts(&h).await, first);
+
+    // The next day's run finds other businesses, never the ones already found.
+    let next = ProspectingJob {
+        period: "2026-01-06".into(),
+        ..job
+    };
+    h.ctx.queue.push(NewJob::new(kind, &next, 0)).await.unwrap();
+    drain(&h.ctx).await;
+    let second = counts(&h).await;
+    assert!(second.0 > first.0);
+    if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+        r.purge().await.unwrap();
+    }
+    first
+}
+
+#[tokio::test]
+async fn prospects_and_pitches_are_the_same_on_both_backends() {
+    let embedded = prospect_and_pitch(Backend::Embedded).await;
+    let fleet = prospect_and_pitch(Backend::Fleet).await;
+    assert_eq!(embedded, fleet);
+}
+
+#[tokio::test]
+async fn a_malformed_payload_is_dead_lettered_with_its_reason() {
+    for backend in [Backend::Embedded, Backend::Fleet] {
+        let h = harness(backend, settings(), clock()).await;
+        let kind = JobKind::Layer(Layer::PitchGeneration);
+        let bad = NewJob {
+            payload: "{\"prospect\": 7".into(),
+            ..NewJob::new(kind, &0, 0)
+        };
+        h.ctx.queue.push(bad).await.unwrap();
+        h.ctx
+            .queue
+            .push(NewJob::new(
+                kind,
+                &serde_json::json!({"prospect_id": "nobody"}),
+                0,
+            ))
+            .await
+            .unwrap();
+        drain(&h.ctx).await;
+        let dead = h.ctx.queue.dead_letters(kind.queue(), 10).await.unwrap();
+        assert_eq!(dead.len(), 2, "{backend:?}: {dead:?}");
+        assert!(
+            dead.iter()
+                .any(|d| d.reason.starts_with("malformed payload")),
+            "{dead:?}"
+        );
+        assert!(
+            dead.iter()
+                .any(|d| d.reason.contains("no prospect `nobody`")),
+            "{dead:?}"
+        );
+        for d in &dead {
+            assert_eq!(d.attempts, 1, "a permanent error is not retried");
+        }
+        let (failed,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM job_outcomes WHERE outcome = 'failed'")
+                .fetch_one(h.ctx.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(failed, 2, "failures count towards the sales error rate");
+        if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+            r.purge().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_schedulers_at_once_enqueue_each_period_exactly_once() {
+    let s = settings();
+    let h = harness(Backend::Fleet, s.clone(), clock()).await;
+    let from = chrono::Utc.with_ymd_and_hms(2026, 1, 4, 0, 0, 0).unwrap();
+    let to = from + chrono::Duration::days(14);
+    let q2 = redis_queue(&s, clock()).await;
+    let (a, b) = tokio::join!(
+        cep_scheduler::enqueue_between(&h.ctx.queue, &s, from, to),
+        cep_scheduler::enqueue_between(&q2, &s, from, to),
+    );
+    let total = a.unwrap() + b.unwrap();
+    // 14 daily prospecting campaigns and 14 daily aggregations.
+    assert_eq!(total, 28);
+    let again = cep_scheduler::enqueue_between(&q2, &s, from, to)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a restart re-enqueues nothing");
+    if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn aggregation_reports_no_data_rather_than_zero_and_stores_the_row() {
+    let h = harness(Backend::Embedded, settings(), clock()).await;
+    let out = cep_workers::handle(&h.ctx, JobKind::AGGREGATION, "{\"period\":\"2026-01-05\"}")
+        .await
+        .unwrap();
+    assert_eq!(out["phi_sync"], serde_json::Value::Null);
+    assert_eq!(out["status"], "no data");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM coherence_metrics")
+        .fetch_one(h.ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -1,0 +1,123 @@
+//! From a leased job to its layer's handler and back to the queue.
+
+use crate::error::{Disposition, JobError, timed_out};
+use crate::{Ctx, aggregation, pitch_generation, prospecting};
+use cep_shared::queue::{Leased, Settle};
+use cep_shared::{JobKind, Layer};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+fn v<T: serde::Serialize>(r: Result<T, JobError>) -> Result<serde_json::Value, JobError> {
+    r.map(|x| serde_json::to_value(x).unwrap_or_default())
+}
+
+fn decode<T: DeserializeOwned>(payload: &str) -> Result<T, JobError> {
+    serde_json::from_str(payload).map_err(|e| JobError::Malformed(e.to_string()))
+}
+
+/// Runs one job's handler on its payload, returning its result as JSON.
+pub async fn handle(
+    ctx: &Ctx,
+    kind: JobKind,
+    payload: &str,
+) -> Result<serde_json::Value, JobError> {
+    match kind {
+        JobKind::Layer(Layer::Prospecting) => v(prospecting::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::PitchGeneration) => {
+            v(pitch_generation::handle(ctx, decode(payload)?).await)
+        }
+        JobKind::Layer(layer) => Err(JobError::Invalid(format!(
+            "no worker for layer `{layer}` in this build yet; the job is kept as a dead letter"
+        ))),
+        JobKind::Aggregation(_) => v(aggregation::handle(ctx, decode(payload)?).await),
+    }
+}
+
+/// How one attempt ended, for logs, metrics and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded,
+    Retried(String),
+    DeadLettered(String),
+    /// The lease had been lost (the job was recovered elsewhere).
+    LeaseLost,
+}
+
+/// Runs a leased job and settles it.
+pub async fn run_one(
+    ctx: &Ctx,
+    worker: &str,
+    job: &Leased,
+    timeout: Duration,
+) -> Result<Outcome, JobError> {
+    let span =
+        tracing::info_span!("job", queue = %job.queue, job_id = %job.id, attempt = job.attempt);
+    let _guard = span.enter();
+    let result = match job.queue.parse::<JobKind>() {
+        Err(e) => Err(JobError::Malformed(e.to_string())),
+        Ok(kind) => match tokio::time::timeout(timeout, handle(ctx, kind, &job.payload)).await {
+            Ok(r) => r.map(|_| kind),
+            Err(_) => Err(timed_out(timeout)),
+        },
+    };
+    let kind = job.queue.parse::<JobKind>().ok();
+    let (settle, outcome, ended) = match result {
+        Ok(_) => (Settle::Done, Outcome::Succeeded, Some((true, None))),
+        Err(e) => {
+            let reason = e.to_string();
+            let out_of_attempts = job.attempt >= job.max_attempts;
+            match e.disposition() {
+                Disposition::RetryAt(at) => (
+                    Settle::Release { run_at: at },
+                    Outcome::Retried(reason),
+                    None,
+                ),
+                Disposition::Retry if !out_of_attempts => {
+                    let at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
+                    (
+                        Settle::Retry {
+                            run_at: at,
+                            reason: reason.clone(),
+                        },
+                        Outcome::Retried(reason),
+                        None,
+                    )
+                }
+                Disposition::Retry => {
+                    let reason = format!("gave up after {} attempts: {reason}", job.attempt);
+                    (
+                        Settle::Dead {
+                            reason: reason.clone(),
+                        },
+                        Outcome::DeadLettered(reason.clone()),
+                        Some((false, Some(reason))),
+                    )
+                }
+                Disposition::Abort => (
+                    Settle::Dead {
+                        reason: reason.clone(),
+                    },
+                    Outcome::DeadLettered(reason.clone()),
+                    Some((false, Some(reason))),
+                ),
+            }
+        }
+    };
+    match &outcome {
+        Outcome::Succeeded => tracing::debug!("job succeeded"),
+        Outcome::Retried(r) => tracing::warn!(reason = %r, "job will run again"),
+        Outcome::DeadLettered(r) => tracing::error!(reason = %r, "job dead-lettered"),
+        Outcome::LeaseLost => {}
+    }
+    if let (Some((ok, err)), Some(kind)) = (&ended, kind) {
+        ctx.store
+            .record_outcome(&job.id, kind, *ok, job.attempt, err.as_deref(), ctx.now())
+            .await?;
+    }
+    if ctx.queue.settle(worker, job, settle).await? {
+        Ok(outcome)
+    } else {
+        tracing::warn!("lease lost before the job settled; it runs again elsewhere");
+        Ok(Outcome::LeaseLost)
+    }
+}

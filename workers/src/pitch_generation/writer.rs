@@ -1,0 +1,171 @@
+//! The template pitch writer: our own wording, four channels, four tones, word limits
+//! and variant ids. An LLM writer will sit behind the same [`PitchDraft`] shape.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Linkedin,
+    Phone,
+    Sms,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Email,
+        Channel::Linkedin,
+        Channel::Phone,
+        Channel::Sms,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Linkedin => "linkedin",
+            Channel::Phone => "phone",
+            Channel::Sms => "sms",
+        }
+    }
+
+    pub fn word_limit(self, rules: &cep_shared::config::PitchRules) -> u32 {
+        let l = &rules.word_limits;
+        match self {
+            Channel::Email => l.email,
+            Channel::Linkedin => l.linkedin,
+            Channel::Phone => l.phone,
+            Channel::Sms => l.sms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PitchDraft {
+    pub channel: Channel,
+    pub tone: String,
+    pub variant: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// What the writer knows about the prospect.
+#[derive(Debug, Clone)]
+pub struct Brief<'a> {
+    pub business: &'a str,
+    pub category: &'a str,
+    pub location: &'a str,
+    pub pain_points: &'a [String],
+    pub revenue_lost: u64,
+}
+
+fn opener(tone: &str, business: &str) -> String {
+    match tone {
+        "casual" => {
+            format!("Hi there, I was looking at {business} online and spotted a few quick wins.")
+        }
+        "direct" => format!("{business} is missing customers on Google Maps, and it is fixable."),
+        "consultative" => format!(
+            "I reviewed how {business} shows up when locals search, and I had a few questions."
+        ),
+        _ => format!("I am writing about how {business} appears in local Google search results."),
+    }
+}
+
+fn money(d: u64) -> String {
+    let s = d.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+pub fn write(brief: &Brief<'_>, channel: Channel, tone: &str, variant: &str) -> PitchDraft {
+    let b = brief.business;
+    let pains = brief.pain_points.join("; ");
+    let audit = "I would be glad to send a free audit of your profile";
+    let hook = if variant == "b" {
+        format!(
+            "Nearby {} businesses in {} are taking the calls you could be getting.",
+            brief.category, brief.location
+        )
+    } else {
+        format!(
+            "We estimate gaps like these cost a business like yours about {} a year.",
+            money(brief.revenue_lost)
+        )
+    };
+    let body = match channel {
+        Channel::Email => format!(
+            "{} What we noticed: {pains}. {hook} Our team fixes Google Business Profiles for local {} businesses: we complete the listing, add photos and weekly posts, and help you earn and answer reviews, so more people nearby find you and call. Most owners see more calls within a few weeks, and you get a plain report every month showing what changed. {audit}, with the three changes that would matter most for {b}. Would a short call this week suit you? If this is not useful, reply and we will not write again.",
+            opener(tone, b),
+            brief.category
+        ),
+        Channel::Linkedin => format!(
+            "{} We noticed: {pains}. {hook} We help local {} businesses fix exactly this on Google. {audit} if you are interested. Open to a quick chat?",
+            opener(tone, b),
+            brief.category
+        ),
+        Channel::Phone => format!(
+            "Hello, may I speak with the owner of {b}? {} I will be brief. When people nearby search for {} in {}, your Google profile is the first thing they see. Right now we noticed: {pains}. {hook} We specialise in fixing Google Business Profiles for local businesses: completing the listing, adding photos and regular posts, and building up reviews. Owners usually see more calls and direction requests within a few weeks. {audit}, with the three most important fixes, at no cost. Could I send that over, or book fifteen minutes this week to walk you through it? If now is not a good time, when would be better to call back?",
+            opener(tone, b),
+            brief.category,
+            brief.location
+        ),
+        Channel::Sms => format!(
+            "Hi {b}, quick note: your Google profile is missing {}. {audit}. Reply YES for it, STOP to opt out.",
+            brief
+                .pain_points
+                .first()
+                .map(String::as_str)
+                .unwrap_or("a few easy wins")
+        ),
+    };
+    PitchDraft {
+        channel,
+        tone: tone.to_owned(),
+        variant: variant.to_owned(),
+        subject: (channel == Channel::Email).then(|| format!("A few quick wins for {b} on Google")),
+        body,
+    }
+}
+
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Cuts `text` to at most `limit` words, ending the last sentence cleanly.
+pub fn cut_to(text: &str, limit: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() <= limit {
+        return words.join(" ");
+    }
+    let mut out = words[..limit].join(" ");
+    if !out.ends_with(['.', '?', '!']) {
+        out = out.trim_end_matches([',', ';', ':']).to_owned();
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_print_with_thousands_separators() {
+        assert_eq!(money(250_000), "$250,000");
+        assert_eq!(money(999), "$999");
+    }
+
+    #[test]
+    fn cutting_keeps_at_most_the_limit() {
+        assert_eq!(cut_to("one two three four", 2), "one two…");
+        assert_eq!(cut_to("one two.", 5), "one two.");
+        assert_eq!(word_count(&cut_to(&"w ".repeat(300), 150)), 150);
+    }
+}
