@@ -6,6 +6,7 @@ use cep_shared::queue::{Leased, Settle};
 use cep_shared::{JobKind, Layer};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use tracing::Instrument;
 
 fn v<T: serde::Serialize>(r: Result<T, JobError>) -> Result<serde_json::Value, JobError> {
     r.map(|x| serde_json::to_value(x).unwrap_or_default())
@@ -52,7 +53,17 @@ pub async fn run_one(
 ) -> Result<Outcome, JobError> {
     let span =
         tracing::info_span!("job", queue = %job.queue, job_id = %job.id, attempt = job.attempt);
-    let _guard = span.enter();
+    run_one_in_span(ctx, worker, job, timeout)
+        .instrument(span)
+        .await
+}
+
+async fn run_one_in_span(
+    ctx: &Ctx,
+    worker: &str,
+    job: &Leased,
+    timeout: Duration,
+) -> Result<Outcome, JobError> {
     let result = match job.queue.parse::<JobKind>() {
         Err(e) => Err(JobError::Malformed(e.to_string())),
         Ok(kind) => match tokio::time::timeout(timeout, handle(ctx, kind, &job.payload)).await {
