@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tracing::Instrument;
 
-fn v<T: serde::Serialize>(r: Result<T, JobError>) -> Result<serde_json::Value, JobError> {
+fn to_json<T: serde::Serialize>(r: Result<T, JobError>) -> Result<serde_json::Value, JobError> {
     r.map(|x| serde_json::to_value(x).unwrap_or_default())
 }
 
@@ -23,14 +23,16 @@ pub async fn handle(
     payload: &str,
 ) -> Result<serde_json::Value, JobError> {
     match kind {
-        JobKind::Layer(Layer::Prospecting) => v(prospecting::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::Prospecting) => {
+            to_json(prospecting::handle(ctx, decode(payload)?).await)
+        }
         JobKind::Layer(Layer::PitchGeneration) => {
-            v(pitch_generation::handle(ctx, decode(payload)?).await)
+            to_json(pitch_generation::handle(ctx, decode(payload)?).await)
         }
         JobKind::Layer(layer) => Err(JobError::Invalid(format!(
             "no worker for layer `{layer}` in this build yet; the job is kept as a dead letter"
         ))),
-        JobKind::Aggregation(_) => v(aggregation::handle(ctx, decode(payload)?).await),
+        JobKind::Aggregation(_) => to_json(aggregation::handle(ctx, decode(payload)?).await),
     }
 }
 
@@ -64,35 +66,29 @@ async fn run_one_in_span(
     job: &Leased,
     timeout: Duration,
 ) -> Result<Outcome, JobError> {
-    let result = match job.queue.parse::<JobKind>() {
+    let kind = job.queue.parse::<JobKind>();
+    let result = match &kind {
         Err(e) => Err(JobError::Malformed(e.to_string())),
-        Ok(kind) => match tokio::time::timeout(timeout, handle(ctx, kind, &job.payload)).await {
-            Ok(r) => r.map(|_| kind),
+        Ok(kind) => match tokio::time::timeout(timeout, handle(ctx, *kind, &job.payload)).await {
+            Ok(r) => r.map(drop),
             Err(_) => Err(timed_out(timeout)),
         },
     };
-    let kind = job.queue.parse::<JobKind>().ok();
-    let (settle, outcome, ended) = match result {
-        Ok(_) => (Settle::Done, Outcome::Succeeded, Some((true, None))),
+    let (settle, outcome) = match result {
+        Ok(()) => (Settle::Done, Outcome::Succeeded),
         Err(e) => {
             let reason = e.to_string();
-            let out_of_attempts = job.attempt >= job.max_attempts;
             match e.disposition() {
-                Disposition::RetryAt(at) => (
-                    Settle::Release { run_at: at },
-                    Outcome::Retried(reason),
-                    None,
-                ),
-                Disposition::Retry if !out_of_attempts => {
-                    let at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
-                    (
-                        Settle::Retry {
-                            run_at: at,
-                            reason: reason.clone(),
-                        },
-                        Outcome::Retried(reason),
-                        None,
-                    )
+                Disposition::RetryAt(at) => {
+                    (Settle::Release { run_at: at }, Outcome::Retried(reason))
+                }
+                Disposition::Retry if job.attempt < job.max_attempts => {
+                    let run_at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
+                    let settle = Settle::Retry {
+                        run_at,
+                        reason: reason.clone(),
+                    };
+                    (settle, Outcome::Retried(reason))
                 }
                 Disposition::Retry => {
                     let reason = format!("gave up after {} attempts: {reason}", job.attempt);
@@ -100,29 +96,37 @@ async fn run_one_in_span(
                         Settle::Dead {
                             reason: reason.clone(),
                         },
-                        Outcome::DeadLettered(reason.clone()),
-                        Some((false, Some(reason))),
+                        Outcome::DeadLettered(reason),
                     )
                 }
                 Disposition::Abort => (
                     Settle::Dead {
                         reason: reason.clone(),
                     },
-                    Outcome::DeadLettered(reason.clone()),
-                    Some((false, Some(reason))),
+                    Outcome::DeadLettered(reason),
                 ),
             }
         }
     };
-    match &outcome {
-        Outcome::Succeeded => tracing::debug!("job succeeded"),
-        Outcome::Retried(r) => tracing::warn!(reason = %r, "job will run again"),
-        Outcome::DeadLettered(r) => tracing::error!(reason = %r, "job dead-lettered"),
-        Outcome::LeaseLost => {}
-    }
-    if let (Some((ok, err)), Some(kind)) = (&ended, kind) {
+    // A job has ended when it succeeded or died; that is what the error rates count.
+    let ended = match &outcome {
+        Outcome::Succeeded => {
+            tracing::debug!("job succeeded");
+            Some((true, None))
+        }
+        Outcome::DeadLettered(r) => {
+            tracing::error!(reason = %r, "job dead-lettered");
+            Some((false, Some(r.as_str())))
+        }
+        Outcome::Retried(r) => {
+            tracing::warn!(reason = %r, "job will run again");
+            None
+        }
+        Outcome::LeaseLost => None,
+    };
+    if let (Some((ok, err)), Ok(kind)) = (ended, kind) {
         ctx.store
-            .record_outcome(&job.id, kind, *ok, job.attempt, err.as_deref(), ctx.now())
+            .record_outcome(&job.id, kind, ok, job.attempt, err, ctx.now())
             .await?;
     }
     if ctx.queue.settle(worker, job, settle).await? {

@@ -17,6 +17,16 @@ pub struct WorkerOptions {
     pub concurrency: usize,
 }
 
+type Joined = Result<(tokio::task::Id, ()), tokio::task::JoinError>;
+
+/// The id of a finished job task, whether it returned or panicked.
+fn finished_id(done: Joined) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
+}
+
 /// Runs until `shutdown` turns true, then drains. Returns the number of jobs run.
 pub async fn run(
     ctx: Ctx,
@@ -42,11 +52,7 @@ pub async fn run(
             break;
         }
         while let Some(done) = running.try_join_next_with_id() {
-            let id = match done {
-                Ok((id, ())) => id,
-                Err(e) => e.id(),
-            };
-            in_flight.remove(&id);
+            in_flight.remove(&finished_id(done));
         }
         let free = slots.available_permits().min(batch);
         let mut fetched = 0;
@@ -82,8 +88,7 @@ pub async fn run(
             _ = notify.notified() => {}
             _ = tokio::time::sleep(idle) => {}
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let id = match done { Ok((id, ())) => id, Err(e) => e.id() };
-                in_flight.remove(&id);
+                in_flight.remove(&finished_id(done));
             }
             _ = beat.tick() => {
                 if let Err(e) = ctx.queue.heartbeat(&opts.name).await {
@@ -108,11 +113,7 @@ pub async fn run(
     );
     let drain = async {
         while let Some(done) = running.join_next_with_id().await {
-            let id = match done {
-                Ok((id, ())) => id,
-                Err(e) => e.id(),
-            };
-            in_flight.remove(&id);
+            in_flight.remove(&finished_id(done));
         }
     };
     let keep_alive = async {
