@@ -15,7 +15,7 @@ pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
     let store = Store::open(&settings).await?;
     if settings.backends.is_embedded() {
         store.migrate().await?;
-    } else if !store.migrations_applied().await.unwrap_or(false) {
+    } else if !store.migrations_applied().await? {
         anyhow::bail!("the database is not migrated to this version; run `cep migrate` first");
     }
     let qctx = QueueContext {

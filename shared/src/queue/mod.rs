@@ -202,9 +202,12 @@ impl Queue {
         job: &Leased,
         how: Settle,
     ) -> Result<bool, QueueError> {
-        let r = delegate!(self, q => q.settle(worker, job, how).await)?;
-        self.ctx().notify.notify_waiters();
-        Ok(r)
+        let requeued = matches!(how, Settle::Retry { .. } | Settle::Release { .. });
+        let settled = delegate!(self, q => q.settle(worker, job, how).await)?;
+        if settled && requeued {
+            self.ctx().notify.notify_waiters();
+        }
+        Ok(settled)
     }
 
     /// Proves `worker` alive.

@@ -342,34 +342,48 @@ impl RedisQueue {
     pub(super) async fn stats(&self, queues: &[&str]) -> Result<Vec<QueueStats>, QueueError> {
         let now = self.ctx.clock.now_millis();
         let mut conn = self.conn.clone();
+        // In-flight ids per queue: every live worker's list, then each id's queue, each
+        // read in one pipelined round trip.
+        // Redis refuses an empty pipeline, hence the guards.
         let workers: Vec<String> = conn.zrange(self.key(&["workers"]), 0, -1).await?;
-        // In-flight ids per queue: read each live worker's list and look up the queue.
-        let mut running = std::collections::HashMap::<String, u64>::new();
-        for w in &workers {
-            let ids: Vec<String> = conn.lrange(self.key(&["inflight", w]), 0, -1).await?;
-            for id in ids {
-                let q: Option<String> = conn.hget(self.key(&["job", &id]), "queue").await?;
-                *running.entry(q.unwrap_or_default()).or_default() += 1;
+        let mut owners: Vec<Option<String>> = Vec::new();
+        if !workers.is_empty() {
+            let mut pipe = ::redis::pipe();
+            for w in &workers {
+                pipe.lrange(self.key(&["inflight", w]), 0, -1);
+            }
+            let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+            let ids: Vec<&String> = lists.iter().flatten().collect();
+            if !ids.is_empty() {
+                let mut pipe = ::redis::pipe();
+                for id in ids {
+                    pipe.hget(self.key(&["job", id]), "queue");
+                }
+                owners = pipe.query_async(&mut conn).await?;
             }
         }
-        let mut out = Vec::with_capacity(queues.len());
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
         for q in queues {
-            let (ready, due, later, dead): (u64, u64, u64, u64) = ::redis::pipe()
-                .llen(self.key(&["ready", q]))
+            pipe.llen(self.key(&["ready", q]))
                 .zcount(self.key(&["delayed", q]), "-inf", now)
                 .zcount(self.key(&["delayed", q]), format!("({now}"), "+inf")
-                .llen(self.key(&["dead", q]))
-                .query_async(&mut conn)
-                .await?;
-            out.push(QueueStats {
-                queue: (*q).to_owned(),
-                ready: ready + due,
-                scheduled: later,
-                running: running.get(*q).copied().unwrap_or(0),
-                dead,
-            });
+                .llen(self.key(&["dead", q]));
         }
-        Ok(out)
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(queues
+            .iter()
+            .zip(counts.chunks(4))
+            .map(|(q, c)| QueueStats {
+                queue: (*q).to_owned(),
+                ready: c[0] + c[1],
+                scheduled: c[2],
+                running: owners.iter().filter(|o| o.as_deref() == Some(*q)).count() as u64,
+                dead: c[3],
+            })
+            .collect())
     }
 
     pub(super) async fn dead_letters(

@@ -30,11 +30,6 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS queue_jobs_due_idx ON queue_jobs (status, queue, run_at)",
     "CREATE INDEX IF NOT EXISTS queue_jobs_worker_idx ON queue_jobs (worker, status)",
-    "CREATE TABLE IF NOT EXISTS queue_workers (
-        name          TEXT NOT NULL,
-        heartbeat_at  BIGINT NOT NULL,
-        CONSTRAINT queue_workers_pk PRIMARY KEY (name)
-    )",
 ];
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -89,7 +84,6 @@ impl SqliteQueue {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        self.heartbeat(worker).await?;
         let sql = format!(
             "UPDATE queue_jobs SET status = 'running', worker = $1, lease_until = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM queue_jobs WHERE status = 'ready' AND run_at <= $3 AND queue IN ({})
@@ -160,16 +154,8 @@ impl SqliteQueue {
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)
     }
 
+    /// Liveness is the lease itself: a heartbeat pushes the worker's leases forward.
     pub(super) async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
-        let now = wall_millis();
-        sqlx::query(
-            "INSERT INTO queue_workers (name, heartbeat_at) VALUES ($1, $2)
-             ON CONFLICT (name) DO UPDATE SET heartbeat_at = $2",
-        )
-        .bind(worker)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
         sqlx::query(
             "UPDATE queue_jobs SET lease_until = $1 WHERE worker = $2 AND status = 'running'",
         )
@@ -200,47 +186,49 @@ impl SqliteQueue {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        let window = self.ctx.settings.orphan_window().as_millis() as i64;
-        sqlx::query("DELETE FROM queue_workers WHERE heartbeat_at < $1")
-            .bind(now - window)
-            .execute(&self.pool)
-            .await?;
         Ok((dead + back) as usize)
     }
 
-    pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
-        sqlx::query("DELETE FROM queue_workers WHERE name = $1")
-            .bind(worker)
-            .execute(&self.pool)
-            .await?;
+    /// Nothing to do: a worker holds no state beyond its leases.
+    pub(super) async fn deregister(&self, _worker: &str) -> Result<(), QueueError> {
         Ok(())
     }
 
     pub(super) async fn stats(&self, queues: &[&str]) -> Result<Vec<QueueStats>, QueueError> {
-        let now = self.ctx.clock.now_millis();
-        let mut out = Vec::with_capacity(queues.len());
-        for name in queues {
-            let (ready, scheduled, running, dead): (i64, i64, i64, i64) = sqlx::query_as(
-                "SELECT
-                    COALESCE(SUM(CASE WHEN status = 'ready' AND run_at <= $2 THEN 1 ELSE 0 END), 0),
-                    COALESCE(SUM(CASE WHEN status = 'ready' AND run_at > $2 THEN 1 ELSE 0 END), 0),
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT queue,
+                    COALESCE(SUM(CASE WHEN status = 'ready' AND run_at <= $1 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN status = 'ready' AND run_at > $1 THEN 1 ELSE 0 END), 0),
                     COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0),
                     COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0)
-                 FROM queue_jobs WHERE queue = $1 AND status IN ('ready', 'running', 'dead')",
-            )
-            .bind(*name)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
-            out.push(QueueStats {
-                queue: (*name).to_owned(),
-                ready: ready as u64,
-                scheduled: scheduled as u64,
-                running: running as u64,
-                dead: dead as u64,
-            });
+             FROM queue_jobs WHERE status IN ('ready', 'running', 'dead') AND queue IN ({})
+             GROUP BY queue",
+            placeholders(2, queues.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(self.ctx.clock.now_millis());
+        for name in queues {
+            q = q.bind(*name);
         }
-        Ok(out)
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(queues
+            .iter()
+            .map(|name| {
+                let row = rows.iter().find(|r| r.0 == *name);
+                let n =
+                    |f: fn(&(String, i64, i64, i64, i64)) -> i64| row.map(f).unwrap_or(0) as u64;
+                QueueStats {
+                    queue: (*name).to_owned(),
+                    ready: n(|r| r.1),
+                    scheduled: n(|r| r.2),
+                    running: n(|r| r.3),
+                    dead: n(|r| r.4),
+                }
+            })
+            .collect())
     }
 
     pub(super) async fn dead_letters(
