@@ -4,25 +4,22 @@ use cep_shared::Settings;
 use cep_shared::config::ConfigError;
 use std::path::Path;
 
-fn write(text: &str) -> (tempfile_path::Guard, std::path::PathBuf) {
-    tempfile_path::new(text)
+/// Removes the written file when dropped.
+struct Written(std::path::PathBuf);
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
-mod tempfile_path {
-    pub struct Guard(pub std::path::PathBuf);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    pub fn new(text: &str) -> (Guard, std::path::PathBuf) {
-        let p = std::env::temp_dir().join(format!(
-            "cep-config-{}.yaml",
-            cep_shared::queue::new_job_id()
-        ));
-        std::fs::write(&p, text).unwrap();
-        (Guard(p.clone()), p)
-    }
+fn write(text: &str) -> (Written, std::path::PathBuf) {
+    let p = std::env::temp_dir().join(format!(
+        "cep-config-{}.yaml",
+        cep_shared::queue::new_job_id()
+    ));
+    std::fs::write(&p, text).unwrap();
+    (Written(p.clone()), p)
 }
 
 fn invalid_key(e: ConfigError) -> String {

@@ -165,3 +165,19 @@ async fn aggregation_reports_no_data_rather_than_zero_and_stores_the_row() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn a_migrated_postgres_store_reports_its_migrations_applied() {
+    let store = fresh_postgres().await;
+    assert!(store.migrations_applied().await.unwrap());
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        !store.migrations_applied().await.unwrap(),
+        "a missing migration is noticed"
+    );
+}

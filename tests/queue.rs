@@ -9,24 +9,14 @@ use common::*;
 
 const Q: JobKind = JobKind::Layer(Layer::Outreach);
 
-async fn queue_on(
-    backend: Backend,
-    settings: &Settings,
-    clock: Clock,
-) -> (Queue, Option<TempDir>, cep_shared::store::Store) {
+/// The queue under test; the guard keeps an embedded queue's database alive.
+async fn queue_on(backend: Backend, settings: &Settings, clock: Clock) -> (Queue, Option<TempDir>) {
     match backend {
         Backend::Embedded => {
             let (store, dir) = fresh_sqlite().await;
-            (
-                sqlite_queue(&store, settings, clock).await,
-                Some(dir),
-                store,
-            )
+            (sqlite_queue(&store, settings, clock).await, Some(dir))
         }
-        Backend::Fleet => {
-            let store = fresh_sqlite().await;
-            (redis_queue(settings, clock).await, Some(store.1), store.0)
-        }
+        Backend::Fleet => (redis_queue(settings, clock).await, None),
     }
 }
 
@@ -42,7 +32,7 @@ macro_rules! conformance {
             #[tokio::test]
             async fn a_job_with_a_taken_key_is_enqueued_once() {
                 let s = settings();
-                let (q, _d, _s) = queue_on(Backend::$backend, &s, start()).await;
+                let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 let job = || NewJob::new(Q, &serde_json::json!({"n": 1}), 0).key("outreach:p1:0");
                 assert!(q.push(job()).await.unwrap());
                 assert!(!q.push(job()).await.unwrap());
@@ -54,7 +44,7 @@ macro_rules! conformance {
             async fn a_delayed_job_waits_for_its_due_time_on_the_scheduling_clock() {
                 let s = settings();
                 let clock = start();
-                let (q, _d, _s) = queue_on(Backend::$backend, &s, clock.clone()).await;
+                let (q, _d) = queue_on(Backend::$backend, &s, clock.clone()).await;
                 let due = clock.now_millis() + 24 * 3_600_000;
                 q.push(NewJob::new(Q, &1, due)).await.unwrap();
                 assert!(q.fetch(&[Q.queue()], "w1", 10).await.unwrap().is_empty());
@@ -69,7 +59,7 @@ macro_rules! conformance {
             async fn retries_count_attempts_and_dead_letters_keep_the_reason() {
                 let s = settings();
                 let clock = start();
-                let (q, _d, _s) = queue_on(Backend::$backend, &s, clock.clone()).await;
+                let (q, _d) = queue_on(Backend::$backend, &s, clock.clone()).await;
                 q.push(NewJob::new(Q, &"x", 0).max_attempts(2)).await.unwrap();
                 let a = q.fetch(&[Q.queue()], "w1", 1).await.unwrap().remove(0);
                 assert!(q.settle("w1", &a, Settle::Retry { run_at: 0, reason: "smtp down".into() }).await.unwrap());
@@ -89,7 +79,7 @@ macro_rules! conformance {
                 let mut s = settings();
                 s.queue.heartbeat_interval_seconds = 1;
                 s.queue.missed_heartbeats = 2;
-                let (q, _d, _s) = queue_on(Backend::$backend, &s, start()).await;
+                let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 q.push(NewJob::new(Q, &"work", 0)).await.unwrap();
                 let held = q.fetch(&[Q.queue()], "dies", 1).await.unwrap().remove(0);
                 assert_eq!(q.recover_orphans().await.unwrap(), 0, "a live worker keeps its job");
@@ -104,7 +94,7 @@ macro_rules! conformance {
             #[tokio::test]
             async fn released_jobs_do_not_use_up_attempts() {
                 let s = settings();
-                let (q, _d, _s) = queue_on(Backend::$backend, &s, start()).await;
+                let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 q.push(NewJob::new(Q, &"cap", 0).max_attempts(1)).await.unwrap();
                 let a = q.fetch(&[Q.queue()], "w", 1).await.unwrap().remove(0);
                 q.settle("w", &a, Settle::Release { run_at: 0 }).await.unwrap();
