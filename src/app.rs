@@ -59,7 +59,8 @@ pub async fn worker(
     runtime::run(ctx, opts, shutdown).await
 }
 
-/// Everything in one process: scheduler and a worker for every queue.
+/// Everything in one process: the HTTP endpoints, the scheduler and a worker for every
+/// queue.
 pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let settings = ctx.settings.clone();
     let queue = ctx.queue.clone();
@@ -67,8 +68,14 @@ pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let shutdown = shutdown.clone();
         async move { cep_scheduler::run(queue, &settings, shutdown).await }
     });
+    let server = tokio::spawn({
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        let bind = ctx.settings.server.bind.clone();
+        async move { cep_workers::api::serve(ctx, &bind, shutdown).await }
+    });
     worker(ctx, JobKind::all().collect(), shutdown).await?;
     sched.await.context("scheduler task panicked")??;
+    server.await.context("http server task panicked")??;
     Ok(())
 }
 

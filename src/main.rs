@@ -33,6 +33,8 @@ enum Command {
     },
     /// Enqueue each container's work on its schedule.
     Scheduler,
+    /// The HTTP endpoints: Calendly webhooks and one-click unsubscribe.
+    Serve,
     /// Compute Φ_sync now and print it.
     Aggregate,
     /// Apply database migrations.
@@ -95,6 +97,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler => {
             let ctx = app::open(settings, Clock::System).await?;
             cep_scheduler::run(ctx.queue.clone(), &ctx.settings, app::shutdown_signal()).await?;
+        }
+        Command::Serve => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let bind = ctx.settings.server.bind.clone();
+            cep_workers::api::serve(ctx, &bind, app::shutdown_signal()).await?;
         }
         Command::Aggregate => {
             let ctx = app::open(settings, Clock::System).await?;

@@ -140,8 +140,8 @@ async fn two_schedulers_at_once_enqueue_each_period_exactly_once() {
         cep_scheduler::enqueue_between(&q2, &s, from, to),
     );
     let total = a.unwrap() + b.unwrap();
-    // 14 daily prospecting campaigns and 14 daily aggregations.
-    assert_eq!(total, 28);
+    // 14 daily prospecting campaigns, 2 weekly onboarding reviews, 14 aggregations.
+    assert_eq!(total, 30);
     let again = cep_scheduler::enqueue_between(&q2, &s, from, to)
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 //! enqueue each period exactly once.
 
 use cep_shared::config::{Settings, parse_cron};
-use cep_shared::jobs::{PeriodJob, ProspectingJob};
+use cep_shared::jobs::{OnboardingJob, PeriodJob, ProspectingJob};
 use cep_shared::queue::{NewJob, Queue, QueueError};
 use cep_shared::{Container, JobKind, Layer};
 use chrono::{DateTime, Datelike, Utc};
@@ -96,8 +96,28 @@ pub fn jobs_for(tick: &Tick, settings: &Settings) -> Vec<NewJob> {
                 })
                 .collect()
         }
-        // Operations and finance layers join the schedule as their workers land.
-        Scheduled::Container(_) => Vec::new(),
+        // The weekly review fans out each client's optimization run.
+        Scheduled::Container(Container::Operations) => vec![
+            NewJob::new(
+                JobKind::Layer(Layer::Onboarding),
+                &OnboardingJob::Review {
+                    period: period.clone(),
+                },
+                at,
+            )
+            .key(format!("onboarding:review:{period}")),
+        ],
+        // Reporting chains finance, finance the feedback loop, that the month's Φ_sync.
+        Scheduled::Container(Container::Finance) => vec![
+            NewJob::new(
+                JobKind::Layer(Layer::Reporting),
+                &PeriodJob {
+                    period: period.clone(),
+                },
+                at,
+            )
+            .key(format!("reporting:{period}")),
+        ],
         Scheduled::Aggregation => vec![
             NewJob::new(
                 JobKind::AGGREGATION,

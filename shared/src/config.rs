@@ -402,16 +402,19 @@ pub struct OrchestratorEngine {
 #[derive(Clone, Default)]
 pub struct Secrets {
     pub calendly_signing_key: Option<String>,
+    /// Signs the one-click unsubscribe links so nobody can unsubscribe someone else.
+    pub unsubscribe_key: Option<String>,
 }
 
 impl Secrets {
     pub const CALENDLY_SIGNING_KEY: &'static str = "CALENDLY_WEBHOOK_SIGNING_KEY";
+    pub const UNSUBSCRIBE_KEY: &'static str = "CEP_UNSUBSCRIBE_KEY";
 
     pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         Self {
-            calendly_signing_key: std::env::var(Self::CALENDLY_SIGNING_KEY)
-                .ok()
-                .filter(|v| !v.is_empty()),
+            calendly_signing_key: var(Self::CALENDLY_SIGNING_KEY),
+            unsubscribe_key: var(Self::UNSUBSCRIBE_KEY),
         }
     }
 }
@@ -422,6 +425,10 @@ impl std::fmt::Debug for Secrets {
             .field(
                 "calendly_signing_key",
                 &self.calendly_signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "unsubscribe_key",
+                &self.unsubscribe_key.as_ref().map(|_| "<redacted>"),
             )
             .finish()
     }

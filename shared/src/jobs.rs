@@ -53,8 +53,8 @@ pub struct BookingJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "action", rename_all = "snake_case")]
 pub enum OnboardingJob {
-    /// Start onboarding a new client.
-    Start { client_id: String },
+    /// Start onboarding the client a booked meeting brought (after the meeting).
+    Start { meeting_id: String },
     /// The weekly pass: move every client's state along its finished tasks.
     Review { period: String },
 }

@@ -22,6 +22,20 @@ async fn count(ctx: &Ctx, layer: Layer, kind: &str, from: i64, to: i64) -> Resul
     Ok(ctx.store.count_events(layer, kind, from, to).await? as f64)
 }
 
+async fn due_and_done(
+    ctx: &Ctx,
+    sql: &'static str,
+    from: i64,
+    to: i64,
+) -> Result<(f64, f64), JobError> {
+    let (due, done): (i64, i64) = sqlx::query_as(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_one(ctx.store.pool())
+        .await?;
+    Ok((due as f64, done as f64))
+}
+
 /// The recorded inputs of one container over the window ending at `now`.
 pub async fn container_inputs(
     ctx: &Ctx,
@@ -46,16 +60,32 @@ pub async fn container_inputs(
                 count(ctx, Layer::Onboarding, "completed", from, now).await?,
                 count(ctx, Layer::Onboarding, "started", from, now).await?,
             ),
-            ratio(
-                count(ctx, Layer::Onboarding, "task_on_time", from, now).await?,
-                count(ctx, Layer::Onboarding, "task_due", from, now).await?,
-            ),
+            {
+                // Tasks that fell due in the window, and those done by their due date.
+                let (due, on_time) = due_and_done(
+                    ctx,
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN done_at IS NOT NULL AND done_at <= due_at THEN 1 ELSE 0 END), 0)
+                       FROM tasks WHERE due_at >= $1 AND due_at < $2",
+                    from,
+                    now,
+                )
+                .await?;
+                ratio(on_time, due)
+            },
         ),
         Container::Finance => (
-            ratio(
-                count(ctx, Layer::Finance, "invoice_paid", from, now).await?,
-                count(ctx, Layer::Finance, "invoice_due", from, now).await?,
-            ),
+            {
+                // Invoices that fell due in the window, and those paid by now.
+                let (due, paid) = due_and_done(
+                    ctx,
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN paid_at IS NOT NULL AND paid_at < $2 THEN 1 ELSE 0 END), 0)
+                       FROM invoices WHERE due_at >= $1 AND due_at < $2",
+                    from,
+                    now,
+                )
+                .await?;
+                ratio(paid, due)
+            },
             {
                 let (revenue, costs): (i64, i64) = sqlx::query_as(
                     "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'revenue' THEN amount_cents ELSE 0 END), 0) AS BIGINT),

@@ -1,7 +1,10 @@
 //! From a leased job to its layer's handler and back to the queue.
 
 use crate::error::{Disposition, JobError, timed_out};
-use crate::{Ctx, aggregation, pitch_generation, prospecting};
+use crate::{
+    Ctx, aggregation, booking, feedback_loop, finance, onboarding, optimization, outreach,
+    pitch_generation, prospecting, reporting,
+};
 use cep_shared::queue::{Leased, Settle};
 use cep_shared::{JobKind, Layer};
 use serde::de::DeserializeOwned;
@@ -29,9 +32,19 @@ pub async fn handle(
         JobKind::Layer(Layer::PitchGeneration) => {
             to_json(pitch_generation::handle(ctx, decode(payload)?).await)
         }
-        JobKind::Layer(layer) => Err(JobError::Invalid(format!(
-            "no worker for layer `{layer}` in this build yet; the job is kept as a dead letter"
-        ))),
+        JobKind::Layer(Layer::Outreach) => to_json(outreach::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::Booking) => to_json(booking::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::Onboarding) => {
+            to_json(onboarding::handle(ctx, decode(payload)?).await)
+        }
+        JobKind::Layer(Layer::Optimization) => {
+            to_json(optimization::handle(ctx, decode(payload)?).await)
+        }
+        JobKind::Layer(Layer::Reporting) => to_json(reporting::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::Finance) => to_json(finance::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::FeedbackLoop) => {
+            to_json(feedback_loop::handle(ctx, decode(payload)?).await)
+        }
         JobKind::Aggregation(_) => to_json(aggregation::handle(ctx, decode(payload)?).await),
     }
 }

@@ -2,11 +2,20 @@
 //! runtime that leases jobs and settles them, and the dispatch between the two.
 
 pub mod aggregation;
+pub mod api;
+pub mod booking;
 mod context;
 mod dispatch;
 mod error;
+pub mod feedback_loop;
+pub mod finance;
+pub mod onboarding;
+pub mod optimization;
+pub mod outreach;
+pub mod params;
 pub mod pitch_generation;
 pub mod prospecting;
+pub mod reporting;
 pub mod runtime;
 
 pub use context::Ctx;

@@ -255,12 +255,16 @@ impl Default for OutreachRules {
 pub struct BookingRules {
     /// Webhook timestamps older than this are refused.
     pub signature_tolerance_seconds: u64,
+    /// The booking page pitches link to; `utm_campaign` (prospect) and `utm_content`
+    /// (pitch) are added per message for attribution.
+    pub scheduling_url: String,
 }
 
 impl Default for BookingRules {
     fn default() -> Self {
         Self {
             signature_tolerance_seconds: 180,
+            scheduling_url: "https://calendly.com/local-growth-agency/discovery".into(),
         }
     }
 }
@@ -282,6 +286,11 @@ pub struct OnboardingRules {
     /// Each task depends on the one before it.
     pub checklist: Vec<ChecklistTask>,
     pub go_live_days_after_training: u32,
+    /// Onboarding starts this long after the booked meeting's start (the call itself).
+    pub start_after_meeting_hours: u32,
+    /// Billing tier a new client starts on, by the lead class it was found as.
+    pub hot_tier: String,
+    pub warm_tier: String,
 }
 
 impl Default for OnboardingRules {
@@ -314,6 +323,9 @@ impl Default for OnboardingRules {
                 task("go live", "critical", 14),
             ],
             go_live_days_after_training: 2,
+            start_after_meeting_hours: 1,
+            hot_tier: "professional".into(),
+            warm_tier: "starter".into(),
         }
     }
 }

@@ -244,6 +244,27 @@ impl Settings {
         )?;
 
         check(
+            o.dry_run,
+            "layers.outreach.dry_run",
+            "sending for real needs an email transport, which this build does not have; keep dry_run: true",
+        )?;
+        check(
+            l.booking.scheduling_url.starts_with("https://")
+                || l.booking.scheduling_url.starts_with("http://"),
+            "layers.booking.scheduling_url",
+            "must be an http(s) URL",
+        )?;
+        for (key, tier) in [
+            ("layers.onboarding.hot_tier", &l.onboarding.hot_tier),
+            ("layers.onboarding.warm_tier", &l.onboarding.warm_tier),
+        ] {
+            check(
+                l.finance.tier(tier).is_some(),
+                key,
+                format!("`{tier}` is not one of starter, professional, enterprise"),
+            )?;
+        }
+        check(
             !l.onboarding.checklist.is_empty(),
             "layers.onboarding.checklist",
             "must have at least one task",

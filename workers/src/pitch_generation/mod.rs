@@ -3,11 +3,14 @@
 
 pub mod writer;
 
-use crate::{Ctx, JobError};
+use crate::{Ctx, JobError, params};
+use cep_shared::JobKind;
 use cep_shared::Layer;
 use cep_shared::config::PitchRules;
 use cep_shared::ids::stable_id;
+use cep_shared::jobs::OutreachJob;
 use cep_shared::jobs::PitchJob;
+use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use serde::{Deserialize, Serialize};
 use writer::{Brief, Channel};
@@ -93,18 +96,13 @@ pub struct PitchGenerationResult {
 /// deterministic per prospect so a rerun writes the same pitch.
 async fn variant_for(ctx: &Ctx, prospect_id: &str) -> Result<String, JobError> {
     let variants = &ctx.settings.layers.pitch_generation.variants;
-    let stored: Option<(String,)> =
-        sqlx::query_as("SELECT value FROM parameters WHERE name = 'pitch_variant_weights'")
-            .fetch_optional(ctx.store.pool())
-            .await?;
+    let stored: Option<std::collections::BTreeMap<String, f64>> =
+        params::get(ctx, params::PITCH_VARIANT_WEIGHTS).await?;
     let weights: Vec<f64> = match stored {
-        Some((json,)) => {
-            let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(&json)?;
-            variants
-                .iter()
-                .map(|v| map.get(v).copied().unwrap_or(1.0).max(0.0))
-                .collect()
-        }
+        Some(map) => variants
+            .iter()
+            .map(|v| map.get(v).copied().unwrap_or(1.0).max(0.0))
+            .collect(),
         None => vec![1.0; variants.len()],
     };
     let total: f64 = weights.iter().sum();
@@ -209,6 +207,20 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
         )
         .await?;
     tx.commit().await?;
+    // The sequence starts now; its first step waits for the send window by itself.
+    ctx.queue
+        .push(
+            NewJob::new(
+                JobKind::Layer(Layer::Outreach),
+                &OutreachJob {
+                    prospect_id: job.prospect_id.clone(),
+                    step: 0,
+                },
+                now,
+            )
+            .key(format!("outreach:{}:0", job.prospect_id)),
+        )
+        .await?;
     let avg = pitches.iter().map(|p| p.confidence).sum::<f64>() / pitches.len() as f64;
     Ok(PitchGenerationResult {
         pitches_generated: pitches.len(),

@@ -4,7 +4,7 @@
 pub mod directory;
 pub mod rules;
 
-use crate::{Ctx, JobError};
+use crate::{Ctx, JobError, params};
 use cep_shared::JobKind;
 use cep_shared::Layer;
 use cep_shared::ids::stable_id;
@@ -85,7 +85,19 @@ pub async fn handle(ctx: &Ctx, job: ProspectingJob) -> Result<ProspectSearchResu
             "location and category are required".into(),
         ));
     }
-    let max = job.max_prospects.unwrap_or(rules.max_prospects) as usize;
+    // The feedback loop's category priorities scale a campaign's size; an explicit
+    // `max_prospects` wins.
+    let max = match job.max_prospects {
+        Some(n) => n as usize,
+        None => {
+            let priorities: Option<std::collections::BTreeMap<String, f64>> =
+                params::get(ctx, params::CATEGORY_PRIORITIES).await?;
+            let p = priorities
+                .and_then(|m| m.get(&job.category).copied())
+                .unwrap_or(1.0);
+            (f64::from(rules.max_prospects) * p).round().max(1.0) as usize
+        }
+    };
     let found = source(ctx)?.search(&job.location, &job.category);
     let total_found = found.len();
     let pool = ctx.store.pool();

@@ -1,0 +1,161 @@
+//! The HTTP side of the fleet: Calendly's booking webhook and the one-click unsubscribe
+//! links every email carries. Handlers answer quickly and leave the work to the queue.
+
+use crate::booking::{self, signature};
+use crate::{Ctx, outreach};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+pub fn router(ctx: Ctx) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/webhooks/calendly", post(calendly))
+        .route(
+            "/unsubscribe/{message}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .with_state(ctx)
+}
+
+fn reply(status: StatusCode, text: impl Into<String>) -> Response {
+    (status, text.into()).into_response()
+}
+
+/// Verifies the signature on the raw body, then enqueues the booking. A bad or stale
+/// signature, or a body that is not a Calendly v2 webhook, gets a 4xx and enqueues
+/// nothing.
+async fn calendly(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(key) = ctx.secrets.calendly_signing_key.as_deref() else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhooks are refused until CALENDLY_WEBHOOK_SIGNING_KEY is set",
+        );
+    };
+    let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
+    let tolerance = ctx.settings.layers.booking.signature_tolerance_seconds;
+    if let Err(e) = signature::verify(header, &body, key, ctx.now() / 1000, tolerance) {
+        tracing::warn!(error = %e, "calendly webhook refused");
+        return reply(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let hook: booking::Webhook = match serde_json::from_slice(&body) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "calendly webhook body refused");
+            return reply(
+                StatusCode::BAD_REQUEST,
+                format!("body is not a Calendly v2 webhook: {e}"),
+            );
+        }
+    };
+    let event = hook.event.clone();
+    let Some(job) = hook.into_job() else {
+        return reply(StatusCode::OK, format!("ignored: `{event}` is not handled"));
+    };
+    match ctx.queue.push(booking::job_for(&job, ctx.now())).await {
+        Ok(true) => reply(StatusCode::ACCEPTED, "queued"),
+        Ok(false) => reply(StatusCode::OK, "already queued"),
+        // Calendly retries on 5xx: nothing is lost.
+        Err(e) => {
+            tracing::error!(error = %e, "could not enqueue a booking");
+            reply(StatusCode::SERVICE_UNAVAILABLE, "queue unavailable; retry")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Token {
+    token: Option<String>,
+}
+
+fn check_token(
+    ctx: &Ctx,
+    message: &str,
+    token: Option<&str>,
+) -> Result<(), (StatusCode, &'static str)> {
+    let Some(key) = ctx.secrets.unsubscribe_key.as_deref() else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unsubscribe links are not signed here (CEP_UNSUBSCRIBE_KEY is not set)",
+        ));
+    };
+    match token {
+        Some(t) if outreach::verify_unsubscribe_token(key, message, t) => Ok(()),
+        _ => Err((StatusCode::FORBIDDEN, "this unsubscribe link is not valid")),
+    }
+}
+
+/// A GET never unsubscribes by itself (mail scanners follow links): it shows a button.
+async fn unsubscribe_page(
+    State(ctx): State<Ctx>,
+    Path(message): Path<String>,
+    Query(q): Query<Token>,
+) -> Response {
+    if let Err((status, text)) = check_token(&ctx, &message, q.token.as_deref()) {
+        return reply(status, text);
+    }
+    let token = q.token.unwrap_or_default();
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>\
+         <form method=post action=\"/unsubscribe/{message}?token={token}\">\
+         <p>Stop all messages from {}?</p><button>Unsubscribe</button></form>",
+        html_escape(&ctx.settings.layers.outreach.from_name)
+    ))
+    .into_response()
+}
+
+/// RFC 8058 one-click: a POST with `List-Unsubscribe=One-Click`, no cookies, no
+/// redirect.
+async fn unsubscribe(
+    State(ctx): State<Ctx>,
+    Path(message): Path<String>,
+    Query(q): Query<Token>,
+) -> Response {
+    if let Err((status, text)) = check_token(&ctx, &message, q.token.as_deref()) {
+        return reply(status, text);
+    }
+    let address = match outreach::recipient_of(&ctx, &message).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return reply(StatusCode::NOT_FOUND, "no such message"),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe lookup failed");
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
+        }
+    };
+    match outreach::suppress(&ctx, &address, "unsubscribed", ctx.now()).await {
+        Ok(()) => reply(StatusCode::OK, "unsubscribed"),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe failed");
+            reply(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
+        }
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Serves the router on `bind` until `shutdown` turns true.
+pub async fn serve(
+    ctx: Ctx,
+    bind: &str,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (server.bind): {e}"))?;
+    tracing::info!(bind, "http server listening");
+    axum::serve(listener, router(ctx))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        })
+        .await?;
+    Ok(())
+}

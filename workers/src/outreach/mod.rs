@@ -1,0 +1,660 @@
+//! Layer 3: each prospect's sequence (email, LinkedIn, SMS, phone) as delayed jobs, with
+//! per-mailbox daily caps, the prospect's local send window, a suppression list and
+//! RFC 8058 one-click unsubscribe on every email.
+//!
+//! A message is sent at most once. Its row moves `pending → sending → sent | recorded`
+//! and the move to `sending` is claimed in the same transaction as the day's cap, so a
+//! redelivered job finds the row past `pending` and never sends again. A row a dead
+//! worker left in `sending` becomes `unknown`: flagged for a person, never resent.
+
+pub mod window;
+
+use crate::{Ctx, JobError, params};
+use cep_shared::ids::stable_id;
+use cep_shared::jobs::OutreachJob;
+use cep_shared::queue::NewJob;
+use cep_shared::store::Event;
+use cep_shared::{JobKind, Layer};
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+
+const HOUR: i64 = 3_600_000;
+
+/// Prospect states after which no further message goes out.
+pub const STOPPED: [&str; 4] = ["replied", "booked", "client", "stopped"];
+
+/// The seed API's `OutreachResult` for one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutreachResult {
+    pub message_id: String,
+    pub prospect_id: String,
+    pub step: u32,
+    pub channel: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub next_step_at: Option<i64>,
+}
+
+struct Prospect {
+    name: String,
+    email: Option<String>,
+    status: String,
+    utc_offset_minutes: i64,
+}
+
+/// The pitch a step sends.
+pub struct PitchRow {
+    pub id: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// Who a step goes to.
+pub struct Recipient<'a> {
+    pub prospect_id: &'a str,
+    pub name: &'a str,
+    pub address: Option<&'a str>,
+}
+
+/// One composed message: its headers in order, and its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Composed {
+    pub message_id: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub fn message_row_id(prospect_id: &str, step: u32) -> String {
+    stable_id("msg", &[prospect_id, &step.to_string()])
+}
+
+/// The token of a one-click unsubscribe link: HMAC-SHA256 of the message id under the
+/// unsubscribe key. Without a key (dry run only) links are marked `unsigned` and the
+/// endpoint refuses them.
+pub fn unsubscribe_token(key: Option<&str>, message_id: &str) -> String {
+    match key {
+        Some(key) => {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+                .expect("HMAC takes any key length");
+            mac.update(message_id.as_bytes());
+            hex::encode(&mac.finalize().into_bytes()[..16])
+        }
+        None => "unsigned".into(),
+    }
+}
+
+/// Constant-time check of an unsubscribe token.
+pub fn verify_unsubscribe_token(key: &str, message_id: &str, token: &str) -> bool {
+    let Ok(given) = hex::decode(token) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(message_id.as_bytes());
+    mac.verify_truncated_left(&given).is_ok() && given.len() == 16
+}
+
+/// The booking link of a pitch, tagged so a booking maps back to prospect and pitch.
+pub fn booking_link(base: &str, channel: &str, prospect_id: &str, pitch_id: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!(
+        "{base}{sep}utm_source=cep&utm_medium={channel}&utm_campaign={}&utm_content={}",
+        url_escape(prospect_id),
+        url_escape(pitch_id)
+    )
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or(address)
+}
+
+/// Builds the message a step sends: for email the full RFC 5322 headers with RFC 8058
+/// one-click unsubscribe and the postal address; for the other channels the text a
+/// person works from.
+pub fn compose(
+    ctx: &Ctx,
+    row_id: &str,
+    channel: &str,
+    to: &Recipient<'_>,
+    pitch: &PitchRow,
+    now: i64,
+) -> Composed {
+    let o = &ctx.settings.layers.outreach;
+    let link = booking_link(
+        &ctx.settings.layers.booking.scheduling_url,
+        channel,
+        to.prospect_id,
+        &pitch.id,
+    );
+    if channel != "email" {
+        return Composed {
+            message_id: None,
+            headers: Vec::new(),
+            body: format!("{}\n\nBooking link: {link}", pitch.body),
+        };
+    }
+    let domain = domain_of(&o.from_address);
+    let message_id = format!("<{row_id}@{domain}>");
+    let token = unsubscribe_token(ctx.secrets.unsubscribe_key.as_deref(), row_id);
+    let unsubscribe_url = format!(
+        "{}/unsubscribe/{row_id}?token={token}",
+        ctx.settings.server.public_url.trim_end_matches('/')
+    );
+    let date = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
+        .map(|t| t.to_rfc2822())
+        .unwrap_or_default();
+    let headers = vec![
+        (
+            "From".into(),
+            format!("\"{}\" <{}>", o.from_name, o.from_address),
+        ),
+        (
+            "To".into(),
+            format!("\"{}\" <{}>", to.name, to.address.unwrap_or_default()),
+        ),
+        (
+            "Subject".into(),
+            pitch
+                .subject
+                .clone()
+                .unwrap_or_else(|| "A quick idea for your listing".into()),
+        ),
+        ("Date".into(), date),
+        ("Message-ID".into(), message_id.clone()),
+        (
+            "List-Unsubscribe".into(),
+            format!(
+                "<{unsubscribe_url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{row_id}>"
+            ),
+        ),
+        (
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into(),
+        ),
+        ("MIME-Version".into(), "1.0".into()),
+        ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+    ];
+    let body = format!(
+        "{}\n\nPick a time that suits you: {link}\n\n-- \n{}\n{}\nNot interested? Unsubscribe with one click: {unsubscribe_url}\n",
+        pitch.body, o.from_name, o.postal_address
+    );
+    Composed {
+        message_id: Some(message_id),
+        headers,
+        body,
+    }
+}
+
+async fn load_prospect(ctx: &Ctx, id: &str) -> Result<Prospect, JobError> {
+    let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT name, email, status, utc_offset_minutes FROM prospects WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    let (name, email, status, utc_offset_minutes) =
+        row.ok_or_else(|| JobError::Invalid(format!("no prospect `{id}`")))?;
+    Ok(Prospect {
+        name,
+        email,
+        status,
+        utc_offset_minutes,
+    })
+}
+
+async fn load_pitch(ctx: &Ctx, prospect_id: &str, channel: &str) -> Result<PitchRow, JobError> {
+    let row: Option<(String, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, subject, body FROM pitches WHERE prospect_id = $1 AND channel = $2",
+    )
+    .bind(prospect_id)
+    .bind(channel)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    let (id, subject, body) = row.ok_or_else(|| {
+        JobError::Invalid(format!(
+            "prospect `{prospect_id}` has no {channel} pitch; pitch generation must run first"
+        ))
+    })?;
+    Ok(PitchRow { id, subject, body })
+}
+
+async fn is_suppressed(ctx: &Ctx, address: &str) -> Result<bool, JobError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT reason FROM suppressions WHERE address = $1")
+            .bind(address.to_lowercase())
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// The send window in force: the feedback loop's `send_hours`, else the configuration.
+async fn send_hours(ctx: &Ctx) -> Result<(u32, u32), JobError> {
+    let o = &ctx.settings.layers.outreach;
+    let hours: Option<SendHours> = params::get(ctx, params::SEND_HOURS).await?;
+    Ok(hours
+        .filter(|h| h.start < h.end && h.end <= 24)
+        .map(|h| (h.start, h.end))
+        .unwrap_or((o.send_start_hour, o.send_end_hour)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SendHours {
+    pub start: u32,
+    pub end: u32,
+}
+
+fn cap_for(ctx: &Ctx, channel: &str) -> u32 {
+    let c = &ctx.settings.layers.outreach.daily_caps;
+    match channel {
+        "email" => c.email,
+        "linkedin" => c.linkedin,
+        "phone" => c.phone,
+        _ => c.sms,
+    }
+}
+
+async fn set_status(
+    ctx: &Ctx,
+    row_id: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), JobError> {
+    sqlx::query("UPDATE messages SET status = $2, reason = $3, updated_at = $4 WHERE id = $1")
+        .bind(row_id)
+        .bind(status)
+        .bind(reason)
+        .bind(ctx.now())
+        .execute(ctx.store.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobError> {
+    let rules = &ctx.settings.layers.outreach;
+    let step = rules.sequence.get(job.step as usize).ok_or_else(|| {
+        JobError::Invalid(format!(
+            "step {} is past the end of the {}-step sequence",
+            job.step,
+            rules.sequence.len()
+        ))
+    })?;
+    let channel = step.channel.as_str();
+    let prospect = load_prospect(ctx, &job.prospect_id).await?;
+    let pitch = load_pitch(ctx, &job.prospect_id, channel).await?;
+    let row_id = message_row_id(&job.prospect_id, job.step);
+    let now = ctx.now();
+    let pool = ctx.store.pool();
+
+    sqlx::query(
+        "INSERT INTO messages (id, prospect_id, pitch_id, step, channel, mailbox, status, due_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&row_id)
+    .bind(&job.prospect_id)
+    .bind(&pitch.id)
+    .bind(i64::from(job.step))
+    .bind(channel)
+    .bind(&rules.mailbox)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
+        .bind(&row_id)
+        .fetch_one(pool)
+        .await?;
+    let result = |status: &str, reason: Option<String>, next: Option<i64>| OutreachResult {
+        message_id: row_id.clone(),
+        prospect_id: job.prospect_id.clone(),
+        step: job.step,
+        channel: channel.to_owned(),
+        status: status.to_owned(),
+        reason,
+        next_step_at: next,
+    };
+
+    match status.as_str() {
+        // Already done by an earlier delivery: make sure the next step is chained.
+        "sent" | "recorded" | "unknown" => {
+            let next = chain_next(ctx, &job, now).await?;
+            return Ok(result(&status, None, next));
+        }
+        "skipped" => return Ok(result(&status, None, None)),
+        "sending" => {
+            // The attempt that claimed this message died before recording the outcome:
+            // it may or may not have gone out. Never resend blindly.
+            let reason = "the worker stopped mid-send; whether it went out is unknown";
+            set_status(ctx, &row_id, "unknown", Some(reason)).await?;
+            ctx.store
+                .record_event(
+                    pool,
+                    Event {
+                        layer: Layer::Outreach,
+                        kind: "send_unknown",
+                        subject: &row_id,
+                        data: serde_json::json!({ "channel": channel }),
+                        occurred_at: now,
+                    },
+                )
+                .await?;
+            tracing::warn!(message = %row_id, "message outcome unknown; flagged, not resent");
+            let next = chain_next(ctx, &job, now).await?;
+            return Ok(result("unknown", Some(reason.into()), next));
+        }
+        _ => {}
+    }
+
+    // The sequence stops at the first reply, booking, bounce or opt-out.
+    if STOPPED.contains(&prospect.status.as_str()) {
+        let reason = format!("sequence stopped: the prospect is {}", prospect.status);
+        set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
+        return Ok(result("skipped", Some(reason), None));
+    }
+    if channel == "email" {
+        let Some(address) = prospect.email.as_deref() else {
+            let reason = "the prospect has no email address".to_owned();
+            set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
+            let next = chain_next(ctx, &job, now).await?;
+            return Ok(result("skipped", Some(reason), next));
+        };
+        if is_suppressed(ctx, address).await? {
+            let reason = format!("{address} is on the suppression list");
+            set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
+            return Ok(result("skipped", Some(reason), None));
+        }
+    }
+    if channel == "sms" {
+        // No cold SMS: only to prospects who replied or booked, and those have left the
+        // sequence already.
+        let reason = "no cold SMS: the prospect has not replied or booked".to_owned();
+        set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
+        let next = chain_next(ctx, &job, now).await?;
+        return Ok(result("skipped", Some(reason), next));
+    }
+    let cap = cap_for(ctx, channel);
+    if cap == 0 {
+        let reason = format!("{channel} is switched off (daily cap 0)");
+        set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
+        let next = chain_next(ctx, &job, now).await?;
+        return Ok(result("skipped", Some(reason), next));
+    }
+
+    // From here on the message is due: it counts in the sales container's efficiency.
+    ctx.store
+        .record_event(
+            pool,
+            Event {
+                layer: Layer::Outreach,
+                kind: "due",
+                subject: &row_id,
+                data: serde_json::json!({ "channel": channel }),
+                occurred_at: now,
+            },
+        )
+        .await?;
+
+    let (start, end) = send_hours(ctx).await?;
+    let open = window::next_open(
+        now,
+        prospect.utc_offset_minutes,
+        &rules.send_days,
+        start,
+        end,
+    );
+    if open > now {
+        let reason = format!("outside the prospect's send window ({start}:00–{end}:00 local)");
+        set_status(ctx, &row_id, "deferred", Some(&reason)).await?;
+        return Err(JobError::deferred(open, reason));
+    }
+
+    // Claim one unit of today's cap and the message in one transaction.
+    let day = window::cap_day(now);
+    let mut tx = pool.begin().await?;
+    let claimed: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO send_counters (mailbox, channel, day, sent) VALUES ($1, $2, $3, 1)
+         ON CONFLICT (mailbox, channel, day) DO UPDATE SET sent = send_counters.sent + 1
+         WHERE send_counters.sent < $4
+         RETURNING sent",
+    )
+    .bind(&rules.mailbox)
+    .bind(channel)
+    .bind(&day)
+    .bind(i64::from(cap))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed.is_none() {
+        tx.rollback().await?;
+        let reason = format!(
+            "daily {channel} cap of {cap} reached for mailbox `{}`",
+            rules.mailbox
+        );
+        set_status(ctx, &row_id, "deferred", Some(&reason)).await?;
+        return Err(JobError::deferred(window::next_utc_midnight(now), reason));
+    }
+    let moved = sqlx::query(
+        "UPDATE messages SET status = 'sending', sent_day = $2, reason = NULL, updated_at = $3
+          WHERE id = $1 AND status IN ('pending', 'deferred')",
+    )
+    .bind(&row_id)
+    .bind(&day)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        // Another delivery of this job got here first.
+        tx.rollback().await?;
+        return Err(JobError::Transient(format!(
+            "message {row_id} is being sent by another attempt"
+        )));
+    }
+    tx.commit().await?;
+
+    let composed = compose(
+        ctx,
+        &row_id,
+        channel,
+        &Recipient {
+            prospect_id: &job.prospect_id,
+            name: &prospect.name,
+            address: prospect.email.as_deref(),
+        },
+        &pitch,
+        now,
+    );
+    // Dry run (the only transport of this build; config refuses `dry_run: false`):
+    // nothing leaves the machine, the would-be message is recorded whole.
+    let final_status = "recorded";
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE messages SET status = $2, sent_at = $3, message_id = $4, headers = $5, body = $6, updated_at = $3
+          WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(&row_id)
+    .bind(final_status)
+    .bind(now)
+    .bind(&composed.message_id)
+    .bind(serde_json::to_string(&composed.headers)?)
+    .bind(&composed.body)
+    .execute(&mut *tx)
+    .await?;
+    for (kind, subject) in [
+        ("delivered", row_id.as_str()),
+        ("contacted", job.prospect_id.as_str()),
+    ] {
+        ctx.store
+            .record_event(
+                &mut *tx,
+                Event {
+                    layer: Layer::Outreach,
+                    kind,
+                    subject,
+                    data: serde_json::json!({ "channel": channel, "step": job.step }),
+                    occurred_at: now,
+                },
+            )
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE prospects SET status = 'contacted', updated_at = $2 WHERE id = $1 AND status IN ('new', 'pitched')",
+    )
+    .bind(&job.prospect_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let next = chain_next(ctx, &job, now).await?;
+    Ok(result(final_status, None, next))
+}
+
+/// Enqueues the sequence's next step, timed from the first send; keyed so a redelivery
+/// enqueues it once.
+async fn chain_next(ctx: &Ctx, job: &OutreachJob, now: i64) -> Result<Option<i64>, JobError> {
+    let seq = &ctx.settings.layers.outreach.sequence;
+    let next = job.step + 1;
+    let Some(step) = seq.get(next as usize) else {
+        return Ok(None);
+    };
+    let first: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT sent_at FROM messages WHERE prospect_id = $1 AND step = 0")
+            .bind(&job.prospect_id)
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    let base = first.and_then(|(t,)| t).unwrap_or(now);
+    let run_at = (base + i64::from(step.offset_hours) * HOUR).max(now);
+    ctx.queue
+        .push(
+            NewJob::new(
+                JobKind::Layer(Layer::Outreach),
+                &OutreachJob {
+                    prospect_id: job.prospect_id.clone(),
+                    step: next,
+                },
+                run_at,
+            )
+            .key(format!("outreach:{}:{next}", job.prospect_id)),
+        )
+        .await?;
+    Ok(Some(run_at))
+}
+
+/// A reply to one of our messages: the prospect leaves the sequence. Returns false when
+/// the message is unknown.
+pub async fn record_reply(ctx: &Ctx, message_row_id: &str, at: i64) -> Result<bool, JobError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT prospect_id FROM messages WHERE id = $1")
+        .bind(message_row_id)
+        .fetch_optional(ctx.store.pool())
+        .await?;
+    let Some((prospect_id,)) = row else {
+        return Ok(false);
+    };
+    let mut tx = ctx.store.pool().begin().await?;
+    sqlx::query(
+        "UPDATE prospects SET status = 'replied', updated_at = $2 WHERE id = $1 AND status IN ('new', 'pitched', 'contacted')",
+    )
+    .bind(&prospect_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    ctx.store
+        .record_event(
+            &mut *tx,
+            Event {
+                layer: Layer::Outreach,
+                kind: "replied",
+                subject: &prospect_id,
+                data: serde_json::json!({ "message": message_row_id }),
+                occurred_at: at,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// An opt-out or hard bounce: the address goes on the suppression list every later send
+/// checks, and its prospects leave the sequence.
+pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result<(), JobError> {
+    let address = address.trim().to_lowercase();
+    let mut tx = ctx.store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(&address)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE prospects SET status = 'stopped', updated_at = $2
+          WHERE LOWER(email) = $1 AND status IN ('new', 'pitched', 'contacted', 'replied')",
+    )
+    .bind(&address)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    ctx.store
+        .record_event(
+            &mut *tx,
+            Event {
+                layer: Layer::Outreach,
+                kind: "suppressed",
+                subject: &address,
+                data: serde_json::json!({ "reason": reason }),
+                occurred_at: at,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The address a message went to, for the unsubscribe endpoint.
+pub async fn recipient_of(ctx: &Ctx, message_row_id: &str) -> Result<Option<String>, JobError> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT p.email FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
+    )
+    .bind(message_row_id)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    Ok(row.and_then(|(e,)| e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribe_tokens_verify_only_for_their_message_and_key() {
+        let t = unsubscribe_token(Some("k1"), "msg_1");
+        assert_eq!(t.len(), 32);
+        assert!(verify_unsubscribe_token("k1", "msg_1", &t));
+        assert!(!verify_unsubscribe_token("k1", "msg_2", &t));
+        assert!(!verify_unsubscribe_token("k2", "msg_1", &t));
+        assert!(!verify_unsubscribe_token("k1", "msg_1", "unsigned"));
+        assert!(!verify_unsubscribe_token("k1", "msg_1", &t[..8]));
+    }
+
+    #[test]
+    fn booking_links_carry_prospect_and_pitch() {
+        let l = booking_link(
+            "https://cal.example/x",
+            "email",
+            "dir:miami-fl:dental:001",
+            "pitch_1",
+        );
+        assert_eq!(
+            l,
+            "https://cal.example/x?utm_source=cep&utm_medium=email&utm_campaign=dir%3Amiami-fl%3Adental%3A001&utm_content=pitch_1"
+        );
+    }
+}
