@@ -2,4 +2,5 @@
 //! Kubernetes does.
 
 pub mod app;
+pub mod simulate;
 pub mod telemetry;

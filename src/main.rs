@@ -2,7 +2,7 @@
 //! shutdown; each role is a library function.
 
 use anyhow::Context as _;
-use cep::{app, telemetry};
+use cep::{app, simulate, telemetry};
 use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Settings};
 use clap::{Parser, Subcommand};
@@ -35,6 +35,19 @@ enum Command {
     Scheduler,
     /// The HTTP endpoints: Calendly webhooks and one-click unsubscribe.
     Serve,
+    /// Simulate N days of the agency on a simulated clock and print a summary.
+    Simulate {
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// First simulated day (UTC), e.g. 2026-01-05.
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compute Φ_sync now and print it.
     Aggregate,
     /// Apply database migrations.
@@ -75,7 +88,18 @@ async fn main() -> std::process::ExitCode {
 
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     let settings = load(cli.config)?;
-    telemetry::init(settings.mode);
+    let quiet = matches!(
+        cli.command,
+        Command::Simulate { .. } | Command::Layer { .. } | Command::Config
+    );
+    telemetry::init(
+        settings.mode,
+        if quiet {
+            telemetry::QUIET_FILTER
+        } else {
+            telemetry::DEFAULT_FILTER
+        },
+    );
     match cli.command {
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&settings)?);
@@ -97,6 +121,36 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler => {
             let ctx = app::open(settings, Clock::System).await?;
             cep_scheduler::run(ctx.queue.clone(), &ctx.settings, app::shutdown_signal()).await?;
+        }
+        Command::Simulate {
+            days,
+            seed,
+            start,
+            json,
+        } => {
+            let start = match start {
+                Some(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+                None => simulate::Options::default_start(),
+            };
+            let settings = simulate::prepare(settings, seed)?;
+            let ctx = app::open(settings, Clock::simulated(start)).await?;
+            let opts = simulate::Options {
+                days,
+                seed,
+                start,
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let queue = ctx.queue.clone();
+            let summary = simulate::run(ctx, &opts).await;
+            if let cep_shared::queue::Queue::Redis(r) = &queue {
+                r.purge().await?;
+            }
+            let summary = summary?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", simulate::render(&summary));
+            }
         }
         Command::Serve => {
             let ctx = app::open(settings, Clock::System).await?;

@@ -148,6 +148,14 @@ impl JobKind {
             .chain(std::iter::once(JobKind::AGGREGATION))
     }
 
+    /// Pipeline order: layers by number, the aggregation last.
+    pub fn order(self) -> u32 {
+        match self {
+            JobKind::Layer(l) => u32::from(l.number()),
+            JobKind::Aggregation(_) => 10,
+        }
+    }
+
     /// The queue this kind of job travels on.
     pub const fn queue(self) -> &'static str {
         match self {

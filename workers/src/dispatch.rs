@@ -54,6 +54,8 @@ pub async fn handle(
 pub enum Outcome {
     Succeeded,
     Retried(String),
+    /// Not now: a send window, a cap or a rate limit opens later (no attempt used).
+    Deferred(String),
     DeadLettered(String),
     /// The lease had been lost (the job was recovered elsewhere).
     LeaseLost,
@@ -93,7 +95,7 @@ async fn run_one_in_span(
             let reason = e.to_string();
             match e.disposition() {
                 Disposition::RetryAt(at) => {
-                    (Settle::Release { run_at: at }, Outcome::Retried(reason))
+                    (Settle::Release { run_at: at }, Outcome::Deferred(reason))
                 }
                 Disposition::Retry if job.attempt < job.max_attempts => {
                     let run_at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
@@ -133,6 +135,10 @@ async fn run_one_in_span(
         }
         Outcome::Retried(r) => {
             tracing::warn!(reason = %r, "job will run again");
+            None
+        }
+        Outcome::Deferred(r) => {
+            tracing::debug!(reason = %r, "job deferred");
             None
         }
         Outcome::LeaseLost => None,

@@ -301,27 +301,37 @@ async fn replies_by(
     Ok(out)
 }
 
+/// Whether two reply rates differ beyond chance: a two-proportion z-test at 95 %,
+/// with at least `min` sends on each side.
+pub fn clearly_better(best: (f64, f64), worst: (f64, f64), min: f64) -> bool {
+    let ((r1, n1), (r2, n2)) = (best, worst);
+    if n1 < min || n2 < min {
+        return false;
+    }
+    let pooled = (r1 + r2) / (n1 + n2);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    se > 0.0 && (r1 / n1 - r2 / n2) / se >= 1.96
+}
+
 /// New weights: the best-replying option gains half its weight, the worst loses a
-/// quarter; options without data keep theirs. `None` without two options to compare.
+/// quarter, others keep theirs. `None` unless the best clearly beats the worst.
 pub fn reweight(
     current: &BTreeMap<String, f64>,
     rates: &BTreeMap<String, (f64, f64)>,
 ) -> Option<BTreeMap<String, f64>> {
-    let scored: Vec<(&String, f64)> = rates
+    let scored: Vec<(&String, (f64, f64))> = rates
         .iter()
         .filter(|(k, (_, n))| *n > 0.0 && current.contains_key(*k))
-        .map(|(k, (r, n))| (k, r / n))
+        .map(|(k, v)| (k, *v))
         .collect();
-    if scored.len() < 2 {
-        return None;
-    }
+    let rate = |v: &(f64, f64)| v.0 / v.1;
     let best = scored
         .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))?;
+        .max_by(|a, b| rate(&a.1).total_cmp(&rate(&b.1)).then_with(|| b.0.cmp(a.0)))?;
     let worst = scored
         .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)))?;
-    if best.1 <= worst.1 {
+        .min_by(|a, b| rate(&a.1).total_cmp(&rate(&b.1)).then_with(|| a.0.cmp(b.0)))?;
+    if best.0 == worst.0 || !clearly_better(best.1, worst.1, 30.0) {
         return None;
     }
     let mut next = current.clone();

@@ -48,6 +48,18 @@ pub struct Store {
     kind: StoreKind,
 }
 
+/// Through the `Any` driver a NULL is bound without its column's type, and Postgres
+/// keeps the type a cached statement was first prepared with: a statement first run
+/// with a NULL then fails on a real value ("incorrect binary data format"). Unnamed
+/// statements are typed per execution and cost no extra round trip.
+fn without_statement_cache(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}statement-cache-capacity=0")
+}
+
 impl Store {
     /// Opens the store the settings choose: Postgres at `backends.database_url`, else
     /// SQLite in `data_dir/cep.db`.
@@ -94,8 +106,12 @@ impl Store {
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10)),
         };
+        let url = match kind {
+            StoreKind::Sqlite => url.to_owned(),
+            StoreKind::Postgres => without_statement_cache(url),
+        };
         let pool = options
-            .connect(url)
+            .connect(&url)
             .await
             .map_err(|source| StoreError::Connect { target, source })?;
         Ok(Self { pool, kind })
