@@ -65,6 +65,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Mark an onboarding task done (its dependency must be done first).
+    TaskDone { task_id: String },
+    /// Record an invoice's payment (its subtotal becomes revenue).
+    InvoicePaid { invoice_id: String },
+    /// Undo a parameter change the feedback loop made.
+    Rollback { change_id: String },
     /// Load and validate the configuration, then print it.
     Config,
 }
@@ -90,7 +96,12 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     let settings = load(cli.config)?;
     let quiet = matches!(
         cli.command,
-        Command::Simulate { .. } | Command::Layer { .. } | Command::Config
+        Command::Simulate { .. }
+            | Command::Layer { .. }
+            | Command::Config
+            | Command::TaskDone { .. }
+            | Command::InvoicePaid { .. }
+            | Command::Rollback { .. }
     );
     telemetry::init(
         settings.mode,
@@ -177,6 +188,28 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let ctx = app::open(settings, Clock::System).await?;
             let out = app::run_layer(&ctx, kind, value).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::TaskDone { task_id } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let done = cep_workers::onboarding::complete_task(&ctx, &task_id, ctx.now()).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+        }
+        Command::InvoicePaid { invoice_id } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let new = cep_workers::finance::record_payment(&ctx, &invoice_id, ctx.now()).await?;
+            println!(
+                "{}",
+                if new {
+                    "payment recorded"
+                } else {
+                    "already paid"
+                }
+            );
+        }
+        Command::Rollback { change_id } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let name = cep_workers::params::rollback(&ctx, &change_id).await?;
+            println!("`{name}` is back to its value before {change_id}");
         }
         Command::DeadLetters { queue, limit } => {
             let kind: JobKind = queue.parse()?;

@@ -619,11 +619,19 @@ mod tests {
     #[test]
     fn reweighting_favours_the_variant_that_gets_replies() {
         let current: BTreeMap<String, f64> = [("a".into(), 1.0), ("b".into(), 1.0)].into();
+        // 5 % vs 15 % of 100 sends each: z ≈ 2.4, a clear winner.
         let rates: BTreeMap<String, (f64, f64)> =
-            [("a".into(), (2.0, 40.0)), ("b".into(), (6.0, 40.0))].into();
+            [("a".into(), (5.0, 100.0)), ("b".into(), (15.0, 100.0))].into();
         let next = reweight(&current, &rates).unwrap();
         assert_eq!(next["b"], 1.5);
         assert_eq!(next["a"], 0.75);
+        // 38/194 vs 37/198 is chance, and 2/40 vs 6/40 too few to tell: nothing moves.
+        let close: BTreeMap<String, (f64, f64)> =
+            [("a".into(), (38.0, 194.0)), ("b".into(), (37.0, 198.0))].into();
+        assert!(reweight(&current, &close).is_none());
+        let small: BTreeMap<String, (f64, f64)> =
+            [("a".into(), (2.0, 40.0)), ("b".into(), (6.0, 40.0))].into();
+        assert!(reweight(&current, &small).is_none());
         let one: BTreeMap<String, (f64, f64)> = [("a".into(), (2.0, 40.0))].into();
         assert!(reweight(&current, &one).is_none());
     }

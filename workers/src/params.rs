@@ -31,8 +31,14 @@ pub async fn set<T: Serialize>(
 ) -> Result<Option<String>, JobError> {
     let after = serde_json::to_string(value)?;
     let id = stable_id("chg", &[name, change_key]);
-    let now = ctx.now();
     let mut tx = ctx.store.pool().begin().await?;
+    // Changes to one parameter are strictly ordered in time, so "later" is well defined.
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(changed_at) FROM parameter_changes WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+    let now = last.map_or(ctx.now(), |l| ctx.now().max(l + 1));
     let seen: Option<(String,)> = sqlx::query_as("SELECT id FROM parameter_changes WHERE id = $1")
         .bind(&id)
         .fetch_optional(&mut *tx)
@@ -95,7 +101,7 @@ pub async fn rollback(ctx: &Ctx, change_id: &str) -> Result<String, JobError> {
     }
     let (later,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM parameter_changes
-          WHERE name = $1 AND id <> $2 AND changed_at >= $3 AND rolled_back_at IS NULL",
+          WHERE name = $1 AND changed_at > $3 AND rolled_back_at IS NULL AND id <> $2",
     )
     .bind(&name)
     .bind(change_id)

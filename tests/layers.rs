@@ -1,0 +1,609 @@
+//! Layers 3–9 against a real store and queue: outreach caps, windows, headers,
+//! suppression and at-most-once; the signed Calendly webhook; onboarding, finance and
+//! the feedback loop's reversible parameters.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cep_shared::jobs::{BookingJob, OnboardingJob, OutreachJob, PitchJob, ProspectingJob};
+use cep_shared::{Clock, JobKind, Layer};
+use cep_workers::booking::signature;
+use cep_workers::{Ctx, JobError, api, booking, finance, onboarding, outreach, params};
+use chrono::TimeZone;
+use common::*;
+use tower::ServiceExt;
+
+const HOUR: i64 = 3_600_000;
+
+/// Wednesday 2026-01-07 15:00 UTC: 10:00 in Miami, inside the send window.
+fn in_window() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
+}
+
+/// Finds and pitches `n` Miami dentists; returns their ids.
+async fn pitched(ctx: &Ctx, n: u32) -> Vec<String> {
+    let found = cep_workers::prospecting::handle(
+        ctx,
+        ProspectingJob {
+            period: "2026-01-05".into(),
+            location: "Miami, FL".into(),
+            category: "dental".into(),
+            max_prospects: Some(n),
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for p in found.prospects.iter().filter(|p| p.lead_class.qualifies()) {
+        cep_workers::pitch_generation::handle(
+            ctx,
+            PitchJob {
+                prospect_id: p.id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(p.id.clone());
+    }
+    assert_eq!(
+        ids.len(),
+        n as usize,
+        "the first Miami dentists are all leads"
+    );
+    ids
+}
+
+async fn send(ctx: &Ctx, prospect: &str, step: u32) -> Result<outreach::OutreachResult, JobError> {
+    outreach::handle(
+        ctx,
+        OutreachJob {
+            prospect_id: prospect.into(),
+            step,
+        },
+    )
+    .await
+}
+
+async fn count(ctx: &Ctx, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn an_email_is_recorded_whole_with_one_click_unsubscribe_and_the_next_step_chained() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ids = pitched(&h.ctx, 1).await;
+    let r = send(&h.ctx, &ids[0], 0).await.unwrap();
+    assert_eq!(r.status, "recorded");
+    assert_eq!(
+        r.next_step_at,
+        Some(in_window().timestamp_millis() + 24 * HOUR)
+    );
+    let (headers, body): (String, String) =
+        sqlx::query_as("SELECT headers, body FROM messages WHERE id = $1")
+            .bind(&r.message_id)
+            .fetch_one(h.ctx.store.pool())
+            .await
+            .unwrap();
+    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap();
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+    };
+    assert_eq!(get("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+    assert!(get("List-Unsubscribe").starts_with("<http://127.0.0.1:8080/unsubscribe/"));
+    assert!(get("Message-ID").ends_with("@agency.example>"));
+    assert!(body.contains(&h.ctx.settings.layers.outreach.postal_address));
+    assert!(body.contains("utm_campaign="), "the booking link is tagged");
+    // The LinkedIn step waits a day from the first send (step 0 itself, chained by
+    // pitch generation, is still in the queue: this test called the handler directly).
+    let stats = h.ctx.queue.stats(&["outreach"]).await.unwrap();
+    assert_eq!((stats[0].ready, stats[0].scheduled), (1, 1));
+}
+
+#[tokio::test]
+async fn outside_the_send_window_a_step_waits_for_the_prospects_morning() {
+    // 10:00 UTC is 05:00 in Miami.
+    let early = chrono::Utc.with_ymd_and_hms(2026, 1, 7, 10, 0, 0).unwrap();
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(early)).await;
+    let ids = pitched(&h.ctx, 1).await;
+    match send(&h.ctx, &ids[0], 0).await {
+        Err(JobError::Deferred { until, reason }) => {
+            assert_eq!(
+                until,
+                in_window().timestamp_millis() - 2 * HOUR,
+                "08:00 in Miami"
+            );
+            assert!(reason.contains("send window"), "{reason}");
+        }
+        other => panic!("expected a deferral, got {other:?}"),
+    }
+    assert_eq!(count(&h.ctx, "SELECT COUNT(*) FROM send_counters").await, 0);
+}
+
+#[tokio::test]
+async fn the_daily_cap_holds_across_backends_and_defers_to_the_next_day() {
+    for backend in [Backend::Embedded, Backend::Fleet] {
+        let mut s = settings();
+        s.layers.outreach.daily_caps.email = 2;
+        let h = harness(backend, s, Clock::simulated(in_window())).await;
+        let ids = pitched(&h.ctx, 3).await;
+        let mut recorded = 0;
+        let mut deferred = 0;
+        for id in &ids {
+            match send(&h.ctx, id, 0).await {
+                Ok(r) if r.status == "recorded" => recorded += 1,
+                Err(JobError::Deferred { until, reason }) => {
+                    assert!(reason.contains("daily email cap of 2"), "{reason}");
+                    let midnight = chrono::Utc.with_ymd_and_hms(2026, 1, 8, 0, 0, 0).unwrap();
+                    assert_eq!(until, midnight.timestamp_millis());
+                    deferred += 1;
+                }
+                other => panic!("{backend:?}: {other:?}"),
+            }
+        }
+        assert_eq!((recorded, deferred), (2, 1), "{backend:?}");
+        if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+            r.purge().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resent() {
+    let h = harness(Backend::Fleet, settings(), Clock::simulated(in_window())).await;
+    let ids = pitched(&h.ctx, 2).await;
+    // Delivered twice (a retry after a lost ack): one message, one delivery.
+    let first = send(&h.ctx, &ids[0], 0).await.unwrap();
+    let again = send(&h.ctx, &ids[0], 0).await.unwrap();
+    assert_eq!(again.status, "recorded");
+    assert_eq!(again.message_id, first.message_id);
+    assert_eq!(
+        count(
+            &h.ctx,
+            "SELECT COUNT(*) FROM events WHERE kind = 'delivered'"
+        )
+        .await,
+        1
+    );
+    // A worker claimed the second message and died before recording the outcome.
+    let second = send(&h.ctx, &ids[1], 0).await.unwrap();
+    sqlx::query("UPDATE messages SET status = 'sending' WHERE id = $1")
+        .bind(&second.message_id)
+        .execute(h.ctx.store.pool())
+        .await
+        .unwrap();
+    let redelivered = send(&h.ctx, &ids[1], 0).await.unwrap();
+    assert_eq!(redelivered.status, "unknown");
+    assert_eq!(
+        count(
+            &h.ctx,
+            "SELECT COUNT(*) FROM events WHERE kind = 'send_unknown'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &h.ctx,
+            "SELECT COUNT(*) FROM events WHERE kind = 'delivered'"
+        )
+        .await,
+        2,
+        "the unknown send was not repeated"
+    );
+    if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+        r.purge().await.unwrap();
+    }
+}
+
+fn with_keys(ctx: &Ctx) -> Ctx {
+    let mut secrets = (*ctx.secrets).clone();
+    secrets.calendly_signing_key = Some("calendly-test-key".into());
+    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
+    Ctx {
+        secrets: std::sync::Arc::new(secrets),
+        ..ctx.clone()
+    }
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 1).await;
+    let r = send(&ctx, &ids[0], 0).await.unwrap();
+    let app = api::router(ctx.clone());
+    let post = |uri: String| {
+        Request::post(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("List-Unsubscribe=One-Click"))
+            .unwrap()
+    };
+    let forged = app
+        .clone()
+        .oneshot(post(format!("/unsubscribe/{}?token=00ff", r.message_id)))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // A GET shows a button and unsubscribes nobody.
+    let token = outreach::unsubscribe_token(ctx.secrets.unsubscribe_key.as_deref(), &r.message_id);
+    let page = app
+        .clone()
+        .oneshot(
+            Request::get(format!("/unsubscribe/{}?token={token}", r.message_id))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(count(&ctx, "SELECT COUNT(*) FROM suppressions").await, 0);
+    let ok = app
+        .oneshot(post(format!("/unsubscribe/{}?token={token}", r.message_id)))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(count(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
+    let next = send(&ctx, &ids[0], 1).await.unwrap();
+    assert_eq!(next.status, "skipped");
+    assert!(next.reason.unwrap().contains("stopped"));
+}
+
+fn calendly_body(event: &str, uri: &str, prospect: &str, rescheduled: bool) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event": event,
+        "payload": {
+            "uri": uri, "email": "owner@example.com", "name": "Pat Owner",
+            "rescheduled": rescheduled,
+            "questions_and_answers": [{"question": "Topic", "answer": "a demo", "position": 0}],
+            "tracking": {"utm_source": "cep", "utm_campaign": prospect, "utm_content": null},
+            "scheduled_event": {"name": "Discovery", "start_time": "2026-01-09T16:00:00.000000Z"}
+        }
+    }))
+    .unwrap()
+}
+
+async fn post_webhook(app: &axum::Router, body: Vec<u8>, header: Option<String>) -> StatusCode {
+    let mut req = Request::post("/webhooks/calendly").header("content-type", "application/json");
+    if let Some(h) = header {
+        req = req.header("Calendly-Webhook-Signature", h);
+    }
+    app.clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_bad_or_stale_signature_gets_a_4xx_and_enqueues_nothing() {
+    for backend in [Backend::Embedded, Backend::Fleet] {
+        let h = harness(backend, settings(), Clock::simulated(in_window())).await;
+        let now = in_window().timestamp();
+        let unsigned = api::router(h.ctx.clone());
+        let body = calendly_body(
+            "invitee.created",
+            "https://api.calendly.com/i/1",
+            "p",
+            false,
+        );
+        assert_eq!(
+            post_webhook(
+                &unsigned,
+                body.clone(),
+                Some(signature::sign("k", now, &body))
+            )
+            .await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no signing key configured: refuse, do not trust"
+        );
+        let ctx = with_keys(&h.ctx);
+        let app = api::router(ctx.clone());
+        let key = "calendly-test-key";
+        let cases = [
+            (None, StatusCode::UNAUTHORIZED),
+            (
+                Some(signature::sign("wrong", now, &body)),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                Some(signature::sign(key, now - 181, &body)),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (Some("t=abc,v1=00".to_string()), StatusCode::UNAUTHORIZED),
+        ];
+        for (header, status) in cases {
+            assert_eq!(
+                post_webhook(&app, body.clone(), header.clone()).await,
+                status,
+                "{header:?}"
+            );
+        }
+        let junk = b"{\"event\": 3}".to_vec();
+        assert_eq!(
+            post_webhook(&app, junk.clone(), Some(signature::sign(key, now, &junk))).await,
+            StatusCode::BAD_REQUEST
+        );
+        let stats = ctx.queue.stats(&["booking"]).await.unwrap();
+        assert_eq!(
+            stats[0].ready + stats[0].scheduled,
+            0,
+            "{backend:?}: nothing enqueued"
+        );
+
+        // A good one is queued once, however often Calendly retries it.
+        let good = Some(signature::sign(key, now, &body));
+        assert_eq!(
+            post_webhook(&app, body.clone(), good.clone()).await,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(post_webhook(&app, body.clone(), good).await, StatusCode::OK);
+        let stats = ctx.queue.stats(&["booking"]).await.unwrap();
+        assert_eq!(stats[0].ready, 1, "{backend:?}");
+        if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+            r.purge().await.unwrap();
+        }
+    }
+}
+
+fn booking_job(action: &str, uri: &str, prospect: &str, rescheduled: bool) -> BookingJob {
+    let w: booking::Webhook =
+        serde_json::from_slice(&calendly_body(action, uri, prospect, rescheduled)).unwrap();
+    w.into_job().unwrap()
+}
+
+#[tokio::test]
+async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_by_task() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let ids = pitched(ctx, 1).await;
+    send(ctx, &ids[0], 0).await.unwrap();
+    let b = booking::handle(
+        ctx,
+        booking_job(
+            "invitee.created",
+            "https://api.calendly.com/i/1",
+            &ids[0],
+            false,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.prospect_id.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(b.meeting_type, "demo");
+    // The meeting starts 2026-01-09 16:00; onboarding an hour later.
+    let start = chrono::Utc.with_ymd_and_hms(2026, 1, 9, 17, 0, 0).unwrap();
+    assert_eq!(b.onboarding_at, Some(start.timestamp_millis()));
+    // The sequence stopped.
+    let step = send(ctx, &ids[0], 1).await.unwrap();
+    assert_eq!(step.status, "skipped");
+
+    ctx.clock.set(start);
+    let out = cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Onboarding),
+        &serde_json::to_string(&OnboardingJob::Start {
+            meeting_id: b.meeting_id.clone(),
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["state"], "documents requested");
+    assert_eq!(
+        out["documents_required"].as_array().unwrap().len(),
+        8,
+        "dental: 5 + 3"
+    );
+    let tasks = out["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 6);
+    let task = |i: usize| tasks[i]["id"].as_str().unwrap().to_owned();
+    // Out of order is refused, naming the dependency.
+    let err = onboarding::complete_task(ctx, &task(1), ctx.now())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("depends on `collect documents`"),
+        "{err}"
+    );
+    let mut at = ctx.now();
+    for i in 0..6 {
+        at += 24 * HOUR;
+        let done = onboarding::complete_task(ctx, &task(i), at).await.unwrap();
+        assert!(done.on_time);
+        assert_eq!(done.live, i == 5);
+    }
+    let (state, live): (String, Option<i64>) = sqlx::query_as("SELECT state, live_at FROM clients")
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "live");
+    assert_eq!(live, Some(at));
+    // A second delivery of the start job creates nothing new.
+    let again = cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Onboarding),
+        &serde_json::to_string(&OnboardingJob::Start {
+            meeting_id: b.meeting_id,
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["reason"], "already onboarding");
+    assert_eq!(count(ctx, "SELECT COUNT(*) FROM tasks").await, 6);
+}
+
+#[tokio::test]
+async fn a_reschedule_keeps_the_conversion_and_a_cancel_reverses_it() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let ids = pitched(ctx, 1).await;
+    let booked = |n: &str| booking_job("invitee.created", n, &ids[0], false);
+    booking::handle(ctx, booked("u1")).await.unwrap();
+    booking::handle(ctx, booking_job("invitee.canceled", "u1", &ids[0], true))
+        .await
+        .unwrap();
+    booking::handle(ctx, booked("u2")).await.unwrap();
+    let net = |ctx: &Ctx| {
+        let ctx = ctx.clone();
+        async move {
+            count(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'booked'").await
+                - count(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'canceled'").await
+        }
+    };
+    assert_eq!(net(ctx).await, 1);
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM prospects WHERE id = $1")
+        .bind(&ids[0])
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "booked");
+    booking::handle(ctx, booking_job("invitee.canceled", "u2", &ids[0], false))
+        .await
+        .unwrap();
+    assert_eq!(net(ctx).await, 0);
+}
+
+#[tokio::test]
+async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
+    let h = harness(Backend::Fleet, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let ids = pitched(ctx, 1).await;
+    let b = booking::handle(ctx, booking_job("invitee.created", "u1", &ids[0], false))
+        .await
+        .unwrap();
+    cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Onboarding),
+        &serde_json::to_string(&OnboardingJob::Start {
+            meeting_id: b.meeting_id,
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let (tier,): (String,) = sqlx::query_as("SELECT billing_tier FROM clients")
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    let t = ctx.settings.layers.finance.tier(&tier).unwrap().clone();
+    ctx.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 4, 0, 0).unwrap());
+    let run = |period: &str| {
+        let job = serde_json::json!({ "period": period }).to_string();
+        let ctx = ctx.clone();
+        async move {
+            cep_workers::handle(&ctx, JobKind::Layer(Layer::Finance), &job)
+                .await
+                .unwrap()
+        }
+    };
+    let feb = run("2026-02").await;
+    let inv = &feb["invoices"][0];
+    let subtotal = t.monthly_cents + t.setup_cents;
+    assert_eq!(inv["subtotal_cents"], subtotal);
+    assert_eq!(inv["tax_cents"], subtotal * 8 / 100);
+    // Rerun of the same month: nothing new. Next month: no setup fee.
+    assert!(
+        run("2026-02").await["invoices"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let mar = run("2026-03").await;
+    assert_eq!(mar["invoices"][0]["subtotal_cents"], t.monthly_cents);
+    assert_eq!(mar["metrics"]["mrr_cents"], t.monthly_cents);
+    let id = inv["id"].as_str().unwrap();
+    assert!(
+        finance::record_payment(ctx, id, ctx.now() + HOUR)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !finance::record_payment(ctx, id, ctx.now() + 2 * HOUR)
+            .await
+            .unwrap()
+    );
+    let (revenue,): (i64,) = sqlx::query_as(
+        "SELECT CAST(SUM(amount_cents) AS BIGINT) FROM transactions WHERE kind = 'revenue'",
+    )
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(revenue, subtotal, "revenue excludes the tax, counted once");
+    // Finance chained the feedback loop.
+    let stats = ctx.queue.stats(&["feedback_loop"]).await.unwrap();
+    assert_eq!(stats[0].scheduled + stats[0].ready, 2);
+    if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn parameter_changes_are_recorded_and_roll_back() {
+    let h = harness(Backend::Fleet, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let w1: std::collections::BTreeMap<String, f64> =
+        [("a".into(), 0.75), ("b".into(), 1.5)].into();
+    let first = params::set(
+        ctx,
+        params::PITCH_VARIANT_WEIGHTS,
+        &w1,
+        "b replies more",
+        "2026-02:response_rate",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The same decision again is a no-op.
+    assert!(
+        params::set(
+            ctx,
+            params::PITCH_VARIANT_WEIGHTS,
+            &w1,
+            "again",
+            "2026-02:response_rate"
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    let w2: std::collections::BTreeMap<String, f64> = [("a".into(), 0.5), ("b".into(), 2.0)].into();
+    let second = params::set(
+        ctx,
+        params::PITCH_VARIANT_WEIGHTS,
+        &w2,
+        "still",
+        "2026-03:response_rate",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let err = params::rollback(ctx, &first).await.unwrap_err();
+    assert!(
+        err.to_string().contains("roll back the later change first"),
+        "{err}"
+    );
+    params::rollback(ctx, &second).await.unwrap();
+    let now: std::collections::BTreeMap<String, f64> =
+        params::get(ctx, params::PITCH_VARIANT_WEIGHTS)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(now, w1);
+    params::rollback(ctx, &first).await.unwrap();
+    let none: Option<std::collections::BTreeMap<String, f64>> =
+        params::get(ctx, params::PITCH_VARIANT_WEIGHTS)
+            .await
+            .unwrap();
+    assert!(none.is_none(), "back to the configured default");
+}
