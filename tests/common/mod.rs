@@ -23,6 +23,11 @@ pub fn unique(prefix: &str) -> String {
 
 /// A new, migrated Postgres database of its own.
 pub async fn fresh_postgres() -> Store {
+    fresh_postgres_with_url().await.1
+}
+
+/// A new, migrated Postgres database of its own, and its URL (for child processes).
+pub async fn fresh_postgres_with_url() -> (String, Store) {
     let admin_url = postgres_admin_url();
     let admin = Store::connect(&admin_url)
         .await
@@ -36,11 +41,10 @@ pub async fn fresh_postgres() -> Store {
         .rsplit_once('/')
         .map(|(b, _)| b.to_owned())
         .unwrap();
-    let store = Store::connect(&format!("{base}/{name}"))
-        .await
-        .expect("connect test database");
+    let url = format!("{base}/{name}");
+    let store = Store::connect(&url).await.expect("connect test database");
     store.migrate().await.expect("migrate");
-    store
+    (url, store)
 }
 
 /// A new, migrated SQLite database in a temporary directory (kept alive by the guard).

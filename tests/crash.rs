@@ -1,0 +1,154 @@
+//! Crash safety across real processes: a worker killed with SIGKILL while it holds jobs
+//! loses none of them; another worker takes them over once the orphan window passes, and
+//! each job's effect is recorded once.
+
+mod common;
+
+use cep_shared::jobs::ProspectingJob;
+use cep_shared::queue::NewJob;
+use cep_shared::{Clock, JobKind, Layer};
+use common::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn worker(database_url: &str, prefix: &str, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cep"))
+        .args(["worker", "--layers", "prospecting"])
+        .env("REDIS_URL", redis_url())
+        .env("DATABASE_URL", database_url)
+        .env("CEP__QUEUE__KEY_PREFIX", prefix)
+        .env("CEP__QUEUE__HEARTBEAT_INTERVAL_SECONDS", "1")
+        .env("CEP__QUEUE__MISSED_HEARTBEATS", "2")
+        .env("CEP__WORKER__SHUTDOWN_DEADLINE_SECONDS", "1")
+        .env("CEP__WORKER__CONCURRENCY", "4")
+        .env("CEP__DATA_DIR", dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start a cep worker process")
+}
+
+async fn scalar(store: &cep_shared::store::Store, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing_and_runs_nothing_twice() {
+    let (url, store) = fresh_postgres_with_url().await;
+    let mut s = settings();
+    s.queue.heartbeat_interval_seconds = 1;
+    s.queue.missed_heartbeats = 2;
+    let queue = redis_queue(&s, Clock::System).await;
+    let dir = TempDir::new();
+
+    // One prospecting job per city × category × day: 8 × 17 × 3 = 408 jobs.
+    let mut jobs = Vec::new();
+    for day in ["2026-01-05", "2026-01-06", "2026-01-07"] {
+        for (city, _) in cep_workers::prospecting::directory::CITIES {
+            for category in cep_workers::prospecting::directory::CATEGORIES {
+                let job = ProspectingJob {
+                    period: day.into(),
+                    location: city.into(),
+                    category: category.into(),
+                    max_prospects: Some(3),
+                };
+                jobs.push(
+                    NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0)
+                        .key(format!("prospecting:{day}:{city}:{category}")),
+                );
+            }
+        }
+    }
+    let total = jobs.len() as i64;
+    assert_eq!(queue.push_many(jobs).await.unwrap() as i64, total);
+
+    // Kill the first worker while it holds leased jobs and has finished some.
+    let mut first = worker(&url, &s.queue.key_prefix, &dir.0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = scalar(&store, "SELECT COUNT(*) FROM job_outcomes").await;
+        let running = queue.stats(&["prospecting"]).await.unwrap()[0].running;
+        if done > 0 && running > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first worker never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().expect("SIGKILL the first worker");
+    first.wait().unwrap();
+    let orphaned = queue.stats(&["prospecting"]).await.unwrap()[0].running;
+    assert!(orphaned > 0, "the killed worker held jobs");
+    let done_before = scalar(&store, "SELECT COUNT(*) FROM job_outcomes").await;
+    assert!(done_before < total);
+
+    // A second worker recovers them after the orphan window and finishes the rest.
+    let mut second = worker(&url, &s.queue.key_prefix, &dir.0);
+    loop {
+        let done = scalar(
+            &store,
+            "SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting'",
+        )
+        .await;
+        if done == total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {total} jobs finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SIGTERM: the second worker drains and exits cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = second.wait().unwrap();
+    assert!(exit.success(), "a drained worker exits 0, got {exit}");
+
+    // Every job succeeded once; the ones the killed worker held ran again elsewhere.
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting' AND outcome = 'succeeded'"
+        )
+        .await,
+        total
+    );
+    assert!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting' AND attempts >= 2"
+        )
+        .await
+            >= 1,
+        "a job held by the killed worker completed on the second one"
+    );
+    // Each run's effect once: one research log per run, one event per prospect found.
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM research_logs").await,
+        total
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM events WHERE kind = 'prospect_found'"
+        )
+        .await,
+        scalar(&store, "SELECT COUNT(*) FROM prospects").await
+    );
+    let stats = queue.stats(&["prospecting"]).await.unwrap();
+    assert_eq!((stats[0].ready, stats[0].running, stats[0].dead), (0, 0, 0));
+    if let cep_shared::queue::Queue::Redis(r) = &queue {
+        r.purge().await.unwrap();
+    }
+}
