@@ -1,14 +1,17 @@
-//! The worker loop: lease as many jobs as there are free slots, run them concurrently,
-//! heartbeat, recover orphans, and on shutdown stop fetching and drain within the
-//! deadline.
+//! The worker: an apalis worker (tracing and concurrency middleware) over our queue
+//! backend, with heartbeats and orphan recovery beside it; on shutdown it stops fetching,
+//! finishes in-flight jobs within the deadline and hands back any it could not finish.
 
+use crate::backend::{Leases, QueueBackend};
 use crate::{Ctx, run_one};
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext};
 use cep_shared::JobKind;
 use cep_shared::queue::{Leased, Settle};
+use futures::FutureExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -17,121 +20,135 @@ pub struct WorkerOptions {
     pub concurrency: usize,
 }
 
-type Joined = Result<(tokio::task::Id, ()), tokio::task::JoinError>;
-
-/// The id of a finished job task, whether it returned or panicked.
-fn finished_id(done: Joined) -> tokio::task::Id {
-    match done {
-        Ok((id, ())) => id,
-        Err(e) => e.id(),
-    }
+/// What every job of a worker is run with.
+#[derive(Clone)]
+struct JobEnv {
+    ctx: Ctx,
+    leases: Leases,
+    timeout: Duration,
+    ran: Arc<AtomicU64>,
 }
 
-/// Runs until `shutdown` turns true, then drains. Returns the number of jobs run.
+/// The apalis handler: runs one leased job through its layer and settles it. A panic is
+/// caught and the job dead-lettered with that reason, never left leased.
+async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Result<(), BoxDynError> {
+    let name = worker.name().to_owned();
+    let run = std::panic::AssertUnwindSafe(run_one(&env.ctx, &name, &job, env.timeout))
+        .catch_unwind()
+        .await;
+    match run {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, job_id = %job.id, "could not settle job; its lease will expire")
+        }
+        Err(_) => {
+            let reason = "the handler panicked".to_string();
+            tracing::error!(job_id = %job.id, "{reason}");
+            if let Ok(kind) = job.queue.parse::<JobKind>() {
+                let _ = env
+                    .ctx
+                    .store
+                    .record_outcome(
+                        &job.id,
+                        kind,
+                        false,
+                        job.attempt,
+                        Some(&reason),
+                        env.ctx.now(),
+                    )
+                    .await;
+            }
+            let _ = env
+                .ctx
+                .queue
+                .settle(&name, &job, Settle::Dead { reason })
+                .await;
+        }
+    }
+    env.leases.done(&job.id);
+    env.ran.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs an apalis worker on the queue until `shutdown` turns true, then drains within
+/// the deadline. Returns the number of jobs run.
 pub async fn run(
     ctx: Ctx,
     opts: WorkerOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
     let queues: Vec<&'static str> = opts.kinds.iter().map(|k| k.queue()).collect();
-    let slots = Arc::new(Semaphore::new(opts.concurrency));
-    let timeout = Duration::from_secs(ctx.settings.worker.job_timeout_seconds);
     let heartbeat = Duration::from_secs(ctx.settings.queue.heartbeat_interval_seconds);
     let idle = Duration::from_millis(ctx.settings.queue.idle_poll_millis);
-    let batch = ctx.settings.queue.fetch_batch as usize;
-    let notify = ctx.queue.notifier();
-    let mut running: JoinSet<()> = JoinSet::new();
-    let mut in_flight: std::collections::HashMap<tokio::task::Id, Leased> = Default::default();
-    let mut ran = 0u64;
-    let mut beat = tokio::time::interval(heartbeat);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let batch = (ctx.settings.queue.fetch_batch as usize).min(opts.concurrency);
+    let leases = Leases::default();
+    let env = JobEnv {
+        ctx: ctx.clone(),
+        leases: leases.clone(),
+        timeout: Duration::from_secs(ctx.settings.worker.job_timeout_seconds),
+        ran: Arc::new(AtomicU64::new(0)),
+    };
+    let backend = QueueBackend::new(
+        ctx.queue.clone(),
+        queues.clone(),
+        batch,
+        idle,
+        leases.clone(),
+    );
+    let worker = WorkerBuilder::new(opts.name.clone())
+        .backend(backend)
+        .enable_tracing()
+        .concurrency(opts.concurrency)
+        .data(env.clone())
+        .build(execute);
     tracing::info!(worker = %opts.name, queues = ?queues, "worker started");
 
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        while let Some(done) = running.try_join_next_with_id() {
-            in_flight.remove(&finished_id(done));
-        }
-        let free = slots.available_permits().min(batch);
-        let mut fetched = 0;
-        if free > 0 {
-            match ctx.queue.fetch(&queues, &opts.name, free).await {
-                Ok(jobs) => {
-                    fetched = jobs.len();
-                    for job in jobs {
-                        let permit = slots.clone().acquire_owned().await?;
-                        let (c, name, j) = (ctx.clone(), opts.name.clone(), job.clone());
-                        let handle = running.spawn(async move {
-                            if let Err(e) = run_one(&c, &name, &j, timeout).await {
-                                tracing::error!(error = %e, job_id = %j.id, "could not settle job; its lease will expire");
-                            }
-                            drop(permit);
-                        });
-                        in_flight.insert(handle.id(), job);
-                        ran += 1;
-                    }
-                }
-                Err(e) => {
-                    // A queue outage must not kill the worker: back off and try again.
-                    tracing::warn!(error = %e, "fetch failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        if fetched > 0 && slots.available_permits() > 0 {
-            continue;
-        }
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            _ = notify.notified() => {}
-            _ = tokio::time::sleep(idle) => {}
-            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                in_flight.remove(&finished_id(done));
-            }
-            _ = beat.tick() => {
-                if let Err(e) = ctx.queue.heartbeat(&opts.name).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
-                match ctx.queue.recover_orphans().await {
-                    Ok(n) if n > 0 => tracing::warn!(jobs = n, "recovered jobs of a dead worker"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),
-                }
-            }
-        }
-    }
-
-    // Phase two: no more fetching; finish in-flight jobs within the deadline, keeping the
-    // heartbeat alive so no other worker takes them meanwhile.
-    let deadline = Duration::from_secs(ctx.settings.worker.shutdown_deadline_seconds);
-    tracing::info!(
-        in_flight = running.len(),
-        deadline_s = deadline.as_secs(),
-        "draining"
-    );
-    let drain = async {
-        while let Some(done) = running.join_next_with_id().await {
-            in_flight.remove(&finished_id(done));
+    let signal = {
+        let mut shutdown = shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            Ok::<(), std::io::Error>(())
         }
     };
+    let running = worker.run_until(signal);
+    // Heartbeats and orphan recovery run beside the worker, through the drain too, so no
+    // other worker takes jobs this one is still finishing.
     let keep_alive = async {
+        let mut beat = tokio::time::interval(heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(heartbeat).await;
-            let _ = ctx.queue.heartbeat(&opts.name).await;
+            beat.tick().await;
+            if let Err(e) = ctx.queue.heartbeat(&opts.name).await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+            match ctx.queue.recover_orphans().await {
+                Ok(n) if n > 0 => tracing::warn!(jobs = n, "recovered jobs of a dead worker"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),
+            }
         }
+    };
+    let deadline = Duration::from_secs(ctx.settings.worker.shutdown_deadline_seconds);
+    let expired = async {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        tracing::info!(deadline_s = deadline.as_secs(), "draining");
+        tokio::time::sleep(deadline).await;
     };
     let drained = tokio::select! {
-        _ = drain => true,
+        r = running => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "worker stopped with an error");
+            }
+            true
+        }
         _ = keep_alive => false,
-        _ = tokio::time::sleep(deadline) => false,
+        _ = expired => false,
     };
     if !drained {
-        running.abort_all();
-        while running.join_next().await.is_some() {}
-        // Hand unfinished jobs straight back instead of waiting out the orphan window.
-        for job in in_flight.values() {
+        // Past the deadline: hand unfinished jobs straight back instead of waiting out
+        // the orphan window.
+        let unfinished = leases.take_all();
+        for job in &unfinished {
             let now = ctx.now();
             if let Err(e) = ctx
                 .queue
@@ -142,11 +159,12 @@ pub async fn run(
             }
         }
         tracing::warn!(
-            handed_back = in_flight.len(),
+            handed_back = unfinished.len(),
             "deadline passed; unfinished jobs handed back"
         );
     }
     ctx.queue.deregister(&opts.name).await?;
+    let ran = env.ran.load(Ordering::Relaxed);
     tracing::info!(worker = %opts.name, jobs = ran, "worker stopped");
     Ok(ran)
 }

@@ -1,0 +1,220 @@
+//! Our queue as an apalis backend: apalis workers, middleware (tracing, concurrency)
+//! and lifecycle run on top of the leases, heartbeats, orphan recovery, max attempts and
+//! dead letters of [`Queue`] — on SQLite embedded, on Redis in the fleet.
+//!
+//! `poll_next` leases jobs in batches no larger than the free concurrency, hands them
+//! out one by one and, when none is due, waits for an enqueue notification or the idle
+//! poll interval (never busy-polls). A queue error is logged and retried after a pause:
+//! it never stops the worker. `poll_close` hands back jobs leased but never started.
+
+use apalis_core::backend::finalize::Ephemeral;
+use apalis_core::backend::{Backend, BackendConfig};
+use apalis_core::task::Task;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::task_id::{RandomId, TaskId};
+use apalis_core::worker::context::WorkerContext;
+use cep_shared::queue::{Leased, Queue, QueueError, Settle};
+use futures::future::BoxFuture;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::layer::util::Identity;
+
+/// Jobs a worker holds a lease on, from fetch until settled: what it hands back when it
+/// must stop before they finish.
+#[derive(Debug, Default, Clone)]
+pub struct Leases(Arc<Mutex<HashMap<String, Leased>>>);
+
+impl Leases {
+    fn add(&self, jobs: &[Leased]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for j in jobs {
+            m.insert(j.id.clone(), j.clone());
+        }
+    }
+
+    pub fn done(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    pub fn take_all(&self) -> Vec<Leased> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, j)| j)
+            .collect()
+    }
+}
+
+enum Pending {
+    Fetch(BoxFuture<'static, Result<Vec<Leased>, QueueError>>),
+    Wait(BoxFuture<'static, ()>),
+    Close(BoxFuture<'static, ()>),
+}
+
+pub struct QueueBackend {
+    queue: Queue,
+    queues: Vec<&'static str>,
+    batch: usize,
+    idle: Duration,
+    leases: Leases,
+    buffer: VecDeque<Leased>,
+    pending: Option<Pending>,
+}
+
+impl QueueBackend {
+    pub fn new(
+        queue: Queue,
+        queues: Vec<&'static str>,
+        batch: usize,
+        idle: Duration,
+        leases: Leases,
+    ) -> Self {
+        Self {
+            queue,
+            queues,
+            batch: batch.max(1),
+            idle,
+            leases,
+            buffer: VecDeque::new(),
+            pending: None,
+        }
+    }
+
+    fn fetch(&self, worker: &str) -> Pending {
+        let (queue, queues, worker, batch) = (
+            self.queue.clone(),
+            self.queues.clone(),
+            worker.to_owned(),
+            self.batch,
+        );
+        Pending::Fetch(Box::pin(async move {
+            queue.fetch(&queues, &worker, batch).await
+        }))
+    }
+
+    fn wait(&self, pause: Duration) -> Pending {
+        let notify = self.queue.notifier();
+        Pending::Wait(Box::pin(async move {
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }))
+    }
+
+    fn release(&self, worker: &str, jobs: Vec<Leased>) -> Pending {
+        let (queue, worker, leases) = (self.queue.clone(), worker.to_owned(), self.leases.clone());
+        Pending::Close(Box::pin(async move {
+            for job in jobs {
+                let now = queue.clock().now_millis();
+                if let Err(e) = queue
+                    .settle(&worker, &job, Settle::Release { run_at: now })
+                    .await
+                {
+                    tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
+                }
+                leases.done(&job.id);
+            }
+        }))
+    }
+}
+
+impl Backend for QueueBackend {
+    type Task = Task<Leased>;
+    type Error = QueueError;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<Task<Leased>, QueueError>>> {
+        loop {
+            if let Some(job) = self.buffer.pop_front() {
+                let (id, attempt) = (TaskId::from_string(job.id.clone()), job.attempt as usize);
+                let task = TaskBuilder::new(job).task_id(id).attempt(attempt).build();
+                return Poll::Ready(Some(Ok(task)));
+            }
+            let next = match self.pending.as_mut() {
+                None => self.fetch(worker.name()),
+                Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(jobs)) if jobs.is_empty() => self.wait(self.idle),
+                    Poll::Ready(Ok(jobs)) => {
+                        self.leases.add(&jobs);
+                        self.buffer.extend(jobs);
+                        self.pending = None;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::warn!(error = %e, "fetch failed; retrying shortly");
+                        self.wait(Duration::from_secs(1))
+                    }
+                },
+                Some(Pending::Wait(w)) | Some(Pending::Close(w)) => match w.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => self.fetch(worker.name()),
+                },
+            };
+            self.pending = Some(next);
+        }
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
+        loop {
+            let next = match self.pending.as_mut() {
+                // A fetch under way may have leased jobs: let it land, then hand them back.
+                Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(jobs)) => {
+                        self.leases.add(&jobs);
+                        self.buffer.extend(jobs);
+                        None
+                    }
+                    Poll::Ready(Err(_)) => None,
+                },
+                Some(Pending::Close(c)) => match c.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => None,
+                },
+                Some(Pending::Wait(_)) | None => None,
+            };
+            self.pending = next;
+            if self.buffer.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let unstarted: Vec<Leased> = self.buffer.drain(..).collect();
+            self.pending = Some(self.release(worker.name(), unstarted));
+        }
+    }
+}
+
+impl BackendConfig for QueueBackend {
+    type Args = Leased;
+    type Id = RandomId;
+    type Kind = Ephemeral;
+    type Config = ();
+    type Layer = Identity;
+
+    fn config(&self) -> &() {
+        &()
+    }
+
+    fn middleware(&mut self, _: &mut WorkerContext) -> Identity {
+        Identity::new()
+    }
+}
