@@ -59,12 +59,12 @@ pub struct Behaviour {
 impl Default for Behaviour {
     fn default() -> Self {
         Self {
-            email_reply: 0.07,
-            linkedin_reply: 0.05,
-            phone_reply: 0.09,
+            email_reply: 0.035,
+            linkedin_reply: 0.025,
+            phone_reply: 0.045,
             variant_lift: [("a".to_string(), 0.7), ("b".to_string(), 1.5)].into(),
-            book_after_reply: 0.55,
-            book_from_link: 0.015,
+            book_after_reply: 0.6,
+            book_from_link: 0.01,
             unsubscribe: 0.01,
             cancel: 0.10,
             reschedule: 0.06,
