@@ -36,6 +36,73 @@ pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
     })
 }
 
+/// Opens the backends without the migration check, so `cep health` can report it.
+pub async fn open_for_health(settings: Settings) -> anyhow::Result<Ctx> {
+    let store = Store::open(&settings).await?;
+    let qctx = QueueContext {
+        clock: Clock::System,
+        settings: settings.queue.clone(),
+        notify: Default::default(),
+    };
+    let queue = match &settings.backends.redis_url {
+        Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
+        None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
+    };
+    Ok(Ctx {
+        settings: Arc::new(settings),
+        secrets: Arc::new(Secrets::from_env()),
+        store,
+        queue,
+        clock: Clock::System,
+    })
+}
+
+/// The health report and whether every check passed.
+pub async fn health(ctx: &Ctx) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    for (name, r) in cep_workers::ops::readiness(ctx).await {
+        match r {
+            Ok(s) => out.push_str(&format!("ok      {name}: {s}\n")),
+            Err(e) => {
+                ok = false;
+                out.push_str(&format!("FAILED  {name}: {e}\n"));
+            }
+        }
+    }
+    if !ok {
+        return (out, false);
+    }
+    match cep_workers::aggregation::compute(ctx, ctx.now()).await {
+        Ok(c) => {
+            let fmt = |v: Option<f64>| v.map_or("no data".to_string(), |x| format!("{x:.3}"));
+            for h in &c.containers {
+                out.push_str(&format!(
+                    "ok      container {}: health {}\n",
+                    h.container.as_str(),
+                    fmt(h.health)
+                ));
+            }
+            let critical = c.status == "critical";
+            ok &= !critical;
+            out.push_str(&format!(
+                "{}  coherence: Φ_sync {} ({})\n",
+                if critical { "FAILED" } else { "ok    " },
+                fmt(c.phi_sync),
+                c.status
+            ));
+            for f in &c.red_flags {
+                out.push_str(&format!("warn    red flag: {f}\n"));
+            }
+        }
+        Err(e) => {
+            ok = false;
+            out.push_str(&format!("FAILED  coherence: {e}\n"));
+        }
+    }
+    (out, ok)
+}
+
 /// Parses `--layers prospecting,pitch_generation` (or `all`).
 pub fn parse_kinds(list: &str) -> anyhow::Result<Vec<JobKind>> {
     if list.trim() == "all" {
@@ -68,15 +135,30 @@ pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let shutdown = shutdown.clone();
         async move { cep_scheduler::run(queue, &settings, shutdown).await }
     });
+    let listener = cep_workers::ops::bind(&ctx.settings.server.bind).await?;
     let server = tokio::spawn({
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        let bind = ctx.settings.server.bind.clone();
-        async move { cep_workers::api::serve(ctx, &bind, shutdown).await }
+        let router = cep_workers::api::router(ctx.clone());
+        async move { cep_workers::ops::serve_on(ctx, router, listener, shutdown).await }
     });
     worker(ctx, JobKind::all().collect(), shutdown).await?;
     sched.await.context("scheduler task panicked")??;
     server.await.context("http server task panicked")??;
     Ok(())
+}
+
+/// Health and metrics endpoints for a role without public endpoints (worker,
+/// scheduler), on `server.bind`.
+pub async fn ops_server(
+    ctx: &Ctx,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let listener = cep_workers::ops::bind(&ctx.settings.server.bind).await?;
+    let ctx = ctx.clone();
+    Ok(tokio::spawn(async move {
+        let router = cep_workers::ops::router(ctx.clone());
+        cep_workers::ops::serve_on(ctx, router, listener, shutdown).await
+    }))
 }
 
 /// Runs one layer on one input, as the seed's `--debug --layer=N`.

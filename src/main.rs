@@ -48,6 +48,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The seed's health checks: store, queue, each container's health and Φ_sync;
+    /// exits non-zero when one fails (unreachable, unmigrated, or Φ_sync critical).
+    Health,
     /// Compute Φ_sync now and print it.
     Aggregate,
     /// Apply database migrations.
@@ -102,6 +105,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::TaskDone { .. }
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
+            | Command::Health
     );
     telemetry::init(
         settings.mode,
@@ -127,11 +131,17 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Worker { layers } => {
             let kinds = app::parse_kinds(&layers)?;
             let ctx = app::open(settings, Clock::System).await?;
-            app::worker(ctx, kinds, app::shutdown_signal()).await?;
+            let shutdown = app::shutdown_signal();
+            let ops = app::ops_server(&ctx, shutdown.clone()).await?;
+            app::worker(ctx, kinds, shutdown).await?;
+            ops.await??;
         }
         Command::Scheduler => {
             let ctx = app::open(settings, Clock::System).await?;
-            cep_scheduler::run(ctx.queue.clone(), &ctx.settings, app::shutdown_signal()).await?;
+            let shutdown = app::shutdown_signal();
+            let ops = app::ops_server(&ctx, shutdown.clone()).await?;
+            cep_scheduler::run(ctx.queue.clone(), &ctx.settings, shutdown).await?;
+            ops.await??;
         }
         Command::Simulate {
             days,
@@ -167,6 +177,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let ctx = app::open(settings, Clock::System).await?;
             let bind = ctx.settings.server.bind.clone();
             cep_workers::api::serve(ctx, &bind, app::shutdown_signal()).await?;
+        }
+        Command::Health => {
+            let ctx = app::open_for_health(settings).await?;
+            let (report, healthy) = app::health(&ctx).await;
+            print!("{report}");
+            if !healthy {
+                anyhow::bail!("a health check failed");
+            }
         }
         Command::Aggregate => {
             let ctx = app::open(settings, Clock::System).await?;

@@ -22,6 +22,7 @@ fn worker(database_url: &str, prefix: &str, dir: &std::path::Path) -> Child {
         .env("CEP__WORKER__SHUTDOWN_DEADLINE_SECONDS", "1")
         .env("CEP__WORKER__CONCURRENCY", "4")
         .env("CEP__DATA_DIR", dir)
+        .env("CEP__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

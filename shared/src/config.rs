@@ -323,6 +323,8 @@ pub struct ServerSettings {
     pub bind: String,
     /// Base URL people and mail clients reach the webhook/unsubscribe server at.
     pub public_url: String,
+    /// How often each long-running role reads queue depths into its metrics.
+    pub sample_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -330,6 +332,7 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            sample_seconds: 10,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod ids;
 pub mod jobs;
 pub mod layer;
+pub mod metrics;
 pub mod phi;
 pub mod queue;
 pub mod store;

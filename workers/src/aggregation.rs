@@ -148,6 +148,9 @@ pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<Coherence, JobError> {
     .bind(serde_json::to_string(&c)?)
     .execute(ctx.store.pool())
     .await?;
+    let health: Vec<(Container, Option<f64>)> =
+        Container::ALL.iter().map(|k| (*k, health(*k))).collect();
+    cep_shared::metrics::get().record_phi(c.phi_sync, &health, now);
     tracing::info!(phi_sync = ?c.phi_sync, status = %c.status, "phi_sync aggregated");
     Ok(c)
 }

@@ -11,15 +11,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+/// The public endpoints, plus health and metrics.
 pub fn router(ctx: Ctx) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/webhooks/calendly", post(calendly))
         .route(
             "/unsubscribe/{message}",
             get(unsubscribe_page).post(unsubscribe),
         )
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(crate::ops::router(ctx))
 }
 
 fn reply(status: StatusCode, text: impl Into<String>) -> Response {
@@ -30,39 +31,54 @@ fn reply(status: StatusCode, text: impl Into<String>) -> Response {
 /// signature, or a body that is not a Calendly v2 webhook, gets a 4xx and enqueues
 /// nothing.
 async fn calendly(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let (result, response) = calendly_result(&ctx, &headers, &body).await;
+    cep_shared::metrics::get()
+        .webhooks
+        .with_label_values(&["calendly", result])
+        .inc();
+    response
+}
+
+async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
     let Some(key) = ctx.secrets.calendly_signing_key.as_deref() else {
-        return reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "webhooks are refused until CALENDLY_WEBHOOK_SIGNING_KEY is set",
+        return (
+            "unconfigured",
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhooks are refused until CALENDLY_WEBHOOK_SIGNING_KEY is set",
+            ),
         );
     };
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     let tolerance = ctx.settings.layers.booking.signature_tolerance_seconds;
-    if let Err(e) = signature::verify(header, &body, key, ctx.now() / 1000, tolerance) {
+    if let Err(e) = signature::verify(header, body, key, ctx.now() / 1000, tolerance) {
         tracing::warn!(error = %e, "calendly webhook refused");
-        return reply(StatusCode::UNAUTHORIZED, e.to_string());
+        return (
+            "bad_signature",
+            reply(StatusCode::UNAUTHORIZED, e.to_string()),
+        );
     }
-    let hook: booking::Webhook = match serde_json::from_slice(&body) {
+    let hook: booking::Webhook = match serde_json::from_slice(body) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(error = %e, "calendly webhook body refused");
-            return reply(
-                StatusCode::BAD_REQUEST,
-                format!("body is not a Calendly v2 webhook: {e}"),
-            );
+            let text = format!("body is not a Calendly v2 webhook: {e}");
+            return ("bad_body", reply(StatusCode::BAD_REQUEST, text));
         }
     };
     let event = hook.event.clone();
     let Some(job) = hook.into_job() else {
-        return reply(StatusCode::OK, format!("ignored: `{event}` is not handled"));
+        let text = format!("ignored: `{event}` is not handled");
+        return ("ignored", reply(StatusCode::OK, text));
     };
     match ctx.queue.push(booking::job_for(&job, ctx.now())).await {
-        Ok(true) => reply(StatusCode::ACCEPTED, "queued"),
-        Ok(false) => reply(StatusCode::OK, "already queued"),
+        Ok(true) => ("queued", reply(StatusCode::ACCEPTED, "queued")),
+        Ok(false) => ("duplicate", reply(StatusCode::OK, "already queued")),
         // Calendly retries on 5xx: nothing is lost.
         Err(e) => {
             tracing::error!(error = %e, "could not enqueue a booking");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "queue unavailable; retry")
+            let r = reply(StatusCode::SERVICE_UNAVAILABLE, "queue unavailable; retry");
+            ("unavailable", r)
         }
     }
 }
@@ -142,20 +158,12 @@ pub fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Serves the router on `bind` until `shutdown` turns true.
+/// Serves the public endpoints (and health and metrics) on `bind` until shutdown.
 pub async fn serve(
     ctx: Ctx,
     bind: &str,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (server.bind): {e}"))?;
-    tracing::info!(bind, "http server listening");
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|v| *v).await;
-        })
-        .await?;
-    Ok(())
+    let router = router(ctx.clone());
+    crate::ops::serve(ctx, router, bind, shutdown).await
 }

@@ -82,6 +82,7 @@ async fn run_one_in_span(
     timeout: Duration,
 ) -> Result<Outcome, JobError> {
     let kind = job.queue.parse::<JobKind>();
+    let started = std::time::Instant::now();
     let result = match &kind {
         Err(e) => Err(JobError::Malformed(e.to_string())),
         Ok(kind) => match tokio::time::timeout(timeout, handle(ctx, *kind, &job.payload)).await {
@@ -123,6 +124,21 @@ async fn run_one_in_span(
             }
         }
     };
+    let m = cep_shared::metrics::get();
+    if let Ok(kind) = &kind {
+        let q = kind.queue();
+        let label = match &outcome {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried(_) => "retried",
+            Outcome::Deferred(_) => "deferred",
+            Outcome::DeadLettered(_) => "dead",
+            Outcome::LeaseLost => "lease_lost",
+        };
+        m.jobs.with_label_values(&[q, label]).inc();
+        m.job_duration
+            .with_label_values(&[q])
+            .observe(started.elapsed().as_secs_f64());
+    }
     // A job has ended when it succeeded or died; that is what the error rates count.
     let ended = match &outcome {
         Outcome::Succeeded => {

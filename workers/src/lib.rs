@@ -11,6 +11,7 @@ mod error;
 pub mod feedback_loop;
 pub mod finance;
 pub mod onboarding;
+pub mod ops;
 pub mod optimization;
 pub mod outreach;
 pub mod params;

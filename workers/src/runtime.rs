@@ -33,6 +33,8 @@ struct JobEnv {
 /// caught and the job dead-lettered with that reason, never left leased.
 async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Result<(), BoxDynError> {
     let name = worker.name().to_owned();
+    let in_flight = &cep_shared::metrics::get().in_flight;
+    in_flight.inc();
     let run = std::panic::AssertUnwindSafe(run_one(&env.ctx, &name, &job, env.timeout))
         .catch_unwind()
         .await;
@@ -65,6 +67,7 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
                 .await;
         }
     }
+    in_flight.dec();
     env.leases.done(&job.id);
     env.ran.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -122,7 +125,12 @@ pub async fn run(
                 tracing::warn!(error = %e, "heartbeat failed");
             }
             match ctx.queue.recover_orphans().await {
-                Ok(n) if n > 0 => tracing::warn!(jobs = n, "recovered jobs of a dead worker"),
+                Ok(n) if n > 0 => {
+                    cep_shared::metrics::get()
+                        .orphans_recovered
+                        .inc_by(n as u64);
+                    tracing::warn!(jobs = n, "recovered jobs of a dead worker")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),
             }

@@ -117,6 +117,11 @@ impl Settings {
             "must be at least 1",
         )?;
 
+        check(
+            self.server.sample_seconds > 0,
+            "server.sample_seconds",
+            "must be positive",
+        )?;
         let w = &self.worker;
         check(
             w.concurrency >= 1,

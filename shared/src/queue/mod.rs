@@ -230,6 +230,15 @@ impl Queue {
         delegate!(self, q => q.stats(queues).await)
     }
 
+    /// Per queue, the due time of the longest-waiting job that is due now (`None` when
+    /// nothing waits): its age is how far the queue is behind.
+    pub async fn oldest_due(
+        &self,
+        queues: &[&str],
+    ) -> Result<Vec<(String, Option<i64>)>, QueueError> {
+        delegate!(self, q => q.oldest_due(queues).await)
+    }
+
     pub async fn dead_letters(
         &self,
         queue: &str,

@@ -47,7 +47,7 @@ const PUSH: &str = r#"
 if KEYS[4] ~= '' then
   if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'EX', ARGV[7]) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'payload', ARGV[3], 'attempts', 0, 'max', ARGV[4])
+redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'payload', ARGV[3], 'attempts', 0, 'max', ARGV[4], 'due', ARGV[5])
 if tonumber(ARGV[5]) <= tonumber(ARGV[6]) then
   redis.call('LPUSH', KEYS[2], ARGV[1])
 else
@@ -101,6 +101,7 @@ elseif how == 'dead' then
 else
   if how == 'release' then redis.call('HINCRBY', KEYS[2], 'attempts', -1)
   else redis.call('HSET', KEYS[2], 'error', ARGV[4]) end
+  redis.call('HSET', KEYS[2], 'due', ARGV[3])
   if tonumber(ARGV[3]) <= tonumber(ARGV[5]) then
     redis.call('RPUSH', KEYS[3], ARGV[1])
   else
@@ -433,6 +434,59 @@ impl RedisQueue {
             }
         }
         Ok(best)
+    }
+
+    /// The due time of each queue's longest-waiting job that is due now: the next one
+    /// to be fetched from its ready list, or a due delayed job not yet promoted.
+    pub(super) async fn oldest_due(
+        &self,
+        queues: &[&str],
+    ) -> Result<Vec<(String, Option<i64>)>, QueueError> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.ctx.clock.now_millis();
+        let mut conn = self.conn.clone();
+        let mut pipe = ::redis::pipe();
+        for q in queues {
+            pipe.lindex(self.key(&["ready", q]), -1);
+            pipe.zrangebyscore_limit_withscores(self.key(&["delayed", q]), "-inf", now, 0, 1);
+        }
+        let replies: Vec<::redis::Value> = pipe.query_async(&mut conn).await?;
+        let mut heads: Vec<(Option<String>, Option<i64>)> = Vec::new();
+        for pair in replies.chunks(2) {
+            let head: Option<String> = ::redis::from_redis_value_ref(&pair[0])
+                .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+            let delayed: Vec<(String, f64)> = ::redis::from_redis_value_ref(&pair[1])
+                .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+            heads.push((head, delayed.first().map(|(_, s)| *s as i64)));
+        }
+        let ids: Vec<&String> = heads.iter().filter_map(|(h, _)| h.as_ref()).collect();
+        let mut dues: std::collections::HashMap<String, i64> = Default::default();
+        if !ids.is_empty() {
+            let mut pipe = ::redis::pipe();
+            for id in &ids {
+                pipe.hget(self.key(&["job", id]), "due");
+            }
+            let got: Vec<Option<i64>> = pipe.query_async(&mut conn).await?;
+            for (id, due) in ids.iter().zip(got) {
+                if let Some(d) = due {
+                    dues.insert((*id).clone(), d);
+                }
+            }
+        }
+        Ok(queues
+            .iter()
+            .zip(heads)
+            .map(|(q, (head, delayed))| {
+                let ready = head.and_then(|h| dues.get(&h).copied());
+                let oldest = match (ready, delayed) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (q.to_string(), oldest)
+            })
+            .collect())
     }
 
     /// Deletes every key under this queue's prefix (tests give each run its own prefix).

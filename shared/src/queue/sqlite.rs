@@ -194,6 +194,31 @@ impl SqliteQueue {
         Ok(())
     }
 
+    pub(super) async fn oldest_due(
+        &self,
+        queues: &[&str],
+    ) -> Result<Vec<(String, Option<i64>)>, QueueError> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT queue, MIN(run_at) FROM queue_jobs
+              WHERE status = 'ready' AND run_at <= $1 AND queue IN ({}) GROUP BY queue",
+            placeholders(2, queues.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
+            .bind(self.ctx.clock.now_millis());
+        for name in queues {
+            q = q.bind(*name);
+        }
+        let rows: std::collections::HashMap<String, Option<i64>> =
+            q.fetch_all(&self.pool).await?.into_iter().collect();
+        Ok(queues
+            .iter()
+            .map(|n| (n.to_string(), rows.get(*n).copied().flatten()))
+            .collect())
+    }
+
     pub(super) async fn stats(&self, queues: &[&str]) -> Result<Vec<QueueStats>, QueueError> {
         if queues.is_empty() {
             return Ok(Vec::new());

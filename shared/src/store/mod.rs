@@ -121,6 +121,13 @@ impl Store {
         &self.pool
     }
 
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+
     pub fn kind(&self) -> StoreKind {
         self.kind
     }

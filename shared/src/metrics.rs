@@ -1,0 +1,146 @@
+//! Every metric the fleet exports, declared once. Names are `cep_*`, in base units;
+//! labels come from closed sets (queue names, outcomes, containers, states), never ids.
+
+use crate::layer::{Container, JobKind};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::OnceLock;
+
+/// Job duration buckets: layer jobs take from milliseconds (a pitch) to minutes (a
+/// monthly report run).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// Attempts that ended, by queue and outcome (succeeded, retried, deferred, dead).
+    pub jobs: IntCounterVec,
+    pub job_duration: HistogramVec,
+    pub in_flight: IntGauge,
+    /// Jobs per queue and state (ready, scheduled, running, dead), sampled.
+    pub queue_jobs: IntGaugeVec,
+    pub oldest_waiting_age: GaugeVec,
+    pub orphans_recovered: IntCounter,
+    pub phi_sync: Gauge,
+    pub container_health: GaugeVec,
+    pub last_aggregation: Gauge,
+    pub webhooks: IntCounterVec,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let m = Metrics {
+        jobs: IntCounterVec::new(
+            Opts::new(
+                "cep_jobs_total",
+                "Job attempts that ended, by queue and outcome",
+            ),
+            &["queue", "outcome"],
+        )?,
+        job_duration: HistogramVec::new(
+            HistogramOpts::new("cep_job_duration_seconds", "Time a job attempt ran")
+                .buckets(DURATION_BUCKETS.to_vec()),
+            &["queue"],
+        )?,
+        in_flight: IntGauge::new("cep_jobs_in_flight", "Jobs this process is running")?,
+        queue_jobs: IntGaugeVec::new(
+            Opts::new("cep_queue_jobs", "Jobs in the queue by state"),
+            &["queue", "state"],
+        )?,
+        oldest_waiting_age: GaugeVec::new(
+            Opts::new(
+                "cep_queue_oldest_waiting_age_seconds",
+                "How long the longest-waiting due job has waited (0 when none)",
+            ),
+            &["queue"],
+        )?,
+        orphans_recovered: IntCounter::new(
+            "cep_orphans_recovered_total",
+            "Jobs of dead workers returned to the queue",
+        )?,
+        phi_sync: Gauge::new("cep_phi_sync", "Φ_sync, the fleet's coherence score (0..1)")?,
+        container_health: GaugeVec::new(
+            Opts::new("cep_container_health", "Health of each container (0..1)"),
+            &["container"],
+        )?,
+        last_aggregation: Gauge::new(
+            "cep_last_aggregation_timestamp_seconds",
+            "When Φ_sync was last aggregated successfully",
+        )?,
+        webhooks: IntCounterVec::new(
+            Opts::new(
+                "cep_webhooks_total",
+                "Webhook deliveries by source and result",
+            ),
+            &["source", "result"],
+        )?,
+        registry,
+    };
+    let r = &m.registry;
+    r.register(Box::new(m.jobs.clone()))?;
+    r.register(Box::new(m.job_duration.clone()))?;
+    r.register(Box::new(m.in_flight.clone()))?;
+    r.register(Box::new(m.queue_jobs.clone()))?;
+    r.register(Box::new(m.oldest_waiting_age.clone()))?;
+    r.register(Box::new(m.orphans_recovered.clone()))?;
+    r.register(Box::new(m.phi_sync.clone()))?;
+    r.register(Box::new(m.container_health.clone()))?;
+    r.register(Box::new(m.last_aggregation.clone()))?;
+    r.register(Box::new(m.webhooks.clone()))?;
+    Ok(m)
+}
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| build().expect("metric definitions are valid"))
+}
+
+impl Metrics {
+    /// The text exposition format Prometheus scrapes.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Every metric name this process exports (for checking dashboards against).
+    pub fn names(&self) -> Vec<String> {
+        self.registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect()
+    }
+
+    pub fn record_phi(
+        &self,
+        phi: Option<f64>,
+        health: &[(Container, Option<f64>)],
+        at_millis: i64,
+    ) {
+        // No data is not 0: the gauge is NaN, which alerts ignore and graphs leave blank.
+        self.phi_sync.set(phi.unwrap_or(f64::NAN));
+        for (c, h) in health {
+            self.container_health
+                .with_label_values(&[c.as_str()])
+                .set(h.unwrap_or(f64::NAN));
+        }
+        self.last_aggregation.set(at_millis as f64 / 1000.0);
+    }
+
+    /// Makes every labelled series exist from the start, so rates and alerts see zeros
+    /// instead of missing series.
+    pub fn init_labels(&self) {
+        for k in JobKind::all() {
+            let q = k.queue();
+            for o in ["succeeded", "retried", "deferred", "dead"] {
+                self.jobs.with_label_values(&[q, o]);
+            }
+            self.job_duration.with_label_values(&[q]);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! What a platform engineer watches: `/healthz` (alive), `/readyz` (store and queue
+//! reachable, migrations applied), `/metrics` (Prometheus), and the queue sampler that
+//! keeps the queue gauges current. Every long-running role serves these.
+
+use crate::Ctx;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use cep_shared::JobKind;
+use std::time::Duration;
+
+pub fn router(ctx: Ctx) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(ctx)
+}
+
+/// What `/readyz` and `cep health` check.
+pub async fn readiness(ctx: &Ctx) -> Vec<(&'static str, Result<String, String>)> {
+    let store = match ctx.store.migrations_applied().await {
+        Ok(true) => Ok(format!(
+            "{} reachable, migrations applied",
+            ctx.store.kind_name()
+        )),
+        Ok(false) => Err("reachable, but not migrated to this version (run `cep migrate`)".into()),
+        // No migration table at all: a database nothing was ever migrated into.
+        Err(e) if e.to_string().contains("_sqlx_migrations") => {
+            Err("reachable, but never migrated (run `cep migrate`)".into())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let queue = match ctx.queue.stats(&[JobKind::AGGREGATION.queue()]).await {
+        Ok(_) => Ok(format!("{} reachable", ctx.queue.backend_name())),
+        Err(e) => Err(e.to_string()),
+    };
+    vec![("store", store), ("queue", queue)]
+}
+
+async fn readyz(State(ctx): State<Ctx>) -> impl IntoResponse {
+    let checks = readiness(&ctx).await;
+    let ok = checks.iter().all(|(_, r)| r.is_ok());
+    let body: String = checks
+        .iter()
+        .map(|(name, r)| match r {
+            Ok(s) => format!("{name}: ok ({s})\n"),
+            Err(e) => format!("{name}: FAILED ({e})\n"),
+        })
+        .collect();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        cep_shared::metrics::get().render(),
+    )
+}
+
+/// Reads queue depths and waiting ages into the gauges once.
+pub async fn sample_queue(ctx: &Ctx) -> Result<(), cep_shared::queue::QueueError> {
+    let kinds: Vec<JobKind> = JobKind::all().collect();
+    let queues: Vec<&str> = kinds.iter().map(|k| k.queue()).collect();
+    let m = cep_shared::metrics::get();
+    for s in ctx.queue.stats(&queues).await? {
+        for (state, n) in [
+            ("ready", s.ready),
+            ("scheduled", s.scheduled),
+            ("running", s.running),
+            ("dead", s.dead),
+        ] {
+            m.queue_jobs
+                .with_label_values(&[s.queue.as_str(), state])
+                .set(n as i64);
+        }
+    }
+    let now = ctx.now();
+    for (q, due) in ctx.queue.oldest_due(&queues).await? {
+        let age = due.map_or(0.0, |d| ((now - d).max(0)) as f64 / 1000.0);
+        m.oldest_waiting_age
+            .with_label_values(&[q.as_str()])
+            .set(age);
+    }
+    Ok(())
+}
+
+/// Samples the queue every `every` until shutdown.
+pub async fn sample_forever(
+    ctx: Ctx,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = sample_queue(&ctx).await {
+            tracing::warn!(error = %e, "could not sample the queue");
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Binds `server.bind`, naming the key when it cannot.
+pub async fn bind(bind: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (server.bind): {e}"))?;
+    tracing::info!(bind = %listener.local_addr()?, "http server listening");
+    Ok(listener)
+}
+
+/// Serves `router` on `bind`, with the queue sampler beside it, until shutdown.
+pub async fn serve(
+    ctx: Ctx,
+    router: Router,
+    bind: &str,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = self::bind(bind).await?;
+    serve_on(ctx, router, listener, shutdown).await
+}
+
+/// Serves `router` on a bound listener, with the queue sampler beside it, until
+/// shutdown.
+pub async fn serve_on(
+    ctx: Ctx,
+    router: Router,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    cep_shared::metrics::get().init_labels();
+    let sampler = tokio::spawn(sample_forever(
+        ctx.clone(),
+        Duration::from_secs(ctx.settings.server.sample_seconds),
+        shutdown.clone(),
+    ));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        })
+        .await?;
+    let _ = sampler.await;
+    Ok(())
+}
