@@ -74,6 +74,8 @@ enum Command {
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
     Rollback { change_id: String },
+    /// Print the Prometheus alerting rules for this configuration.
+    Alerts,
     /// Load and validate the configuration, then print it.
     Config,
 }
@@ -106,6 +108,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
             | Command::Health
+            | Command::Alerts
     );
     telemetry::init(
         settings.mode,
@@ -116,6 +119,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         },
     );
     match cli.command {
+        Command::Alerts => {
+            print!("{}", cep::alerts::rules_yaml(&settings));
+        }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }

@@ -107,8 +107,9 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Every metric name this process exports (for checking dashboards against).
+    /// Every metric name the fleet exports (for checking rules and dashboards against).
     pub fn names(&self) -> Vec<String> {
+        self.init_labels();
         self.registry
             .gather()
             .iter()
@@ -133,14 +134,39 @@ impl Metrics {
     }
 
     /// Makes every labelled series exist from the start, so rates and alerts see zeros
-    /// instead of missing series.
+    /// instead of missing series, and Φ_sync reads "no data" (NaN), never 0, until an
+    /// aggregation is known.
     pub fn init_labels(&self) {
-        for k in JobKind::all() {
-            let q = k.queue();
-            for o in ["succeeded", "retried", "deferred", "dead"] {
-                self.jobs.with_label_values(&[q, o]);
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            for k in JobKind::all() {
+                let q = k.queue();
+                for o in ["succeeded", "retried", "deferred", "dead", "lease_lost"] {
+                    self.jobs.with_label_values(&[q, o]);
+                }
+                self.job_duration.with_label_values(&[q]);
+                for state in ["ready", "scheduled", "running", "dead"] {
+                    self.queue_jobs.with_label_values(&[q, state]);
+                }
+                self.oldest_waiting_age.with_label_values(&[q]);
             }
-            self.job_duration.with_label_values(&[q]);
-        }
+            for r in [
+                "queued",
+                "duplicate",
+                "ignored",
+                "bad_signature",
+                "bad_body",
+                "unconfigured",
+                "unavailable",
+            ] {
+                self.webhooks.with_label_values(&["calendly", r]);
+            }
+            self.phi_sync.set(f64::NAN);
+            for c in Container::ALL {
+                self.container_health
+                    .with_label_values(&[c.as_str()])
+                    .set(f64::NAN);
+            }
+        });
     }
 }

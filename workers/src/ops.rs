@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use cep_shared::JobKind;
+use cep_shared::{Container, JobKind};
 use std::time::Duration;
 
 pub fn router(ctx: Ctx) -> Router {
@@ -68,8 +68,28 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-/// Reads queue depths and waiting ages into the gauges once.
+/// Reads queue depths, waiting ages and the latest stored Φ_sync into the gauges once.
+/// Every process exports the same stored aggregation, whichever ran it.
 pub async fn sample_queue(ctx: &Ctx) -> Result<(), cep_shared::queue::QueueError> {
+    let latest: Result<Option<CoherenceRow>, sqlx::Error> = sqlx::query_as(
+        "SELECT computed_at, phi_sync, sales_health, operations_health, finance_health
+           FROM coherence_metrics ORDER BY computed_at DESC LIMIT 1",
+    )
+    .fetch_optional(ctx.store.pool())
+    .await;
+    match latest {
+        Ok(Some(r)) => cep_shared::metrics::get().record_phi(
+            r.phi_sync,
+            &[
+                (Container::Sales, r.sales_health),
+                (Container::Operations, r.operations_health),
+                (Container::Finance, r.finance_health),
+            ],
+            r.computed_at,
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the latest Φ_sync"),
+    }
     let kinds: Vec<JobKind> = JobKind::all().collect();
     let queues: Vec<&str> = kinds.iter().map(|k| k.queue()).collect();
     let m = cep_shared::metrics::get();
@@ -93,6 +113,15 @@ pub async fn sample_queue(ctx: &Ctx) -> Result<(), cep_shared::queue::QueueError
             .set(age);
     }
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct CoherenceRow {
+    computed_at: i64,
+    phi_sync: Option<f64>,
+    sales_health: Option<f64>,
+    operations_health: Option<f64>,
+    finance_health: Option<f64>,
 }
 
 /// Samples the queue every `every` until shutdown.
