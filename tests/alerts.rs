@@ -1,6 +1,8 @@
-//! The alert rules: generated from config.yaml, committed, valid for Prometheus and
-//! behaving as their unit tests say (`promtool`, from Debian's `prometheus` package,
-//! which `.ci/run` installs; a missing promtool fails the test).
+//! Monitoring: the alert rules, generated from config.yaml, committed, valid for
+//! Prometheus and behaving as their unit tests say (`promtool`, from Debian's
+//! `prometheus` package, which `.ci/run` installs; a missing promtool fails the test);
+//! and the Grafana dashboard, whose queries read exported metrics and whose bands are
+//! the configured thresholds.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,4 +61,86 @@ fn every_metric_a_rule_reads_is_one_the_fleet_exports() {
         }
     }
     assert!(seen > 5);
+}
+
+fn dashboard() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("deploy/grafana/cep-fleet.json")).unwrap();
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// `cep_*` names an expression reads, with histogram suffixes removed.
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("cep_"))
+        .map(|w| {
+            w.trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_dashboard_query_reads_metrics_the_fleet_exports() {
+    let d = dashboard();
+    assert_eq!(d["uid"], "cep-fleet");
+    let exported = cep_shared::metrics::get().names();
+    let mut queries = 0;
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{expr} reads no cep_ metric");
+            for n in names {
+                assert!(
+                    exported.contains(&n),
+                    "panel {}: {n} is not exported",
+                    p["title"]
+                );
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 12, "{queries}");
+}
+
+#[test]
+fn the_phi_panel_draws_the_configured_threshold_bands() {
+    let settings = cep_shared::Settings::load(Some(&root().join("config.yaml"))).unwrap();
+    let d = dashboard();
+    let phi = d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Φ_sync")
+        .expect("a Φ_sync panel");
+    let steps: Vec<f64> = phi["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["value"].as_f64())
+        .collect();
+    let configured: Vec<f64> = settings
+        .cep
+        .phi_thresholds
+        .ascending()
+        .iter()
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(steps, configured);
+}
+
+#[test]
+fn the_grafana_provisioning_file_names_a_dashboard_provider() {
+    let text = std::fs::read_to_string(root().join("deploy/grafana/provisioning.yaml")).unwrap();
+    let v: serde_json::Value = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap();
+    assert_eq!(v["apiVersion"], 1);
+    assert_eq!(v["providers"][0]["type"], "file");
+    assert!(v["providers"][0]["options"]["path"].as_str().is_some());
 }
