@@ -1,0 +1,214 @@
+//! The fleet end to end as a platform engineer runs it: a scheduler and two worker
+//! processes on Redis + Postgres, a real Prometheus (Debian's package) scraping them on
+//! loopback. Prometheus sees Φ_sync and job metrics from both workers; one worker gets
+//! SIGTERM under load and every job still completes exactly once.
+
+mod common;
+
+use cep_shared::jobs::ProspectingJob;
+use cep_shared::queue::NewJob;
+use cep_shared::{Clock, JobKind, Layer};
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cep(role: &[&str], port: u16, db: &str, prefix: &str, dir: &std::path::Path) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_cep"))
+            .args(role)
+            .env("REDIS_URL", redis_url())
+            .env("DATABASE_URL", db)
+            .env("CEP__QUEUE__KEY_PREFIX", prefix)
+            .env("CEP__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("CEP__SERVER__SAMPLE_SECONDS", "1")
+            .env("CEP__WORKER__CONCURRENCY", "1")
+            .env("CEP__DATA_DIR", dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cep"),
+    )
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The result vector of an instant query.
+fn query(prom: u16, q: &str) -> Vec<serde_json::Value> {
+    let body = http_get(prom, &format!("/api/v1/query?query={}", encode(q))).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_for(what: &str, deadline: Instant, mut ok: impl FnMut() -> bool) {
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_fleet_and_a_sigterm_under_load_loses_nothing() {
+    let (db, store) = fresh_postgres_with_url().await;
+    let s = settings();
+    let prefix = s.queue.key_prefix.clone();
+    let queue = redis_queue(&s, Clock::System).await;
+    let dir = TempDir::new();
+
+    // Load: one prospecting job per city × category × day, 12 days (1,632 jobs), and one
+    // aggregation so Φ_sync has a stored value.
+    let mut jobs = Vec::new();
+    for day in 5..17 {
+        let period = format!("2026-01-{day:02}");
+        for (city, _) in cep_workers::prospecting::directory::CITIES {
+            for category in cep_workers::prospecting::directory::CATEGORIES {
+                let job = ProspectingJob {
+                    period: period.clone(),
+                    location: city.into(),
+                    category: category.into(),
+                    max_prospects: Some(2),
+                };
+                jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0));
+            }
+        }
+    }
+    let total = jobs.len() as i64;
+    jobs.push(NewJob::new(
+        JobKind::AGGREGATION,
+        &serde_json::json!({"period": "2026-01-10"}),
+        0,
+    ));
+
+    let (pw1, pw2, ps, pp) = (free_port(), free_port(), free_port(), free_port());
+    let layers = ["worker", "--layers", "prospecting,aggregation"];
+    let mut w1 = cep(&layers, pw1, &db, &prefix, &dir.0);
+    let _w2 = cep(&layers, pw2, &db, &prefix, &dir.0);
+    let _sched = cep(&["scheduler"], ps, &db, &prefix, &dir.0);
+
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cep\n    static_configs:\n      - targets: ['127.0.0.1:{pw1}', '127.0.0.1:{pw2}', '127.0.0.1:{ps}']\n"
+        ),
+    )
+    .unwrap();
+    let _prom = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{pp}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("prometheus is needed (apt-get install prometheus): {e}")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    wait_for("prometheus to be ready", deadline, || {
+        http_get(pp, "/-/ready").is_some_and(|b| b.contains("Ready"))
+    });
+    queue.push_many(jobs).await.unwrap();
+
+    // Both workers' job counters reach Prometheus while the load runs.
+    let succeeded = r#"cep_jobs_total{queue="prospecting",outcome="succeeded"} > 0"#;
+    wait_for("job metrics from both workers", deadline, || {
+        query(pp, succeeded).len() == 2
+    });
+    let instances: std::collections::BTreeSet<String> = query(pp, succeeded)
+        .iter()
+        .map(|r| r["metric"]["instance"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+
+    // SIGTERM one worker under load: it stops fetching, finishes or hands back its jobs.
+    let (done,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(done < total, "the load was still running at SIGTERM");
+    let status = Command::new("kill")
+        .args(["-TERM", &w1.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = w1.0.wait().unwrap();
+    assert!(
+        exit.success(),
+        "a terminated worker drains and exits 0, got {exit}"
+    );
+
+    // The other worker finishes everything; each job's effect is recorded once.
+    loop {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting' AND outcome = 'succeeded'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if n == total {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} of {total} jobs finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (logs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM research_logs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(logs, total, "one research log per run, none twice");
+    let (failed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM job_outcomes WHERE outcome <> 'succeeded'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(failed, 0);
+
+    // Prometheus answers for Φ_sync (the stored aggregation, from every process).
+    wait_for("cep_phi_sync in Prometheus", deadline, || {
+        !query(pp, "cep_last_aggregation_timestamp_seconds > 0").is_empty()
+    });
+    assert!(!query(pp, "cep_phi_sync").is_empty());
+    let stats = queue.stats(&["prospecting"]).await.unwrap();
+    assert_eq!((stats[0].ready, stats[0].running, stats[0].dead), (0, 0, 0));
+    if let cep_shared::queue::Queue::Redis(r) = &queue {
+        r.purge().await.unwrap();
+    }
+}
