@@ -110,7 +110,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::Health
             | Command::Alerts
     );
-    telemetry::init(
+    let _telemetry = telemetry::init(
         settings.mode,
         if quiet {
             telemetry::QUIET_FILTER

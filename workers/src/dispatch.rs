@@ -68,8 +68,16 @@ pub async fn run_one(
     job: &Leased,
     timeout: Duration,
 ) -> Result<Outcome, JobError> {
-    let span =
-        tracing::info_span!("job", queue = %job.queue, job_id = %job.id, attempt = job.attempt);
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %format!("job {}", job.queue),
+        queue = %job.queue,
+        job_id = %job.id,
+        attempt = job.attempt
+    );
+    if let Some(parent) = &job.trace {
+        crate::trace::continue_trace(&span, parent);
+    }
     run_one_in_span(ctx, worker, job, timeout)
         .instrument(span)
         .await

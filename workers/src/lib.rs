@@ -19,6 +19,7 @@ pub mod pitch_generation;
 pub mod prospecting;
 pub mod reporting;
 pub mod runtime;
+pub mod trace;
 
 pub use context::Ctx;
 pub use dispatch::{Outcome, handle, run_one};

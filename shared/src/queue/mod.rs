@@ -43,6 +43,10 @@ pub struct NewJob {
     /// Due time in milliseconds on the scheduling clock.
     pub run_at: i64,
     pub max_attempts: Option<u32>,
+    /// W3C `traceparent` of the span that enqueued the job; filled in by
+    /// [`Queue::push_many`] from the registered [`TraceContext`] when unset.
+    #[serde(default)]
+    pub trace: Option<String>,
 }
 
 impl NewJob {
@@ -53,6 +57,7 @@ impl NewJob {
             key: None,
             run_at,
             max_attempts: None,
+            trace: None,
         }
     }
 
@@ -76,6 +81,22 @@ pub struct Leased {
     /// 1 on the first delivery.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// The enqueuer's `traceparent`, so the job's span continues its trace.
+    pub trace: Option<String>,
+}
+
+/// Reads the current span's trace context as a `traceparent`; registered once by the
+/// binary when tracing export is on.
+pub type TraceContext = fn() -> Option<String>;
+
+static TRACE_CONTEXT: std::sync::OnceLock<TraceContext> = std::sync::OnceLock::new();
+
+pub fn set_trace_context(f: TraceContext) {
+    let _ = TRACE_CONTEXT.set(f);
+}
+
+fn current_trace() -> Option<String> {
+    TRACE_CONTEXT.get().and_then(|f| f())
 }
 
 /// How a leased job ends its attempt.
@@ -173,9 +194,14 @@ impl Queue {
     }
 
     /// Enqueues jobs, returning how many were new.
-    pub async fn push_many(&self, jobs: Vec<NewJob>) -> Result<usize, QueueError> {
+    pub async fn push_many(&self, mut jobs: Vec<NewJob>) -> Result<usize, QueueError> {
         if jobs.is_empty() {
             return Ok(0);
+        }
+        if let Some(trace) = current_trace() {
+            for j in jobs.iter_mut().filter(|j| j.trace.is_none()) {
+                j.trace = Some(trace.clone());
+            }
         }
         let added = delegate!(self, q => q.push_many(jobs).await)?;
         if added > 0 {

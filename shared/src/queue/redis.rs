@@ -43,11 +43,11 @@ struct Scripts {
 
 const PUSH: &str = r#"
 -- KEYS: job, ready, delayed, dedup ('' when none)
--- ARGV: id, queue, payload, max_attempts, run_at, now, ttl_seconds
+-- ARGV: id, queue, payload, max_attempts, run_at, now, ttl_seconds, trace
 if KEYS[4] ~= '' then
   if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'EX', ARGV[7]) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'payload', ARGV[3], 'attempts', 0, 'max', ARGV[4], 'due', ARGV[5])
+redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'payload', ARGV[3], 'attempts', 0, 'max', ARGV[4], 'due', ARGV[5], 'trace', ARGV[8])
 if tonumber(ARGV[5]) <= tonumber(ARGV[6]) then
   redis.call('LPUSH', KEYS[2], ARGV[1])
 else
@@ -75,12 +75,13 @@ for i = 3, #KEYS, 2 do
     if not id then break end
     local job = ARGV[5] .. ':job:' .. id
     local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-    local f = redis.call('HMGET', job, 'queue', 'payload', 'max')
+    local f = redis.call('HMGET', job, 'queue', 'payload', 'max', 'trace')
     out[#out + 1] = id
     out[#out + 1] = f[1] or ''
     out[#out + 1] = f[2] or ''
     out[#out + 1] = attempts
     out[#out + 1] = f[3] or '1'
+    out[#out + 1] = f[4] or ''
     taken = taken + 1
   end
   if taken >= limit then break end
@@ -207,7 +208,8 @@ impl RedisQueue {
                     .arg(max)
                     .arg(job.run_at)
                     .arg(now)
-                    .arg(ttl);
+                    .arg(ttl)
+                    .arg(job.trace.as_deref().unwrap_or_default());
                 pipe.invoke_script(&inv);
             }
             let mut conn = self.conn.clone();
@@ -267,13 +269,13 @@ impl RedisQueue {
             .arg(PROMOTE_BATCH);
         let mut conn = self.conn.clone();
         let flat: Vec<::redis::Value> = inv.invoke_async(&mut conn).await?;
-        let mut out = Vec::with_capacity(flat.len() / 5);
-        for c in flat.chunks(5) {
+        let mut out = Vec::with_capacity(flat.len() / 6);
+        for c in flat.chunks(6) {
             let s = |v: &::redis::Value| -> Result<String, QueueError> {
                 ::redis::from_redis_value_ref::<String>(v)
                     .map_err(|e| QueueError::Corrupt(e.to_string()))
             };
-            if c.len() < 5 {
+            if c.len() < 6 {
                 return Err(QueueError::Corrupt("short fetch reply".into()));
             }
             out.push(Leased {
@@ -282,6 +284,7 @@ impl RedisQueue {
                 payload: s(&c[2])?,
                 attempt: s(&c[3])?.parse().unwrap_or(1),
                 max_attempts: s(&c[4])?.parse().unwrap_or(1),
+                trace: Some(s(&c[5])?).filter(|t| !t.is_empty()),
             });
         }
         Ok(out)

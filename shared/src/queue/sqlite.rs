@@ -25,12 +25,16 @@ const SCHEMA: &[&str] = &[
         lease_until   BIGINT,            -- wall clock
         last_error    TEXT,
         enqueued_at   BIGINT NOT NULL,
+        trace         TEXT,              -- the enqueuer's traceparent
         CONSTRAINT queue_jobs_pk PRIMARY KEY (id),
         CONSTRAINT queue_jobs_dedup_uq UNIQUE (dedup_key)
     )",
     "CREATE INDEX IF NOT EXISTS queue_jobs_due_idx ON queue_jobs (status, queue, run_at)",
     "CREATE INDEX IF NOT EXISTS queue_jobs_worker_idx ON queue_jobs (worker, status)",
 ];
+
+/// id, queue, payload, attempts, max_attempts, trace
+type LeaseRow = (String, String, String, i64, i64, Option<String>);
 
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -43,6 +47,16 @@ impl SqliteQueue {
     pub async fn open(pool: AnyPool, ctx: QueueContext) -> Result<Self, QueueError> {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
+        }
+        // Data directories from before traces were carried lack the column.
+        let columns: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM pragma_table_info('queue_jobs')")
+                .fetch_all(&pool)
+                .await?;
+        if !columns.iter().any(|(c,)| c == "trace") {
+            sqlx::query("ALTER TABLE queue_jobs ADD COLUMN trace TEXT")
+                .execute(&pool)
+                .await?;
         }
         Ok(Self { pool, ctx })
     }
@@ -57,8 +71,8 @@ impl SqliteQueue {
         for job in jobs {
             let max = job.max_attempts.unwrap_or(self.ctx.settings.max_attempts);
             let done = sqlx::query(
-                "INSERT INTO queue_jobs (id, queue, dedup_key, payload, status, run_at, attempts, max_attempts, enqueued_at)
-                 VALUES ($1, $2, $3, $4, 'ready', $5, 0, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+                "INSERT INTO queue_jobs (id, queue, dedup_key, payload, status, run_at, attempts, max_attempts, enqueued_at, trace)
+                 VALUES ($1, $2, $3, $4, 'ready', $5, 0, $6, $7, $8) ON CONFLICT (dedup_key) DO NOTHING",
             )
             .bind(new_job_id())
             .bind(job.kind.queue())
@@ -67,6 +81,7 @@ impl SqliteQueue {
             .bind(job.run_at)
             .bind(i64::from(max))
             .bind(self.ctx.clock.now_millis())
+            .bind(job.trace)
             .execute(&mut *tx)
             .await?;
             added += done.rows_affected() as usize;
@@ -88,15 +103,14 @@ impl SqliteQueue {
             "UPDATE queue_jobs SET status = 'running', worker = $1, lease_until = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM queue_jobs WHERE status = 'ready' AND run_at <= $3 AND queue IN ({})
                           ORDER BY run_at, id LIMIT $4)
-             RETURNING id, queue, payload, attempts, max_attempts",
+             RETURNING id, queue, payload, attempts, max_attempts, trace",
             placeholders(5, queues.len())
         );
-        let mut q =
-            sqlx::query_as::<_, (String, String, String, i64, i64)>(sqlx::AssertSqlSafe(sql))
-                .bind(worker)
-                .bind(self.lease_until())
-                .bind(self.ctx.clock.now_millis())
-                .bind(limit as i64);
+        let mut q = sqlx::query_as::<_, LeaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(self.lease_until())
+            .bind(self.ctx.clock.now_millis())
+            .bind(limit as i64);
         for name in queues {
             q = q.bind(*name);
         }
@@ -104,12 +118,13 @@ impl SqliteQueue {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(rows
             .into_iter()
-            .map(|(id, queue, payload, attempts, max)| Leased {
+            .map(|(id, queue, payload, attempts, max, trace)| Leased {
                 id,
                 queue,
                 payload,
                 attempt: attempts as u32,
                 max_attempts: max as u32,
+                trace,
             })
             .collect())
     }
