@@ -3,5 +3,6 @@
 
 pub mod alerts;
 pub mod app;
+pub mod push;
 pub mod simulate;
 pub mod telemetry;

@@ -129,6 +129,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&settings).await?;
             store.migrate().await?;
             println!("migrations applied");
+            cep::push::push(&settings, "cep_migrate").await?;
         }
         Command::Run => {
             let ctx = app::open(settings, Clock::System).await?;
@@ -202,6 +203,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&c)?);
+            cep::push::push(&ctx.settings, "cep_aggregate").await?;
         }
         Command::Layer { name, input } => {
             let kind: JobKind = name.parse()?;

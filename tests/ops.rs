@@ -151,3 +151,52 @@ fn cep_health_fails_on_an_unmigrated_store_and_passes_after_migrate() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("coherence: Φ_sync no data"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lived_aggregate_pushes_its_metrics_to_the_pushgateway() {
+    let pushed: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let sink = pushed.clone();
+    let app = axum::Router::new().route(
+        "/metrics/job/{job}/instance/{instance}",
+        axum::routing::put(
+            move |axum::extract::Path((job, _instance)): axum::extract::Path<(String, String)>,
+                  body: String| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((job, body));
+                    ""
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = TempDir::new();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cep"))
+        .arg("aggregate")
+        .env("CEP__DATA_DIR", &dir.0)
+        .env(
+            "CEP__SERVER__PUSHGATEWAY_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
+        .current_dir(&dir.0)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed = pushed.lock().unwrap().clone();
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].0, "cep_aggregate");
+    assert!(
+        value(&pushed[0].1, "cep_last_aggregation_timestamp_seconds").unwrap() > 1.7e9,
+        "{}",
+        pushed[0].1
+    );
+}

@@ -325,6 +325,9 @@ pub struct ServerSettings {
     pub public_url: String,
     /// How often each long-running role reads queue depths into its metrics.
     pub sample_seconds: u64,
+    /// Where short-lived roles (`aggregate`, `migrate`) push their metrics when they
+    /// finish, e.g. `http://pushgateway.monitoring:9091`; none by default.
+    pub pushgateway_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -333,6 +336,7 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             sample_seconds: 10,
+            pushgateway_url: None,
         }
     }
 }

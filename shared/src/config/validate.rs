@@ -122,6 +122,13 @@ impl Settings {
             "server.sample_seconds",
             "must be positive",
         )?;
+        if let Some(url) = &self.server.pushgateway_url {
+            check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "server.pushgateway_url",
+                "must be an http(s) URL",
+            )?;
+        }
         let w = &self.worker;
         check(
             w.concurrency >= 1,
