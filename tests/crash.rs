@@ -153,3 +153,60 @@ async fn a_worker_killed_mid_job_loses_nothing_and_runs_nothing_twice() {
         r.purge().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_is_woken_by_a_push_from_another_process() {
+    let (url, store) = fresh_postgres_with_url().await;
+    let s = settings();
+    let queue = redis_queue(&s, Clock::System).await;
+    let dir = TempDir::new();
+    // An idle poll of ten minutes: only the wake-up can bring the job in quickly.
+    let _worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_cep"))
+            .args(["worker", "--layers", "prospecting"])
+            .env("REDIS_URL", redis_url())
+            .env("DATABASE_URL", &url)
+            .env("CEP__QUEUE__KEY_PREFIX", &s.queue.key_prefix)
+            .env("CEP__QUEUE__IDLE_POLL_MILLIS", "600000")
+            .env("CEP__DATA_DIR", &dir.0)
+            .env("CEP__SERVER__BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    // Let it start, find nothing and go idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let job = ProspectingJob {
+        period: "2026-01-05".into(),
+        location: "Austin, TX".into(),
+        category: "spa".into(),
+        max_prospects: Some(2),
+    };
+    queue
+        .push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while scalar(&store, "SELECT COUNT(*) FROM job_outcomes").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle worker was not woken by the push"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let cep_shared::queue::Queue::Redis(r) = &queue {
+        r.purge().await.unwrap();
+    }
+}
+
+/// A child process that dies with the test, even when the test fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

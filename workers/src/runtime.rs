@@ -85,6 +85,7 @@ pub async fn run(
     let idle = Duration::from_millis(ctx.settings.queue.idle_poll_millis);
     let batch = (ctx.settings.queue.fetch_batch as usize).min(opts.concurrency);
     let leases = Leases::default();
+    ctx.queue.listen_for_wakeups();
     let env = JobEnv {
         ctx: ctx.clone(),
         leases: leases.clone(),

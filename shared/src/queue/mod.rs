@@ -236,6 +236,14 @@ impl Queue {
         Ok(settled)
     }
 
+    /// Wakes this process's idle workers when another process makes jobs ready (Redis
+    /// pub/sub); on SQLite the in-process notification is all there is.
+    pub fn listen_for_wakeups(&self) {
+        if let Queue::Redis(q) = self {
+            q.listen_for_wakeups();
+        }
+    }
+
     /// Proves `worker` alive.
     pub async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
         delegate!(self, q => q.heartbeat(worker).await)

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct RedisQueue {
+    client: ::redis::Client,
     conn: ConnectionManager,
     prefix: String,
     scripts: Arc<Scripts>,
@@ -91,7 +92,7 @@ return out
 
 const SETTLE: &str = r#"
 -- KEYS: inflight, job, ready, delayed, dead
--- ARGV: id, how (done|retry|dead|release), run_at, reason, now
+-- ARGV: id, how (done|retry|dead|release), run_at, reason, now, wake channel
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
 local how = ARGV[2]
 if how == 'done' then
@@ -105,6 +106,7 @@ else
   redis.call('HSET', KEYS[2], 'due', ARGV[3])
   if tonumber(ARGV[3]) <= tonumber(ARGV[5]) then
     redis.call('RPUSH', KEYS[3], ARGV[1])
+    redis.call('PUBLISH', ARGV[6], '1')
   else
     redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
   end
@@ -154,7 +156,7 @@ impl RedisQueue {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| QueueError::Connect {
                 target,
@@ -162,6 +164,7 @@ impl RedisQueue {
             })?;
         let prefix = format!("{{{}}}", ctx.settings.key_prefix);
         Ok(Self {
+            client,
             conn,
             prefix,
             scripts: Arc::new(Scripts {
@@ -227,7 +230,49 @@ impl RedisQueue {
             };
             added += results.iter().filter(|r| **r == 1).count();
         }
+        if added > 0 && jobs.iter().any(|j| j.run_at <= now) {
+            self.wake().await?;
+        }
         Ok(added)
+    }
+
+    fn wake_channel(&self) -> String {
+        self.key(&["wake"])
+    }
+
+    /// Tells idle workers in every process that jobs are ready.
+    async fn wake(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.publish(self.wake_channel(), 1).await?;
+        Ok(())
+    }
+
+    /// Wakes this process's idle workers whenever any process makes jobs ready, instead
+    /// of leaving them to their idle poll. Reconnects by itself.
+    pub(super) fn listen_for_wakeups(&self) {
+        let (client, channel, notify) = (
+            self.client.clone(),
+            self.wake_channel(),
+            self.ctx.notify.clone(),
+        );
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            loop {
+                match client.get_async_pubsub().await {
+                    Ok(mut ps) => match ps.subscribe(&channel).await {
+                        Ok(()) => {
+                            let mut messages = ps.on_message();
+                            while messages.next().await.is_some() {
+                                notify.notify_waiters();
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "wake-up subscription failed"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "wake-up connection failed"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     async fn load_scripts(&self) -> Result<(), QueueError> {
@@ -311,7 +356,8 @@ impl RedisQueue {
             .arg(name)
             .arg(run_at)
             .arg(reason)
-            .arg(self.ctx.clock.now_millis());
+            .arg(self.ctx.clock.now_millis())
+            .arg(self.wake_channel());
         let mut conn = self.conn.clone();
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(r == 1)
@@ -331,6 +377,9 @@ impl RedisQueue {
         inv.arg(cutoff).arg(&self.prefix).arg(10_000);
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
+        if moved > 0 {
+            self.wake().await?;
+        }
         Ok(moved as usize)
     }
 
