@@ -27,10 +27,6 @@ pub async fn readiness(ctx: &Ctx) -> Vec<(&'static str, Result<String, String>)>
             ctx.store.kind_name()
         )),
         Ok(false) => Err("reachable, but not migrated to this version (run `cep migrate`)".into()),
-        // No migration table at all: a database nothing was ever migrated into.
-        Err(e) if e.to_string().contains("_sqlx_migrations") => {
-            Err("reachable, but never migrated (run `cep migrate`)".into())
-        }
         Err(e) => Err(e.to_string()),
     };
     let queue = match ctx.queue.stats(&[JobKind::AGGREGATION.queue()]).await {

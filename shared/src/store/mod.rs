@@ -140,6 +140,19 @@ impl Store {
 
     /// Whether every migration this binary knows has been applied.
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        // A database nothing was ever migrated into has no migration table at all.
+        let table_sql = match self.kind {
+            StoreKind::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            StoreKind::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let (tables,): (i64,) = sqlx::query_as(table_sql).fetch_one(&self.pool).await?;
+        if tables == 0 {
+            return Ok(false);
+        }
         let applied: Vec<(i64,)> =
             sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = $1")
                 .bind(true)
