@@ -61,6 +61,19 @@ pub enum Outcome {
     LeaseLost,
 }
 
+impl Outcome {
+    /// The `outcome` label of `cep_jobs_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried(_) => "retried",
+            Outcome::Deferred(_) => "deferred",
+            Outcome::DeadLettered(_) => "dead",
+            Outcome::LeaseLost => "lease_lost",
+        }
+    }
+}
+
 /// Runs a leased job and settles it.
 pub async fn run_one(
     ctx: &Ctx,
@@ -132,21 +145,6 @@ async fn run_one_in_span(
             }
         }
     };
-    let m = cep_shared::metrics::get();
-    if let Ok(kind) = &kind {
-        let q = kind.queue();
-        let label = match &outcome {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Retried(_) => "retried",
-            Outcome::Deferred(_) => "deferred",
-            Outcome::DeadLettered(_) => "dead",
-            Outcome::LeaseLost => "lease_lost",
-        };
-        m.jobs.with_label_values(&[q, label]).inc();
-        m.job_duration
-            .with_label_values(&[q])
-            .observe(started.elapsed().as_secs_f64());
-    }
     // A job has ended when it succeeded or died; that is what the error rates count.
     let ended = match &outcome {
         Outcome::Succeeded => {
@@ -165,17 +163,27 @@ async fn run_one_in_span(
             tracing::debug!(reason = %r, "job deferred");
             None
         }
+        // Only known once the queue answers, below.
         Outcome::LeaseLost => None,
     };
-    if let (Some((ok, err)), Ok(kind)) = (ended, kind) {
+    if let (Some((ok, err)), Ok(kind)) = (ended, &kind) {
         ctx.store
-            .record_outcome(&job.id, kind, ok, job.attempt, err, ctx.now())
+            .record_outcome(&job.id, *kind, ok, job.attempt, err, ctx.now())
             .await?;
     }
-    if ctx.queue.settle(worker, job, settle).await? {
-        Ok(outcome)
+    let outcome = if ctx.queue.settle(worker, job, settle).await? {
+        outcome
     } else {
         tracing::warn!("lease lost before the job settled; it runs again elsewhere");
-        Ok(Outcome::LeaseLost)
+        Outcome::LeaseLost
+    };
+    if let Ok(kind) = &kind {
+        let q = kind.queue();
+        let m = cep_shared::metrics::get();
+        m.jobs.with_label_values(&[q, outcome.label()]).inc();
+        m.job_duration
+            .with_label_values(&[q])
+            .observe(started.elapsed().as_secs_f64());
     }
+    Ok(outcome)
 }
