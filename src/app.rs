@@ -12,12 +12,19 @@ use tokio::sync::watch;
 /// Opens the store and queue. The embedded default migrates itself; the fleet expects
 /// `cep migrate` to have run (a Kubernetes Job) and refuses to start otherwise.
 pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
-    let store = Store::open(&settings).await?;
-    if settings.backends.is_embedded() {
-        store.migrate().await?;
-    } else if !store.migrations_applied().await? {
+    let ctx = connect(settings, clock).await?;
+    if ctx.settings.backends.is_embedded() {
+        ctx.store.migrate().await?;
+    } else if !ctx.store.migrations_applied().await? {
         anyhow::bail!("the database is not migrated to this version; run `cep migrate` first");
     }
+    Ok(ctx)
+}
+
+/// Opens the store and queue the settings choose, without touching migrations (so
+/// `cep health` can report them).
+pub async fn connect(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
+    let store = Store::open(&settings).await?;
     let qctx = QueueContext {
         clock: clock.clone(),
         settings: settings.queue.clone(),
@@ -33,27 +40,6 @@ pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
         store,
         queue,
         clock,
-    })
-}
-
-/// Opens the backends without the migration check, so `cep health` can report it.
-pub async fn open_for_health(settings: Settings) -> anyhow::Result<Ctx> {
-    let store = Store::open(&settings).await?;
-    let qctx = QueueContext {
-        clock: Clock::System,
-        settings: settings.queue.clone(),
-        notify: Default::default(),
-    };
-    let queue = match &settings.backends.redis_url {
-        Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
-        None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
-    };
-    Ok(Ctx {
-        settings: Arc::new(settings),
-        secrets: Arc::new(Secrets::from_env()),
-        store,
-        queue,
-        clock: Clock::System,
     })
 }
 

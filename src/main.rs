@@ -186,7 +186,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             cep_workers::api::serve(ctx, &bind, app::shutdown_signal()).await?;
         }
         Command::Health => {
-            let ctx = app::open_for_health(settings).await?;
+            let ctx = app::connect(settings, Clock::System).await?;
             let (report, healthy) = app::health(&ctx).await;
             print!("{report}");
             if !healthy {

@@ -557,6 +557,16 @@ async fn webhook(
     Ok(())
 }
 
+/// The name and email a prospect books or cancels with.
+async fn contact(ctx: &Ctx, prospect: &str) -> anyhow::Result<(String, String)> {
+    let (name, email): (String, Option<String>) =
+        sqlx::query_as("SELECT name, email FROM prospects WHERE id = $1")
+            .bind(prospect)
+            .fetch_one(ctx.store.pool())
+            .await?;
+    Ok((name, email.unwrap_or_default()))
+}
+
 async fn act(
     ctx: &Ctx,
     router: &axum::Router,
@@ -586,11 +596,7 @@ async fn act(
             n,
             start_at,
         } => {
-            let (name, email): (String, Option<String>) =
-                sqlx::query_as("SELECT name, email FROM prospects WHERE id = $1")
-                    .bind(&prospect)
-                    .fetch_one(ctx.store.pool())
-                    .await?;
+            let (name, email) = contact(ctx, &prospect).await?;
             let mut rng = w.rng(&["booking", &prospect, &n.to_string()]);
             let answers = ["A demo of what you would change", "Pricing questions", ""];
             let answer = answers[rng.below(3) as usize];
@@ -599,7 +605,7 @@ async fn act(
                 "created_at": iso(now),
                 "payload": {
                     "uri": invitee_uri(&prospect, n),
-                    "email": email.unwrap_or_default(),
+                    "email": email,
                     "name": name,
                     "status": "active",
                     "rescheduled": false,
@@ -646,17 +652,13 @@ async fn act(
             n,
             rescheduled,
         } => {
-            let (name, email): (String, Option<String>) =
-                sqlx::query_as("SELECT name, email FROM prospects WHERE id = $1")
-                    .bind(&prospect)
-                    .fetch_one(ctx.store.pool())
-                    .await?;
+            let (name, email) = contact(ctx, &prospect).await?;
             let body = serde_json::json!({
                 "event": "invitee.canceled",
                 "created_at": iso(now),
                 "payload": {
                     "uri": invitee_uri(&prospect, n),
-                    "email": email.unwrap_or_default(),
+                    "email": email,
                     "name": name,
                     "status": "canceled",
                     "rescheduled": rescheduled,

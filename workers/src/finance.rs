@@ -197,17 +197,8 @@ pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<FinanceResult, JobError
             ("software", r.software_cost_cents),
             ("support", r.support_cost_cents),
         ] {
-            sqlx::query(
-                "INSERT INTO transactions (id, kind, category, client_id, amount_cents, occurred_at)
-                 VALUES ($1, 'cost', $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(stable_id("txn", &[client_id, &job.period, category]))
-            .bind(category)
-            .bind(client_id)
-            .bind(cents)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let id = stable_id("txn", &[client_id, &job.period, category]);
+            record_cost(&mut *tx, &id, category, client_id, cents, now).await?;
         }
         if added.rows_affected() == 1 {
             ctx.store
@@ -258,6 +249,32 @@ pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<FinanceResult, JobError
         invoices,
         metrics: m,
     })
+}
+
+/// Records one cost of a client; its id makes a rerun harmless.
+pub async fn record_cost<'e, E>(
+    exec: E,
+    id: &str,
+    category: &str,
+    client_id: &str,
+    cents: i64,
+    at: i64,
+) -> Result<(), JobError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO transactions (id, kind, category, client_id, amount_cents, occurred_at)
+         VALUES ($1, 'cost', $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(category)
+    .bind(client_id)
+    .bind(cents)
+    .bind(at)
+    .execute(exec)
+    .await?;
+    Ok(())
 }
 
 /// A payment arrived (a person, or a payment provider's webhook): the invoice is paid

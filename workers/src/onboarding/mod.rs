@@ -227,15 +227,14 @@ async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError
             .await?;
     }
     // What winning this client cost, for CAC and the finance container's margin.
-    sqlx::query(
-        "INSERT INTO transactions (id, kind, category, client_id, amount_cents, occurred_at)
-         VALUES ($1, 'cost', 'acquisition', $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    crate::finance::record_cost(
+        &mut *tx,
+        &stable_id("txn", &[&client_id, "acquisition"]),
+        "acquisition",
+        &client_id,
+        ctx.settings.layers.finance.acquisition_cost_cents,
+        now,
     )
-    .bind(stable_id("txn", &[&client_id, "acquisition"]))
-    .bind(&client_id)
-    .bind(ctx.settings.layers.finance.acquisition_cost_cents)
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     ctx.store
         .record_event(

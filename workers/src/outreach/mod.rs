@@ -516,6 +516,19 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
     Ok(result(final_status, None, next))
 }
 
+/// The job for one step of a prospect's sequence, keyed so each step is enqueued once.
+pub fn step_job(prospect_id: &str, step: u32, run_at: i64) -> NewJob {
+    NewJob::new(
+        JobKind::Layer(Layer::Outreach),
+        &OutreachJob {
+            prospect_id: prospect_id.to_owned(),
+            step,
+        },
+        run_at,
+    )
+    .key(format!("outreach:{prospect_id}:{step}"))
+}
+
 /// Enqueues the sequence's next step, timed from the first send; keyed so a redelivery
 /// enqueues it once.
 async fn chain_next(ctx: &Ctx, job: &OutreachJob, now: i64) -> Result<Option<i64>, JobError> {
@@ -532,17 +545,7 @@ async fn chain_next(ctx: &Ctx, job: &OutreachJob, now: i64) -> Result<Option<i64
     let base = first.and_then(|(t,)| t).unwrap_or(now);
     let run_at = (base + i64::from(step.offset_hours) * HOUR).max(now);
     ctx.queue
-        .push(
-            NewJob::new(
-                JobKind::Layer(Layer::Outreach),
-                &OutreachJob {
-                    prospect_id: job.prospect_id.clone(),
-                    step: next,
-                },
-                run_at,
-            )
-            .key(format!("outreach:{}:{next}", job.prospect_id)),
-        )
+        .push(step_job(&job.prospect_id, next, run_at))
         .await?;
     Ok(Some(run_at))
 }

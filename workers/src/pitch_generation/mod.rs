@@ -4,13 +4,10 @@
 pub mod writer;
 
 use crate::{Ctx, JobError, params};
-use cep_shared::JobKind;
 use cep_shared::Layer;
 use cep_shared::config::PitchRules;
 use cep_shared::ids::stable_id;
-use cep_shared::jobs::OutreachJob;
 use cep_shared::jobs::PitchJob;
-use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use serde::{Deserialize, Serialize};
 use writer::{Brief, Channel};
@@ -209,17 +206,7 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
     tx.commit().await?;
     // The sequence starts now; its first step waits for the send window by itself.
     ctx.queue
-        .push(
-            NewJob::new(
-                JobKind::Layer(Layer::Outreach),
-                &OutreachJob {
-                    prospect_id: job.prospect_id.clone(),
-                    step: 0,
-                },
-                now,
-            )
-            .key(format!("outreach:{}:0", job.prospect_id)),
-        )
+        .push(crate::outreach::step_job(&job.prospect_id, 0, now))
         .await?;
     let avg = pitches.iter().map(|p| p.confidence).sum::<f64>() / pitches.len() as f64;
     Ok(PitchGenerationResult {
