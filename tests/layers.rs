@@ -354,6 +354,20 @@ async fn a_bad_or_stale_signature_gets_a_4xx_and_enqueues_nothing() {
     }
 }
 
+/// Runs the onboarding job a booking chains, through the dispatcher.
+async fn start_onboarding(ctx: &Ctx, meeting_id: &str) -> serde_json::Value {
+    let job = OnboardingJob::Start {
+        meeting_id: meeting_id.into(),
+    };
+    cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Onboarding),
+        &serde_json::to_string(&job).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 fn booking_job(action: &str, uri: &str, prospect: &str, rescheduled: bool) -> BookingJob {
     let w: booking::Webhook =
         serde_json::from_slice(&calendly_body(action, uri, prospect, rescheduled)).unwrap();
@@ -387,16 +401,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     assert_eq!(step.status, "skipped");
 
     ctx.clock.set(start);
-    let out = cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Onboarding),
-        &serde_json::to_string(&OnboardingJob::Start {
-            meeting_id: b.meeting_id.clone(),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let out = start_onboarding(ctx, &b.meeting_id).await;
     assert_eq!(out["state"], "documents requested");
     assert_eq!(
         out["documents_required"].as_array().unwrap().len(),
@@ -428,16 +433,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     assert_eq!(state, "live");
     assert_eq!(live, Some(at));
     // A second delivery of the start job creates nothing new.
-    let again = cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Onboarding),
-        &serde_json::to_string(&OnboardingJob::Start {
-            meeting_id: b.meeting_id,
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let again = start_onboarding(ctx, &b.meeting_id).await;
     assert_eq!(again["reason"], "already onboarding");
     assert_eq!(count(ctx, "SELECT COUNT(*) FROM tasks").await, 6);
 }
@@ -481,16 +477,7 @@ async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
     let b = booking::handle(ctx, booking_job("invitee.created", "u1", &ids[0], false))
         .await
         .unwrap();
-    cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Onboarding),
-        &serde_json::to_string(&OnboardingJob::Start {
-            meeting_id: b.meeting_id,
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    start_onboarding(ctx, &b.meeting_id).await;
     let (tier,): (String,) = sqlx::query_as("SELECT billing_tier FROM clients")
         .fetch_one(ctx.store.pool())
         .await

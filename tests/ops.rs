@@ -128,16 +128,7 @@ async fn readyz_answers_for_store_and_queue_and_refuses_an_unmigrated_store() {
 #[test]
 fn cep_health_fails_on_an_unmigrated_store_and_passes_after_migrate() {
     let dir = TempDir::new();
-    let cep = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cep"))
-            .args(args)
-            .env("CEP__DATA_DIR", &dir.0)
-            .env_remove("REDIS_URL")
-            .env_remove("DATABASE_URL")
-            .current_dir(&dir.0)
-            .output()
-            .expect("run cep")
-    };
+    let cep = |args: &[&str]| cep_embedded(&dir, args).output().expect("run cep");
     let out = cep(&["health"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -169,23 +160,14 @@ async fn a_short_lived_aggregate_pushes_its_metrics_to_the_pushgateway() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let port = serve_locally(app).await;
     let dir = TempDir::new();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cep"))
-        .arg("aggregate")
-        .env("CEP__DATA_DIR", &dir.0)
-        .env(
-            "CEP__SERVER__PUSHGATEWAY_URL",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env_remove("REDIS_URL")
-        .env_remove("DATABASE_URL")
-        .current_dir(&dir.0)
-        .output()
-        .await
-        .unwrap();
+    let mut cmd = cep_embedded(&dir, &["aggregate"]);
+    cmd.env(
+        "CEP__SERVER__PUSHGATEWAY_URL",
+        format!("http://127.0.0.1:{port}"),
+    );
+    let out = tokio::process::Command::from(cmd).output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -6,7 +6,7 @@ mod common;
 
 use axum::body::Bytes;
 use axum::routing::post;
-use common::TempDir;
+use common::{TempDir, cep_embedded, serve_locally};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;
@@ -60,25 +60,16 @@ async fn job_spans_reach_the_collector_and_continue_their_enqueuers_trace() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let port = serve_locally(app).await;
 
     let dir = TempDir::new();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cep"))
-        .args(["simulate", "--days", "2", "--json"])
-        .env("CEP__DATA_DIR", &dir.0)
-        .env_remove("REDIS_URL")
-        .env_remove("DATABASE_URL")
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .current_dir(&dir.0)
-        .output()
-        .await
-        .unwrap();
+    let mut cmd = cep_embedded(&dir, &["simulate", "--days", "2", "--json"]);
+    cmd.env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{port}"),
+    )
+    .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let out = tokio::process::Command::from(cmd).output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",

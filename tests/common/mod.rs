@@ -178,3 +178,22 @@ pub async fn drain(ctx: &Ctx) -> u64 {
     tx.send(true).unwrap();
     worker.await.unwrap().unwrap()
 }
+
+/// `cep` with these arguments on the embedded default, its data in `dir`, run from there.
+pub fn cep_embedded(dir: &TempDir, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cep"));
+    cmd.args(args)
+        .env("CEP__DATA_DIR", &dir.0)
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
+        .current_dir(&dir.0);
+    cmd
+}
+
+/// Serves `app` on a free loopback port (a local fake of an outside endpoint).
+pub async fn serve_locally(app: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
