@@ -6,7 +6,6 @@ use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Secrets, Settings};
 use cep_workers::Ctx;
 use cep_workers::runtime::{self, WorkerOptions};
-use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Opens the store and queue. The embedded default migrates itself; the fleet expects
@@ -34,13 +33,7 @@ pub async fn connect(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
         Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
         None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
     };
-    Ok(Ctx {
-        settings: Arc::new(settings),
-        secrets: Arc::new(Secrets::from_env()),
-        store,
-        queue,
-        clock,
-    })
+    Ctx::new(settings, Secrets::from_env(), store, queue, clock)
 }
 
 /// The health report and whether every check passed.

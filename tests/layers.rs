@@ -6,7 +6,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use cep_shared::jobs::{BookingJob, OnboardingJob, OutreachJob, PitchJob, ProspectingJob};
+use cep_shared::jobs::{BookingJob, OnboardingJob};
 use cep_shared::{Clock, JobKind, Layer};
 use cep_workers::booking::signature;
 use cep_workers::{Ctx, JobError, api, booking, finance, onboarding, outreach, params};
@@ -22,62 +22,11 @@ fn in_window() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Finds and pitches `n` Miami dentists; returns their ids.
-async fn pitched(ctx: &Ctx, n: u32) -> Vec<String> {
-    let found = cep_workers::prospecting::handle(
-        ctx,
-        ProspectingJob {
-            period: "2026-01-05".into(),
-            location: "Miami, FL".into(),
-            category: "dental".into(),
-            max_prospects: Some(n),
-        },
-    )
-    .await
-    .unwrap();
-    let mut ids = Vec::new();
-    for p in found.prospects.iter().filter(|p| p.lead_class.qualifies()) {
-        cep_workers::pitch_generation::handle(
-            ctx,
-            PitchJob {
-                prospect_id: p.id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        ids.push(p.id.clone());
-    }
-    assert_eq!(
-        ids.len(),
-        n as usize,
-        "the first Miami dentists are all leads"
-    );
-    ids
-}
-
-async fn send(ctx: &Ctx, prospect: &str, step: u32) -> Result<outreach::OutreachResult, JobError> {
-    outreach::handle(
-        ctx,
-        OutreachJob {
-            prospect_id: prospect.into(),
-            step,
-        },
-    )
-    .await
-}
-
-async fn count(ctx: &Ctx, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(ctx.store.pool())
-        .await
-        .unwrap();
-    n
-}
-
 #[tokio::test]
 async fn an_email_is_recorded_whole_with_one_click_unsubscribe_and_the_next_step_chained() {
     let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
     let ids = pitched(&h.ctx, 1).await;
-    let r = send(&h.ctx, &ids[0], 0).await.unwrap();
+    let r = send_step(&h.ctx, &ids[0], 0).await.unwrap();
     assert_eq!(r.status, "recorded");
     assert_eq!(
         r.next_step_at,
@@ -114,7 +63,7 @@ async fn outside_the_send_window_a_step_waits_for_the_prospects_morning() {
     let early = chrono::Utc.with_ymd_and_hms(2026, 1, 7, 10, 0, 0).unwrap();
     let h = harness(Backend::Embedded, settings(), Clock::simulated(early)).await;
     let ids = pitched(&h.ctx, 1).await;
-    match send(&h.ctx, &ids[0], 0).await {
+    match send_step(&h.ctx, &ids[0], 0).await {
         Err(JobError::Deferred { until, reason }) => {
             assert_eq!(
                 until,
@@ -125,7 +74,10 @@ async fn outside_the_send_window_a_step_waits_for_the_prospects_morning() {
         }
         other => panic!("expected a deferral, got {other:?}"),
     }
-    assert_eq!(count(&h.ctx, "SELECT COUNT(*) FROM send_counters").await, 0);
+    assert_eq!(
+        scalar(&h.ctx, "SELECT COUNT(*) FROM send_counters").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -138,7 +90,7 @@ async fn the_daily_cap_holds_across_backends_and_defers_to_the_next_day() {
         let mut recorded = 0;
         let mut deferred = 0;
         for id in &ids {
-            match send(&h.ctx, id, 0).await {
+            match send_step(&h.ctx, id, 0).await {
                 Ok(r) if r.status == "recorded" => recorded += 1,
                 Err(JobError::Deferred { until, reason }) => {
                     assert!(reason.contains("daily email cap of 2"), "{reason}");
@@ -161,12 +113,12 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
     let h = harness(Backend::Fleet, settings(), Clock::simulated(in_window())).await;
     let ids = pitched(&h.ctx, 2).await;
     // Delivered twice (a retry after a lost ack): one message, one delivery.
-    let first = send(&h.ctx, &ids[0], 0).await.unwrap();
-    let again = send(&h.ctx, &ids[0], 0).await.unwrap();
+    let first = send_step(&h.ctx, &ids[0], 0).await.unwrap();
+    let again = send_step(&h.ctx, &ids[0], 0).await.unwrap();
     assert_eq!(again.status, "recorded");
     assert_eq!(again.message_id, first.message_id);
     assert_eq!(
-        count(
+        scalar(
             &h.ctx,
             "SELECT COUNT(*) FROM events WHERE kind = 'delivered'"
         )
@@ -174,16 +126,16 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
         1
     );
     // A worker claimed the second message and died before recording the outcome.
-    let second = send(&h.ctx, &ids[1], 0).await.unwrap();
+    let second = send_step(&h.ctx, &ids[1], 0).await.unwrap();
     sqlx::query("UPDATE messages SET status = 'sending' WHERE id = $1")
         .bind(&second.message_id)
         .execute(h.ctx.store.pool())
         .await
         .unwrap();
-    let redelivered = send(&h.ctx, &ids[1], 0).await.unwrap();
+    let redelivered = send_step(&h.ctx, &ids[1], 0).await.unwrap();
     assert_eq!(redelivered.status, "unknown");
     assert_eq!(
-        count(
+        scalar(
             &h.ctx,
             "SELECT COUNT(*) FROM events WHERE kind = 'send_unknown'"
         )
@@ -191,7 +143,7 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
         1
     );
     assert_eq!(
-        count(
+        scalar(
             &h.ctx,
             "SELECT COUNT(*) FROM events WHERE kind = 'delivered'"
         )
@@ -219,7 +171,7 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
     let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
     let ctx = with_keys(&h.ctx);
     let ids = pitched(&ctx, 1).await;
-    let r = send(&ctx, &ids[0], 0).await.unwrap();
+    let r = send_step(&ctx, &ids[0], 0).await.unwrap();
     let app = api::router(ctx.clone());
     let post = |uri: String| {
         Request::post(uri)
@@ -245,14 +197,14 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert_eq!(count(&ctx, "SELECT COUNT(*) FROM suppressions").await, 0);
+    assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 0);
     let ok = app
         .oneshot(post(format!("/unsubscribe/{}?token={token}", r.message_id)))
         .await
         .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(count(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
-    let next = send(&ctx, &ids[0], 1).await.unwrap();
+    assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
+    let next = send_step(&ctx, &ids[0], 1).await.unwrap();
     assert_eq!(next.status, "skipped");
     assert!(next.reason.unwrap().contains("stopped"));
 }
@@ -379,7 +331,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
     let ctx = &h.ctx;
     let ids = pitched(ctx, 1).await;
-    send(ctx, &ids[0], 0).await.unwrap();
+    send_step(ctx, &ids[0], 0).await.unwrap();
     let b = booking::handle(
         ctx,
         booking_job(
@@ -397,7 +349,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     let start = chrono::Utc.with_ymd_and_hms(2026, 1, 9, 17, 0, 0).unwrap();
     assert_eq!(b.onboarding_at, Some(start.timestamp_millis()));
     // The sequence stopped.
-    let step = send(ctx, &ids[0], 1).await.unwrap();
+    let step = send_step(ctx, &ids[0], 1).await.unwrap();
     assert_eq!(step.status, "skipped");
 
     ctx.clock.set(start);
@@ -435,7 +387,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     // A second delivery of the start job creates nothing new.
     let again = start_onboarding(ctx, &b.meeting_id).await;
     assert_eq!(again["reason"], "already onboarding");
-    assert_eq!(count(ctx, "SELECT COUNT(*) FROM tasks").await, 6);
+    assert_eq!(scalar(ctx, "SELECT COUNT(*) FROM tasks").await, 6);
 }
 
 #[tokio::test]
@@ -452,8 +404,8 @@ async fn a_reschedule_keeps_the_conversion_and_a_cancel_reverses_it() {
     let net = |ctx: &Ctx| {
         let ctx = ctx.clone();
         async move {
-            count(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'booked'").await
-                - count(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'canceled'").await
+            scalar(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'booked'").await
+                - scalar(&ctx, "SELECT COUNT(*) FROM events WHERE kind = 'canceled'").await
         }
     };
     assert_eq!(net(ctx).await, 1);

@@ -1,10 +1,14 @@
 //! The one typed settings tree: `config.yaml`, then `CEP__SECTION__KEY` environment
 //! overrides, validated once. Secrets never live here; see [`Secrets`].
 
+mod providers;
 mod rules;
+mod secrets;
 mod validate;
 
+pub use providers::*;
 pub use rules::*;
+pub use secrets::Secrets;
 pub use validate::{CHANNELS, parse_cron};
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +47,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub server: ServerSettings,
     pub engines: EngineSettings,
+    pub providers: ProviderSettings,
     pub layers: LayerSettings,
 }
 
@@ -59,6 +64,7 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             server: ServerSettings::default(),
             engines: EngineSettings::default(),
+            providers: ProviderSettings::default(),
             layers: LayerSettings::default(),
         }
     }
@@ -379,7 +385,8 @@ impl Default for EngineSettings {
 pub struct ResearchEngine {
     pub max_results: u32,
     pub citation_required: bool,
-    /// Where prospects come from: `offline` is the bundled data set.
+    /// The web search behind research: `offline` (none; research uses what the
+    /// prospect source and the bundled data know).
     pub provider: String,
 }
 
@@ -403,42 +410,6 @@ pub struct OrchestratorEngine {
     /// Seconds a whole chain may take.
     pub timeout: u64,
     pub retry_count: u32,
-}
-
-/// Secrets come from the environment only and never print.
-#[derive(Clone, Default)]
-pub struct Secrets {
-    pub calendly_signing_key: Option<String>,
-    /// Signs the one-click unsubscribe links so nobody can unsubscribe someone else.
-    pub unsubscribe_key: Option<String>,
-}
-
-impl Secrets {
-    pub const CALENDLY_SIGNING_KEY: &'static str = "CALENDLY_WEBHOOK_SIGNING_KEY";
-    pub const UNSUBSCRIBE_KEY: &'static str = "CEP_UNSUBSCRIBE_KEY";
-
-    pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        Self {
-            calendly_signing_key: var(Self::CALENDLY_SIGNING_KEY),
-            unsubscribe_key: var(Self::UNSUBSCRIBE_KEY),
-        }
-    }
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets")
-            .field(
-                "calendly_signing_key",
-                &self.calendly_signing_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "unsubscribe_key",
-                &self.unsubscribe_key.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
 }
 
 impl Settings {

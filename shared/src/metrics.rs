@@ -28,7 +28,26 @@ pub struct Metrics {
     pub container_health: GaugeVec,
     pub last_aggregation: Gauge,
     pub webhooks: IntCounterVec,
+    /// Calls left in each provider's rate-limit window, fleet-wide.
+    pub rate_limit_remaining: IntGaugeVec,
+    /// External API calls by provider and result.
+    pub provider_calls: IntCounterVec,
+    /// Pitches the template writer wrote because the configured LLM could not.
+    pub pitch_fallbacks: IntCounterVec,
 }
+
+/// `result` label of `cep_provider_calls_total`.
+pub const CALL_RESULTS: [&str; 6] = [
+    "ok",
+    "budget_exhausted",
+    "rate_limited",
+    "failed",
+    "rejected",
+    "malformed",
+];
+
+/// `reason` label of `cep_pitch_fallbacks_total`.
+pub const FALLBACK_REASONS: [&str; 4] = ["error", "timeout", "invalid", "budget_exhausted"];
 
 fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new();
@@ -77,6 +96,27 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["source", "result"],
         )?,
+        rate_limit_remaining: IntGaugeVec::new(
+            Opts::new(
+                "cep_rate_limit_remaining",
+                "Calls left in a provider's current rate-limit window, fleet-wide",
+            ),
+            &["provider", "per"],
+        )?,
+        provider_calls: IntCounterVec::new(
+            Opts::new(
+                "cep_provider_calls_total",
+                "External API calls by provider and result",
+            ),
+            &["provider", "result"],
+        )?,
+        pitch_fallbacks: IntCounterVec::new(
+            Opts::new(
+                "cep_pitch_fallbacks_total",
+                "Pitches written by the template writer because the LLM writer failed",
+            ),
+            &["writer", "reason"],
+        )?,
         registry,
     };
     let r = &m.registry;
@@ -90,6 +130,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
     r.register(Box::new(m.container_health.clone()))?;
     r.register(Box::new(m.last_aggregation.clone()))?;
     r.register(Box::new(m.webhooks.clone()))?;
+    r.register(Box::new(m.rate_limit_remaining.clone()))?;
+    r.register(Box::new(m.provider_calls.clone()))?;
+    r.register(Box::new(m.pitch_fallbacks.clone()))?;
     Ok(m)
 }
 
@@ -110,6 +153,7 @@ impl Metrics {
     /// Every metric name the fleet exports (for checking rules and dashboards against).
     pub fn names(&self) -> Vec<String> {
         self.init_labels();
+        self.init_budgets(&crate::config::RateLimits::default());
         self.registry
             .gather()
             .iter()
@@ -131,6 +175,23 @@ impl Metrics {
                 .set(h.unwrap_or(f64::NAN));
         }
         self.last_aggregation.set(at_millis as f64 / 1000.0);
+    }
+
+    /// Shows each configured rate limit as full until the first sample reads it.
+    pub fn init_budgets(&self, limits: &crate::config::RateLimits) {
+        for p in crate::config::Provider::ALL {
+            if p == crate::config::Provider::GbpEdits {
+                continue;
+            }
+            for l in limits.get(p) {
+                let g = self
+                    .rate_limit_remaining
+                    .with_label_values(&[p.as_str(), l.per.as_str()]);
+                if g.get() == 0 {
+                    g.set(l.limit as i64);
+                }
+            }
+        }
     }
 
     /// Makes every labelled series exist from the start, so rates and alerts see zeros
@@ -160,6 +221,16 @@ impl Metrics {
                 "unavailable",
             ] {
                 self.webhooks.with_label_values(&["calendly", r]);
+            }
+            for p in crate::config::Provider::ALL {
+                for r in CALL_RESULTS {
+                    self.provider_calls.with_label_values(&[p.as_str(), r]);
+                }
+            }
+            for w in ["ollama", "anthropic", "openai"] {
+                for r in FALLBACK_REASONS {
+                    self.pitch_fallbacks.with_label_values(&[w, r]);
+                }
             }
             self.phi_sync.set(f64::NAN);
             for c in Container::ALL {

@@ -6,7 +6,6 @@ use cep_shared::queue::{Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
 use cep_shared::{Clock, Secrets, Settings};
 use cep_workers::Ctx;
-use std::sync::Arc;
 
 pub fn postgres_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -104,13 +103,17 @@ pub fn settings() -> Settings {
 }
 
 pub fn ctx(settings: Settings, store: Store, queue: Queue, clock: Clock) -> Ctx {
-    Ctx {
-        settings: Arc::new(settings),
-        secrets: Arc::new(Secrets::default()),
-        store,
-        queue,
-        clock,
-    }
+    ctx_with(settings, Secrets::default(), store, queue, clock)
+}
+
+pub fn ctx_with(
+    settings: Settings,
+    secrets: Secrets,
+    store: Store,
+    queue: Queue,
+    clock: Clock,
+) -> Ctx {
+    Ctx::new(settings, secrets, store, queue, clock).expect("test settings are valid")
 }
 
 /// Which backends a test runs on.
@@ -126,23 +129,30 @@ pub struct Harness {
 }
 
 pub async fn harness(backend: Backend, settings: Settings, clock: Clock) -> Harness {
-    match backend {
+    harness_with(backend, settings, Secrets::default(), clock).await
+}
+
+pub async fn harness_with(
+    backend: Backend,
+    settings: Settings,
+    secrets: Secrets,
+    clock: Clock,
+) -> Harness {
+    let (store, queue, dir) = match backend {
         Backend::Embedded => {
             let (store, dir) = fresh_sqlite().await;
             let queue = sqlite_queue(&store, &settings, clock.clone()).await;
-            Harness {
-                ctx: ctx(settings, store, queue, clock),
-                _dir: Some(dir),
-            }
+            (store, queue, Some(dir))
         }
         Backend::Fleet => {
             let store = fresh_postgres().await;
             let queue = redis_queue(&settings, clock.clone()).await;
-            Harness {
-                ctx: ctx(settings, store, queue, clock),
-                _dir: None,
-            }
+            (store, queue, None)
         }
+    };
+    Harness {
+        ctx: ctx_with(settings, secrets, store, queue, clock),
+        _dir: dir,
     }
 }
 
@@ -196,4 +206,72 @@ pub async fn serve_locally(app: axum::Router) -> u16 {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
+}
+
+/// Finds `n` Miami dentists (all hot or warm leads) with the prospecting layer; their ids.
+pub async fn leads(ctx: &Ctx, n: u32) -> Vec<String> {
+    let found = cep_workers::prospecting::handle(
+        ctx,
+        cep_shared::jobs::ProspectingJob {
+            period: "2026-01-05".into(),
+            location: "Miami, FL".into(),
+            category: "dental".into(),
+            max_prospects: Some(n),
+        },
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = found
+        .prospects
+        .iter()
+        .filter(|p| p.lead_class.qualifies())
+        .map(|p| p.id.clone())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        n as usize,
+        "the first Miami dentists are all leads"
+    );
+    ids
+}
+
+/// One number from the store.
+pub async fn scalar(ctx: &Ctx, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+/// Finds and pitches `n` Miami dentists; their ids.
+pub async fn pitched(ctx: &Ctx, n: u32) -> Vec<String> {
+    let ids = leads(ctx, n).await;
+    for id in &ids {
+        cep_workers::pitch_generation::handle(
+            ctx,
+            cep_shared::jobs::PitchJob {
+                prospect_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    ids
+}
+
+/// Runs one outreach step of a prospect's sequence.
+pub async fn send_step(
+    ctx: &Ctx,
+    prospect: &str,
+    step: u32,
+) -> Result<cep_workers::outreach::OutreachResult, cep_workers::JobError> {
+    cep_workers::outreach::handle(
+        ctx,
+        cep_shared::jobs::OutreachJob {
+            prospect_id: prospect.into(),
+            step,
+        },
+    )
+    .await
 }

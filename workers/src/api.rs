@@ -15,6 +15,7 @@ use serde::Deserialize;
 pub fn router(ctx: Ctx) -> Router {
     Router::new()
         .route("/webhooks/calendly", post(calendly))
+        .route("/inbound/email", post(inbound_email))
         .route(
             "/unsubscribe/{message}",
             get(unsubscribe_page).post(unsubscribe),
@@ -79,6 +80,36 @@ async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'sta
             tracing::error!(error = %e, "could not enqueue a booking");
             let r = reply(StatusCode::SERVICE_UNAVAILABLE, "queue unavailable; retry");
             ("unavailable", r)
+        }
+    }
+}
+
+/// Replies, bounces and mailto unsubscribes, posted raw by the mailbox's forwarder with
+/// `Authorization: Bearer $CEP_INBOUND_TOKEN`.
+async fn inbound_email(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(token) = ctx.secrets.inbound_token.as_deref() else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inbound mail is refused until CEP_INBOUND_TOKEN is set",
+        );
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !booking::signature::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let message = match outreach::inbound::parse(&body) {
+        Ok(m) => m,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match outreach::inbound::handle(&ctx, &message).await {
+        Ok(handled) => axum::Json(handled).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "inbound mail failed");
+            reply(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod outreach;
 pub mod params;
 pub mod pitch_generation;
 pub mod prospecting;
+pub mod provider;
 pub mod reporting;
 pub mod runtime;
 pub mod trace;

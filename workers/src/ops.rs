@@ -108,6 +108,18 @@ pub async fn sample_queue(ctx: &Ctx) -> Result<(), cep_shared::queue::QueueError
             .with_label_values(&[q.as_str()])
             .set(age);
     }
+    let limits = &ctx.settings.providers.rate_limits;
+    for p in cep_shared::config::Provider::ALL {
+        // Per-location budgets (GBP edits) have no single fleet-wide remainder.
+        if p == cep_shared::config::Provider::GbpEdits {
+            continue;
+        }
+        for (per, left) in ctx.queue.budget_left(p, "", limits.get(p)).await? {
+            m.rate_limit_remaining
+                .with_label_values(&[p.as_str(), per.as_str()])
+                .set(left as i64);
+        }
+    }
     Ok(())
 }
 
@@ -165,7 +177,9 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    cep_shared::metrics::get().init_labels();
+    let m = cep_shared::metrics::get();
+    m.init_labels();
+    m.init_budgets(&ctx.settings.providers.rate_limits);
     let sampler = tokio::spawn(sample_forever(
         ctx.clone(),
         Duration::from_secs(ctx.settings.server.sample_seconds),

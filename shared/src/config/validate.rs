@@ -1,6 +1,6 @@
 //! Validation run once at load; every error names its key.
 
-use super::{ConfigError, Settings};
+use super::{ConfigError, PitchWriter, ProspectSource, Provider, Settings};
 use crate::layer::Container;
 use std::str::FromStr;
 
@@ -256,9 +256,9 @@ impl Settings {
         )?;
 
         check(
-            o.dry_run,
+            o.dry_run || !self.providers.smtp.host.trim().is_empty(),
             "layers.outreach.dry_run",
-            "sending for real needs an email transport, which this build does not have; keep dry_run: true",
+            "sending for real needs an SMTP server: set providers.smtp.host, or keep dry_run: true",
         )?;
         check(
             l.booking.scheduling_url.starts_with("https://")
@@ -304,12 +304,122 @@ impl Settings {
             "layers.finance.tax_basis_points",
             "must be between 0 and 10000",
         )?;
+        self.validate_providers()?;
         let w = &l.feedback_loop.impact_weights;
         let total: f64 = crate::layer::Layer::ALL.iter().map(|l| w.get(*l)).sum();
         check(
             (total - 1.0).abs() < 1e-9,
             "layers.feedback_loop.impact_weights",
             format!("must sum to 1, they sum to {total:.4}"),
+        )
+    }
+}
+
+impl Settings {
+    fn validate_providers(&self) -> Result<(), ConfigError> {
+        let p = &self.providers;
+        check(
+            p.http_timeout_seconds > 0,
+            "providers.http_timeout_seconds",
+            "must be at least 1",
+        )?;
+        check(
+            self.engines.research.provider == "offline",
+            "engines.research.provider",
+            format!(
+                "`{}` is not available; the research engine runs `offline`",
+                self.engines.research.provider
+            ),
+        )?;
+        check(
+            (1..=10).contains(&p.prospects.places_max_pages),
+            "providers.prospects.places_max_pages",
+            "must be between 1 and 10",
+        )?;
+        for (key, url) in [
+            (
+                "providers.prospects.overpass_url",
+                &p.prospects.overpass_url,
+            ),
+            ("providers.prospects.places_url", &p.prospects.places_url),
+            ("providers.llm.ollama_url", &p.llm.ollama_url),
+            ("providers.llm.anthropic_url", &p.llm.anthropic_url),
+            ("providers.llm.openai_url", &p.llm.openai_url),
+        ] {
+            check(
+                url.starts_with("https://") || url.starts_with("http://"),
+                key,
+                format!("`{url}` is not an http(s) URL"),
+            )?;
+        }
+        check(
+            (0.0..=2.0).contains(&p.llm.temperature),
+            "providers.llm.temperature",
+            "must be between 0 and 2",
+        )?;
+        check(
+            p.llm.timeout_seconds > 0 && p.llm.max_tokens > 0,
+            "providers.llm",
+            "timeout_seconds and max_tokens must be at least 1",
+        )?;
+        check(
+            p.smtp.pool_size > 0 && p.smtp.timeout_seconds > 0,
+            "providers.smtp",
+            "pool_size and timeout_seconds must be at least 1",
+        )?;
+        for provider in Provider::ALL {
+            let limits = p.rate_limits.get(provider);
+            for (i, l) in limits.iter().enumerate() {
+                let key = format!("providers.rate_limits.{}[{i}]", provider.as_str());
+                check(
+                    l.limit > 0,
+                    &key,
+                    "a limit must be at least 1; remove it for none",
+                )?;
+                check(
+                    !limits[..i].iter().any(|o| o.per == l.per),
+                    &key,
+                    format!("a second limit per {}", l.per.as_str()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The secrets the configured providers need, checked at start so a missing key
+    /// refuses to start instead of failing every job.
+    pub fn check_secrets(&self, secrets: &super::Secrets) -> Result<(), ConfigError> {
+        let p = &self.providers;
+        let need = |on: bool, secret: &Option<String>, key: &str, var: &str| {
+            check(
+                !on || secret.is_some(),
+                key,
+                format!("needs the environment variable {var}"),
+            )
+        };
+        need(
+            p.prospects.source == ProspectSource::Places,
+            &secrets.places_api_key,
+            "providers.prospects.source",
+            "GOOGLE_PLACES_API_KEY",
+        )?;
+        need(
+            p.llm.writer == PitchWriter::Anthropic,
+            &secrets.anthropic_api_key,
+            "providers.llm.writer",
+            "ANTHROPIC_API_KEY",
+        )?;
+        need(
+            p.llm.writer == PitchWriter::Openai && p.llm.openai_url.contains("api.openai.com"),
+            &secrets.openai_api_key,
+            "providers.llm.writer",
+            "OPENAI_API_KEY",
+        )?;
+        need(
+            p.smtp.username.is_some(),
+            &secrets.smtp_password,
+            "providers.smtp.username",
+            "SMTP_PASSWORD",
         )
     }
 }

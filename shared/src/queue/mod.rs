@@ -6,9 +6,11 @@
 //! scheduling [`Clock`] (simulated in `cep simulate`); leases and heartbeats from the
 //! wall clock.
 
+mod limits;
 mod redis;
 mod sqlite;
 
+pub use self::limits::{Budget, window_bounds};
 pub use self::redis::RedisQueue;
 pub use self::sqlite::SqliteQueue;
 

@@ -21,8 +21,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct RedisQueue {
     client: ::redis::Client,
-    conn: ConnectionManager,
-    prefix: String,
+    pub(super) conn: ConnectionManager,
+    pub(super) prefix: String,
     scripts: Arc<Scripts>,
     pub(super) ctx: QueueContext,
 }

@@ -7,7 +7,7 @@ use sqlx::AnyPool;
 
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     pub(super) ctx: QueueContext,
 }
 
@@ -31,6 +31,13 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS queue_jobs_due_idx ON queue_jobs (status, queue, run_at)",
     "CREATE INDEX IF NOT EXISTS queue_jobs_worker_idx ON queue_jobs (worker, status)",
+    // Fleet-wide rate limits: calls used per provider window (see `limits.rs`).
+    "CREATE TABLE IF NOT EXISTS rate_windows (
+        key           TEXT NOT NULL,     -- provider:scope:per
+        window_start  BIGINT NOT NULL,   -- scheduling clock
+        used          BIGINT NOT NULL,
+        CONSTRAINT rate_windows_pk PRIMARY KEY (key, window_start)
+    )",
 ];
 
 /// id, queue, payload, attempts, max_attempts, trace

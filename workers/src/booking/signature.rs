@@ -27,6 +27,11 @@ fn mac(key: &str, t: &str, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
     mac
 }
 
+/// Compares two secrets without an early exit on the first differing byte.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The header value Calendly would send for `body` at `t` (unix seconds).
 pub fn sign(key: &str, t: i64, body: &[u8]) -> String {
     let t = t.to_string();

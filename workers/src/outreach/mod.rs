@@ -7,6 +7,8 @@
 //! redelivered job finds the row past `pending` and never sends again. A row a dead
 //! worker left in `sending` becomes `unknown`: flagged for a person, never resent.
 
+pub mod inbound;
+pub mod smtp;
 pub mod window;
 
 use crate::{Ctx, JobError, params};
@@ -471,9 +473,15 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
         &pitch,
         now,
     );
-    // Dry run (the only transport of this build; config refuses `dry_run: false`):
-    // nothing leaves the machine, the would-be message is recorded whole.
-    let final_status = "recorded";
+    // Email leaves through SMTP unless in dry run; the other channels are work for a
+    // person (LinkedIn, phone): recorded whole either way.
+    let final_status = match (&ctx.mailer, channel) {
+        (Some(mailer), "email") => match mailer.send(&composed, now).await {
+            Ok(()) => "sent",
+            Err(failure) => return after_failed_send(ctx, &job, &row_id, &day, failure).await,
+        },
+        _ => "recorded",
+    };
     let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE messages SET status = $2, sent_at = $3, message_id = $4, headers = $5, body = $6, updated_at = $3
@@ -514,6 +522,77 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
     tx.commit().await?;
     let next = chain_next(ctx, &job, now).await?;
     Ok(result(final_status, None, next))
+}
+
+/// What a send that did not succeed leaves behind. Refused for good: the message
+/// bounced and its address is suppressed. Never taken: the message and its unit of the
+/// day's cap go back, and the job retries. Unknown: flagged, never resent.
+async fn after_failed_send(
+    ctx: &Ctx,
+    job: &OutreachJob,
+    row_id: &str,
+    day: &str,
+    failure: smtp::SendFailure,
+) -> Result<OutreachResult, JobError> {
+    let now = ctx.now();
+    let pool = ctx.store.pool();
+    let mailbox = &ctx.settings.layers.outreach.mailbox;
+    let result = |status: &str, reason: String, next: Option<i64>| OutreachResult {
+        message_id: row_id.to_owned(),
+        prospect_id: job.prospect_id.clone(),
+        step: job.step,
+        channel: "email".into(),
+        status: status.to_owned(),
+        reason: Some(reason),
+        next_step_at: next,
+    };
+    match failure {
+        smtp::SendFailure::NotSent(reason) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE messages SET status = 'pending', reason = $2, updated_at = $3 WHERE id = $1 AND status = 'sending'",
+            )
+            .bind(row_id)
+            .bind(&reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE send_counters SET sent = sent - 1 WHERE mailbox = $1 AND channel = 'email' AND day = $2 AND sent > 0",
+            )
+            .bind(mailbox)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Err(JobError::Transient(reason))
+        }
+        smtp::SendFailure::Rejected(reason) => {
+            set_status(ctx, row_id, "bounced", Some(&reason)).await?;
+            if let Some(address) = recipient_of(ctx, row_id).await? {
+                suppress(ctx, &address, &format!("hard bounce: {reason}"), now).await?;
+            }
+            Ok(result("bounced", reason, None))
+        }
+        smtp::SendFailure::Unknown(reason) => {
+            set_status(ctx, row_id, "unknown", Some(&reason)).await?;
+            ctx.store
+                .record_event(
+                    pool,
+                    Event {
+                        layer: Layer::Outreach,
+                        kind: "send_unknown",
+                        subject: row_id,
+                        data: serde_json::json!({ "channel": "email", "reason": reason }),
+                        occurred_at: now,
+                    },
+                )
+                .await?;
+            tracing::warn!(message = %row_id, %reason, "message outcome unknown; flagged, not resent");
+            let next = chain_next(ctx, job, now).await?;
+            Ok(result("unknown", reason, next))
+        }
+    }
 }
 
 /// The job for one step of a prospect's sequence, keyed so each step is enqueued once.

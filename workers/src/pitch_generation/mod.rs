@@ -1,6 +1,10 @@
 //! Layer 2: a personalised pitch per channel for each hot or warm prospect, stored
 //! before anything is sent, then the first outreach step chained.
 
+pub mod anthropic;
+pub mod llm;
+pub mod ollama;
+pub mod openai;
 pub mod writer;
 
 use crate::{Ctx, JobError, params};
@@ -87,6 +91,9 @@ pub struct PitchGenerationResult {
     pub pitches: Vec<Pitch>,
     pub pitches_generated: usize,
     pub avg_confidence: f64,
+    /// `template`, the LLM that wrote them, or `stored` when they existed already.
+    #[serde(default)]
+    pub writer: String,
 }
 
 /// Picks the variant for a prospect from the weights the feedback loop maintains;
@@ -114,6 +121,34 @@ async fn variant_for(ctx: &Ctx, prospect_id: &str) -> Result<String, JobError> {
     Ok(variants.last().cloned().unwrap_or_else(|| "a".into()))
 }
 
+/// The pitches a prospect already has, all four channels, or none.
+async fn written(
+    ctx: &Ctx,
+    prospect_id: &str,
+) -> Result<Option<Vec<writer::PitchDraft>>, JobError> {
+    let rows: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT channel, tone, variant, subject, body FROM pitches WHERE prospect_id = $1",
+    )
+    .bind(prospect_id)
+    .fetch_all(ctx.store.pool())
+    .await?;
+    let mut drafts = Vec::new();
+    for channel in Channel::ALL {
+        let Some((_, tone, variant, subject, body)) = rows.iter().find(|r| r.0 == channel.as_str())
+        else {
+            return Ok(None);
+        };
+        drafts.push(writer::PitchDraft {
+            channel,
+            tone: tone.clone(),
+            variant: variant.clone(),
+            subject: subject.clone(),
+            body: body.clone(),
+        });
+    }
+    Ok(Some(drafts))
+}
+
 pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, JobError> {
     let rules = &ctx.settings.layers.pitch_generation;
     let row: Option<(String, String, String, String, i64, i64, String)> = sqlx::query_as(
@@ -139,11 +174,17 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
         revenue_lost: revenue_lost as u64,
     };
     let variant = variant_for(ctx, &job.prospect_id).await?;
+    // A redelivered job keeps the pitches already written (and spends no LLM call).
+    let (drafts, written_by) = match written(ctx, &job.prospect_id).await? {
+        Some(drafts) => (drafts, "stored"),
+        None => llm::drafts(ctx, &brief, &rules.default_tone, &variant).await?,
+    };
     let now = ctx.now();
     let mut pitches = Vec::new();
     let mut tx = ctx.store.pool().begin().await?;
-    for channel in Channel::ALL {
-        let draft = writer::write(&brief, channel, &rules.default_tone, &variant);
+    for draft in drafts {
+        let channel = draft.channel;
+        let variant = &draft.variant;
         let limit = channel.word_limit(rules);
         let body = writer::cut_to(&draft.body, limit as usize);
         let words = writer::word_count(&body);
@@ -158,20 +199,21 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
         );
         let id = stable_id("pitch", &[&job.prospect_id, channel.as_str()]);
         sqlx::query(
-            "INSERT INTO pitches (id, prospect_id, channel, tone, variant, subject, body, word_count, confidence, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO pitches (id, prospect_id, channel, tone, variant, subject, body, word_count, confidence, created_at, writer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
         .bind(&job.prospect_id)
         .bind(channel.as_str())
         .bind(&draft.tone)
-        .bind(&variant)
+        .bind(variant)
         .bind(&draft.subject)
         .bind(&body)
         .bind(words as i64)
         .bind(conf)
         .bind(now)
+        .bind(written_by)
         .execute(&mut *tx)
         .await?;
         pitches.push(Pitch {
@@ -212,6 +254,7 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
     Ok(PitchGenerationResult {
         pitches_generated: pitches.len(),
         avg_confidence: avg,
+        writer: written_by.to_owned(),
         pitches,
     })
 }

@@ -1,0 +1,449 @@
+//! Email for real against a real SMTP server (Debian's python3-aiosmtpd, started by
+//! each test): the headers that arrive, bounces and deferrals, replies and bounces
+//! coming back through the inbound endpoint, and a worker killed mid-send.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cep_shared::config::SmtpTls;
+use cep_shared::{Clock, Settings};
+use cep_workers::{Ctx, Disposition, api, outreach};
+use chrono::TimeZone;
+use common::*;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+/// A real SMTP server writing what it accepts into a directory of its own.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Sink {
+    fn start(args: &[&str]) -> Self {
+        let dir = TempDir::new();
+        let python = std::env::var("CEP_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+        let mut child = Command::new(&python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py"))
+            .arg(&dir.0)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the email tests need {python} with aiosmtpd (apt-get install python3-aiosmtpd): {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!("the SMTP sink did not start (is python3-aiosmtpd installed?): `{line}`")
+        });
+        Self { child, port, dir }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.dir.0)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn in_window() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
+}
+
+fn smtp_settings(port: u16) -> Settings {
+    let mut s = settings();
+    s.layers.outreach.dry_run = false;
+    s.providers.smtp.host = "127.0.0.1".into();
+    s.providers.smtp.port = port;
+    s.providers.smtp.tls = SmtpTls::None;
+    s.providers.smtp.timeout_seconds = 5;
+    s
+}
+
+fn with_keys(ctx: &Ctx) -> Ctx {
+    let mut secrets = (*ctx.secrets).clone();
+    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
+    secrets.inbound_token = Some("inbound-test-token".into());
+    Ctx {
+        secrets: std::sync::Arc::new(secrets),
+        ..ctx.clone()
+    }
+}
+
+fn header(raw: &str, name: &str) -> Option<String> {
+    outreach::inbound::parse(raw.as_bytes())
+        .unwrap()
+        .header(name)
+        .map(str::to_owned)
+}
+
+async fn email_of(ctx: &Ctx, prospect: &str) -> String {
+    let (e,): (String,) = sqlx::query_as("SELECT email FROM prospects WHERE id = $1")
+        .bind(prospect)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    e
+}
+
+#[tokio::test]
+async fn an_email_arrives_once_with_one_click_unsubscribe_and_our_message_id() {
+    let sink = Sink::start(&[]);
+    let h = harness(
+        Backend::Embedded,
+        smtp_settings(sink.port),
+        Clock::simulated(in_window()),
+    )
+    .await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 1).await;
+    let r = send_step(&ctx, &ids[0], 0).await.unwrap();
+    assert_eq!(r.status, "sent");
+
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    let (stored,): (String,) = sqlx::query_as("SELECT message_id FROM messages WHERE id = $1")
+        .bind(&r.message_id)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(header(m, "Message-ID").as_deref(), Some(stored.as_str()));
+    let unsubscribe = header(m, "List-Unsubscribe").unwrap();
+    let token = outreach::unsubscribe_token(Some("unsubscribe-test-key"), &r.message_id);
+    assert!(
+        unsubscribe.starts_with(&format!(
+            "<http://127.0.0.1:8080/unsubscribe/{}?token={token}>",
+            r.message_id
+        )),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        header(m, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(
+        header(m, "To")
+            .unwrap()
+            .contains(&email_of(&ctx, &ids[0]).await)
+    );
+    assert!(header(m, "From").unwrap().contains("hello@agency.example"));
+    assert!(
+        m.contains("100 Main Street, Suite 200"),
+        "the postal address is in the body"
+    );
+
+    // The job delivered again sends nothing more.
+    assert_eq!(send_step(&ctx, &ids[0], 0).await.unwrap().status, "sent");
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_recipient_the_server_rejects_bounces_and_is_suppressed() {
+    let h0 = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let first = leads(&h0.ctx, 1).await.remove(0);
+    let address = email_of(&h0.ctx, &first).await;
+    let sink = Sink::start(&["--reject", &address]);
+    let h = harness(
+        Backend::Embedded,
+        smtp_settings(sink.port),
+        Clock::simulated(in_window()),
+    )
+    .await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 1).await;
+    assert_eq!(ids[0], first, "the directory is deterministic");
+    let r = send_step(&ctx, &ids[0], 0).await.unwrap();
+    assert_eq!(r.status, "bounced");
+    assert!(r.reason.unwrap().contains("550"));
+    assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
+    assert!(sink.messages().is_empty());
+    assert_eq!(send_step(&ctx, &ids[0], 1).await.unwrap().status, "skipped");
+}
+
+#[tokio::test]
+async fn a_deferring_server_hands_the_message_and_its_cap_back_for_a_retry() {
+    let h0 = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let address = email_of(&h0.ctx, &leads(&h0.ctx, 1).await[0]).await;
+    let sink = Sink::start(&["--defer", &address]);
+    let h = harness(
+        Backend::Embedded,
+        smtp_settings(sink.port),
+        Clock::simulated(in_window()),
+    )
+    .await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 1).await;
+    let e = send_step(&ctx, &ids[0], 0).await.unwrap_err();
+    assert_eq!(e.disposition(), Disposition::Retry, "{e}");
+    assert!(e.to_string().contains("451"), "{e}");
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT COUNT(*) FROM messages WHERE status = 'pending'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(&ctx, "SELECT COALESCE(SUM(sent), 0) FROM send_counters").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_leaves_the_message_to_retry_not_unknown() {
+    let h = harness(
+        Backend::Embedded,
+        smtp_settings(9),
+        Clock::simulated(in_window()),
+    )
+    .await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 1).await;
+    let e = send_step(&ctx, &ids[0], 0).await.unwrap_err();
+    assert_eq!(e.disposition(), Disposition::Retry, "{e}");
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT COUNT(*) FROM messages WHERE status = 'pending'"
+        )
+        .await,
+        1
+    );
+}
+
+async fn post_inbound(
+    app: &axum::Router,
+    token: &str,
+    raw: String,
+) -> (StatusCode, serde_json::Value) {
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::post("/inbound/email")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "message/rfc822")
+                .body(Body::from(raw))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
+    let sink = Sink::start(&[]);
+    let h = harness(
+        Backend::Embedded,
+        smtp_settings(sink.port),
+        Clock::simulated(in_window()),
+    )
+    .await;
+    let ctx = with_keys(&h.ctx);
+    let ids = pitched(&ctx, 3).await;
+    let mut sent = Vec::new();
+    for id in &ids {
+        send_step(&ctx, id, 0).await.unwrap();
+        let (mid,): (String,) =
+            sqlx::query_as("SELECT message_id FROM messages WHERE prospect_id = $1 AND step = 0")
+                .bind(id)
+                .fetch_one(ctx.store.pool())
+                .await
+                .unwrap();
+        sent.push((id.clone(), mid, email_of(&ctx, id).await));
+    }
+    let app = api::router(ctx.clone());
+    let status_of = |id: String| {
+        let ctx = ctx.clone();
+        async move {
+            let (s,): (String,) = sqlx::query_as("SELECT status FROM prospects WHERE id = $1")
+                .bind(id)
+                .fetch_one(ctx.store.pool())
+                .await
+                .unwrap();
+            s
+        }
+    };
+
+    // Refused without the token, or when it is not a message.
+    let (s, _) = post_inbound(&app, "wrong", "From: a@b.example\r\n\r\nhi".into()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = post_inbound(&app, "inbound-test-token", "just text".into()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // An out-of-office reply is not a reply: the sequence goes on.
+    let (p0, m0, a0) = &sent[0];
+    let ooo = format!(
+        "From: <{a0}>\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nIn-Reply-To: {m0}\r\n\r\nBack Monday."
+    );
+    let (s, v) = post_inbound(&app, "inbound-test-token", ooo).await;
+    assert_eq!(
+        (s, v["kind"].as_str()),
+        (StatusCode::OK, Some("auto_reply"))
+    );
+    assert_eq!(status_of(p0.clone()).await, "contacted");
+
+    // A real reply, threaded: the prospect leaves the sequence.
+    let reply = format!(
+        "From: Owner <{a0}>\r\nSubject: Re: hi\r\nReferences: <x@elsewhere>\r\n {m0}\r\n\r\nYes, call me."
+    );
+    let (s, v) = post_inbound(&app, "inbound-test-token", reply).await;
+    assert_eq!((s, v["kind"].as_str()), (StatusCode::OK, Some("reply")));
+    assert_eq!(status_of(p0.clone()).await, "replied");
+    assert_eq!(send_step(&ctx, p0, 1).await.unwrap().status, "skipped");
+
+    // A delivery report: a hard bounce suppresses the address.
+    let (p1, m1, a1) = &sent[1];
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; {a1}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {m1}\r\n--b--\r\n"
+    );
+    let (s, v) = post_inbound(&app, "inbound-test-token", dsn).await;
+    assert_eq!(
+        (s, v["kind"].as_str()),
+        (StatusCode::OK, Some("hard_bounce"))
+    );
+    assert_eq!(
+        v["message"].as_str(),
+        Some(cep_workers::outreach::message_row_id(p1, 0).as_str())
+    );
+    assert_eq!(status_of(p1.clone()).await, "stopped");
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT COUNT(*) FROM messages WHERE status = 'bounced'"
+        )
+        .await,
+        1
+    );
+
+    // A mail to the List-Unsubscribe mailto suppresses its sender.
+    let (p2, _, a2) = &sent[2];
+    let unsub =
+        format!("From: <{a2}>\r\nTo: unsubscribe@agency.example\r\nSubject: unsubscribe\r\n\r\n");
+    let (s, v) = post_inbound(&app, "inbound-test-token", unsub).await;
+    assert_eq!(
+        (s, v["kind"].as_str()),
+        (StatusCode::OK, Some("unsubscribe"))
+    );
+    assert_eq!(status_of(p2.clone()).await, "stopped");
+    assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 2);
+}
+
+fn worker(config: &std::path::Path, database_url: &str, prefix: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cep"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "worker",
+            "--layers",
+            "outreach",
+        ])
+        .env("REDIS_URL", redis_url())
+        .env("DATABASE_URL", database_url)
+        .env("CEP__QUEUE__KEY_PREFIX", prefix)
+        .env("CEP_UNSUBSCRIBE_KEY", "unsubscribe-test-key")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start a cep worker process")
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_send_never_sends_a_second_copy() {
+    // The server takes the message, then holds its reply long enough for the kill.
+    let sink = Sink::start(&["--delay", "60"]);
+    let (url, store) = fresh_postgres_with_url().await;
+    let s = settings();
+    let queue = redis_queue(&s, Clock::System).await;
+    let ctx = with_keys(&ctx(s.clone(), store, queue, Clock::System));
+    let prospect = pitched(&ctx, 1).await.remove(0);
+    // `pitched` chained the first step; the worker processes take it from here.
+    let dir = TempDir::new();
+    let config = dir.0.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nserver:\n  bind: 127.0.0.1:0\nqueue:\n  heartbeat_interval_seconds: 1\n  missed_heartbeats: 2\nworker:\n  shutdown_deadline_seconds: 1\nproviders:\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\nlayers:\n  outreach:\n    dry_run: false\n    send_days: [mon, tue, wed, thu, fri, sat, sun]\n    send_start_hour: 0\n    send_end_hour: 24\n",
+            dir.0.display(),
+            sink.port
+        ),
+    )
+    .unwrap();
+    let mut first = worker(&config, &url, &s.queue.key_prefix);
+    wait_for("the SMTP server to receive the message", async || {
+        sink.messages().len() == 1
+    })
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = worker(&config, &url, &s.queue.key_prefix);
+    let row = outreach::message_row_id(&prospect, 0);
+    wait_for("the orphaned send to be flagged", async || {
+        let (status,): (String,) = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
+            .bind(&row)
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+        status == "unknown"
+    })
+    .await;
+    // Give the second worker time to (wrongly) send again before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "exactly one copy reached the server"
+    );
+    assert_eq!(
+        scalar(
+            &ctx,
+            "SELECT COUNT(*) FROM events WHERE kind = 'send_unknown'"
+        )
+        .await,
+        1
+    );
+    if let cep_shared::queue::Queue::Redis(r) = &ctx.queue {
+        r.purge().await.unwrap();
+    }
+}
