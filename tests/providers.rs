@@ -451,3 +451,187 @@ async fn a_writer_whose_key_is_missing_refuses_to_start() {
         "{e}"
     );
 }
+
+async fn prospect_with(
+    s: cep_shared::Settings,
+    secrets: Secrets,
+) -> (
+    Harness,
+    Result<cep_workers::prospecting::ProspectSearchResult, JobError>,
+) {
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
+    let r = cep_workers::prospecting::handle(
+        &h.ctx,
+        cep_shared::jobs::ProspectingJob {
+            period: "2026-03-10".into(),
+            location: "Miami, FL".into(),
+            category: "dental".into(),
+            max_prospects: Some(20),
+        },
+    )
+    .await;
+    (h, r)
+}
+
+#[tokio::test]
+async fn overpass_finds_dentists_by_both_tags_and_keeps_what_osm_knows() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/interpreter"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "elements": [
+                {"type": "node", "id": 1, "lat": 25.77, "lon": -80.19,
+                 "tags": {"amenity": "dentist", "name": "Bayfront Dental", "website": "https://bayfront.example",
+                          "phone": "+1 305 555 0100", "opening_hours": "Mo-Fr 08:00-17:00"}},
+                {"type": "way", "id": 2, "center": {"lat": 25.8, "lon": -80.2},
+                 "tags": {"healthcare": "dentist", "name": "Little Havana Smiles"}},
+                {"type": "node", "id": 3, "lat": 25.7, "lon": -80.1, "tags": {"amenity": "dentist"}}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut s = settings();
+    s.providers.prospects.source = cep_shared::config::ProspectSource::Overpass;
+    s.providers.prospects.overpass_url = format!("{}/api/interpreter", server.uri());
+    let (h, r) = prospect_with(s, Secrets::default()).await;
+    let r = r.unwrap();
+    assert_eq!(r.total_found, 2, "the element without a name is skipped");
+    let query =
+        String::from_utf8(server.received_requests().await.unwrap()[0].body.clone()).unwrap();
+    let query: String = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "data")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        query.contains(r#"["amenity"="dentist"]"#) && query.contains(r#"["healthcare"="dentist"]"#),
+        "{query}"
+    );
+    let (website, offset): (Option<String>, i64) =
+        sqlx::query_as("SELECT website, utc_offset_minutes FROM prospects WHERE id = 'osm:node/1'")
+            .fetch_one(h.ctx.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(website.as_deref(), Some("https://bayfront.example"));
+    assert_eq!(offset, -300);
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM research_logs WHERE citations LIKE '%OpenStreetMap contributors%'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_busy_overpass_defers_the_prospecting_run() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
+        .mount(&server)
+        .await;
+    let mut s = settings();
+    s.providers.prospects.source = cep_shared::config::ProspectSource::Overpass;
+    s.providers.prospects.overpass_url = server.uri();
+    let (_h, r) = prospect_with(s, Secrets::default()).await;
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.disposition(),
+        Disposition::RetryAt(noon().timestamp_millis() + 120_000),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn places_pages_through_text_search_and_stores_only_the_place_id_and_our_scores() {
+    let server = MockServer::start().await;
+    let place = |id: &str, status: &str| {
+        serde_json::json!({"id": id, "businessStatus": status, "rating": 3.6, "userRatingCount": 4,
+                           "photos": [{"name": "p"}], "utcOffsetMinutes": -300})
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/places:searchText"))
+        .and(header("X-Goog-Api-Key", "places-test-key"))
+        .and(body_partial_json(
+            serde_json::json!({"pageToken": "page-2"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "places": [place("ChIJ-b", "OPERATIONAL"), place("ChIJ-gone", "CLOSED_PERMANENTLY")]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/places:searchText"))
+        .and(body_partial_json(
+            serde_json::json!({"textQuery": "dental in Miami, FL", "pageSize": 20}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "places": [place("ChIJ-a", "OPERATIONAL")], "nextPageToken": "page-2"
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/places/ChIJ-a"))
+        .and(header("X-Goog-FieldMask", "displayName"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "displayName": {"text": "Coral Way Dentistry", "languageCode": "en"}
+        })))
+        .mount(&server)
+        .await;
+    let mut s = settings();
+    s.providers.prospects.source = cep_shared::config::ProspectSource::Places;
+    s.providers.prospects.places_url = server.uri();
+    let secrets = Secrets {
+        places_api_key: Some("places-test-key".into()),
+        ..Default::default()
+    };
+    let (h, r) = prospect_with(s, secrets).await;
+    let r = r.unwrap();
+    assert_eq!(r.total_found, 2, "two pages, the closed place left out");
+    let masks: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .get("x-goog-fieldmask")
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(
+        masks
+            .iter()
+            .all(|m| m.contains("places.id") && m.contains("nextPageToken")),
+        "{masks:?}"
+    );
+    assert_eq!(scalar(&h.ctx, "SELECT COUNT(*) FROM prospects WHERE id = 'places:ChIJ-a' AND website IS NULL AND phone IS NULL").await, 1);
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM prospects WHERE name LIKE '%Coral Way%'"
+        )
+        .await,
+        0
+    );
+
+    // The pitch reads the name back from Places when it is written.
+    let pitch = cep_workers::pitch_generation::handle(
+        &h.ctx,
+        PitchJob {
+            prospect_id: "places:ChIJ-a".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        pitch
+            .pitches
+            .iter()
+            .any(|p| p.body.contains("Coral Way Dentistry"))
+    );
+}

@@ -166,18 +166,25 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
     let signals: ProfileSignals = serde_json::from_str(&signals)?;
     let opportunities: Vec<String> = serde_json::from_str(&opportunities)?;
     let pains = pain_points(&signals, revenue_lost as u64, rules.max_pain_points);
-    let brief = Brief {
-        business: &name,
-        category: &category,
-        location: &location,
-        pain_points: &pains,
-        revenue_lost: revenue_lost as u64,
-    };
     let variant = variant_for(ctx, &job.prospect_id).await?;
     // A redelivered job keeps the pitches already written (and spends no LLM call).
     let (drafts, written_by) = match written(ctx, &job.prospect_id).await? {
         Some(drafts) => (drafts, "stored"),
-        None => llm::drafts(ctx, &brief, &rules.default_tone, &variant).await?,
+        None => {
+            // Google's terms keep its names out of our store: read it now.
+            let name = match job.prospect_id.strip_prefix("places:") {
+                Some(place) => crate::prospecting::places::details(ctx, place).await?,
+                None => name,
+            };
+            let brief = Brief {
+                business: &name,
+                category: &category,
+                location: &location,
+                pain_points: &pains,
+                revenue_lost: revenue_lost as u64,
+            };
+            llm::drafts(ctx, &brief, &rules.default_tone, &variant).await?
+        }
     };
     let now = ctx.now();
     let mut pitches = Vec::new();

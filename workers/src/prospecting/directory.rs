@@ -13,8 +13,8 @@ pub struct Business {
     pub name: String,
     pub category: String,
     pub location: String,
-    pub email: String,
-    pub phone: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
     pub website: Option<String>,
     pub utc_offset_minutes: i32,
     pub signals: ProfileSignals,
@@ -136,8 +136,8 @@ fn business(location: &str, offset: i32, category: &str, n: usize) -> Business {
     };
     let domain = format!("{}-{n}.example", slug(&name));
     Business {
-        email: format!("owner@{domain}"),
-        phone: format!("+1555{:07}", rng.below(10_000_000)),
+        email: Some(format!("owner@{domain}")),
+        phone: Some(format!("+1555{:07}", rng.below(10_000_000))),
         website: website.then(|| format!("https://{domain}/")),
         id,
         name,

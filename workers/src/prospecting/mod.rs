@@ -2,11 +2,14 @@
 //! chain pitch generation for the hot and warm ones.
 
 pub mod directory;
+pub mod overpass;
+pub mod places;
 pub mod rules;
 
 use crate::{Ctx, JobError, params};
 use cep_shared::JobKind;
 use cep_shared::Layer;
+use cep_shared::config::ProspectSource as ProspectSourceKind;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{PitchJob, ProspectingJob};
 use cep_shared::queue::NewJob;
@@ -36,12 +39,21 @@ pub struct ProspectSearchResult {
     pub warm_leads: usize,
 }
 
-fn source(ctx: &Ctx) -> Result<impl ProspectSource, JobError> {
-    match ctx.settings.engines.research.provider.as_str() {
-        "offline" => Ok(OfflineDirectory),
-        other => Err(JobError::Invalid(format!(
-            "prospect source `{other}` is not available; set engines.research.provider to `offline`"
-        ))),
+/// Businesses of `category` in `location` from the configured source.
+async fn find(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Business>, JobError> {
+    match ctx.settings.providers.prospects.source {
+        ProspectSourceKind::Offline => Ok(OfflineDirectory.search(location, category)),
+        ProspectSourceKind::Overpass => overpass::search(ctx, location, category).await,
+        ProspectSourceKind::Places => places::search(ctx, location, category).await,
+    }
+}
+
+/// Where a source's data came from, for research logs (and its attribution).
+fn citation(ctx: &Ctx) -> &'static str {
+    match ctx.settings.providers.prospects.source {
+        ProspectSourceKind::Offline => "offline directory",
+        ProspectSourceKind::Overpass => "© OpenStreetMap contributors (Overpass API)",
+        ProspectSourceKind::Places => "Google Places API (New)",
     }
 }
 
@@ -98,7 +110,7 @@ pub async fn handle(ctx: &Ctx, job: ProspectingJob) -> Result<ProspectSearchResu
             (f64::from(rules.max_prospects) * p).round().max(1.0) as usize
         }
     };
-    let found = source(ctx)?.search(&job.location, &job.category);
+    let found = find(ctx, &job.location, &job.category).await?;
     let total_found = found.len();
     let pool = ctx.store.pool();
 
@@ -181,7 +193,7 @@ pub async fn handle(ctx: &Ctx, job: ProspectingJob) -> Result<ProspectSearchResu
     .bind(Layer::Prospecting.as_str())
     .bind(&query)
     .bind(serde_json::json!({ "total_found": total_found, "kept": ranked.len() }).to_string())
-    .bind(serde_json::json!(["offline directory"]).to_string())
+    .bind(serde_json::json!([citation(ctx)]).to_string())
     .bind(now)
     .execute(&mut *tx)
     .await?;
