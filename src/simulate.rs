@@ -8,7 +8,7 @@ use cep_shared::JobKind;
 use cep_shared::config::Settings;
 use cep_shared::ids::{SeededRng, stable_hash};
 use cep_shared::queue::{Leased, worker_name};
-use cep_workers::booking::signature;
+use cep_workers::signature;
 use cep_workers::{Ctx, api, finance, onboarding, outreach};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::jobs::{BookingJob, OnboardingJob};
 use cep_shared::{Clock, JobKind, Layer};
-use cep_workers::booking::signature;
+use cep_workers::signature;
 use cep_workers::{Ctx, JobError, api, booking, finance, onboarding, outreach, params};
 use chrono::TimeZone;
 use common::*;

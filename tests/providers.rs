@@ -635,3 +635,174 @@ async fn places_pages_through_text_search_and_stores_only_the_place_id_and_our_s
             .any(|p| p.body.contains("Coral Way Dentistry"))
     );
 }
+
+async fn a_client(ctx: &Ctx) {
+    sqlx::query(
+        "INSERT INTO clients (id, prospect_id, client_name, business_name, email, phone, business_type, billing_tier, state, gbp_score, started_at)
+         VALUES ('client_1', NULL, 'Pat Owner', 'Oak Dental', 'pat@oak.example', NULL, 'dental', 'starter', 'live', 40, 0)",
+    )
+    .execute(ctx.store.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn finance_mirrors_each_invoice_to_stripe_once_with_idempotency_keys() {
+    let server = MockServer::start().await;
+    for (p, id) in [
+        ("/v1/customers", "cus_1"),
+        ("/v1/invoices", "in_1"),
+        ("/v1/invoiceitems", "ii_1"),
+        ("/v1/invoices/in_1/finalize", "in_1"),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .and(header("authorization", "Bearer sk_test_cep"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": id})))
+            .mount(&server)
+            .await;
+    }
+    let mut s = settings();
+    s.providers.stripe.create_invoices = true;
+    s.providers.stripe.api_url = server.uri();
+    let secrets = Secrets {
+        stripe_api_key: Some("sk_test_cep".into()),
+        ..Default::default()
+    };
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
+    a_client(&h.ctx).await;
+    let job = cep_shared::jobs::PeriodJob {
+        period: "2026-03".into(),
+    };
+    cep_workers::finance::handle(&h.ctx, job.clone())
+        .await
+        .unwrap();
+
+    let sent = server.received_requests().await.unwrap();
+    let keys: Vec<String> = sent
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        6,
+        "customer, invoice, 3 items, finalize: {keys:?}"
+    );
+    assert!(keys[0].starts_with("cep-customer-client_1"));
+    let items: Vec<String> = sent
+        .iter()
+        .filter(|r| r.url.path() == "/v1/invoiceitems")
+        .map(|r| String::from_utf8(r.body.clone()).unwrap())
+        .collect();
+    // Starter: 500.00 a month, 1,000.00 setup, 8 % tax on 1,500.00.
+    for amount in ["amount=50000", "amount=100000", "amount=12000"] {
+        assert!(
+            items
+                .iter()
+                .any(|b| b.contains(amount) && b.contains("invoice=in_1")),
+            "{items:?}"
+        );
+    }
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM invoices WHERE stripe_invoice_id = 'in_1'"
+        )
+        .await,
+        1
+    );
+
+    // A rerun of the period pushes nothing again.
+    cep_workers::finance::handle(&h.ctx, job).await.unwrap();
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_nothing() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+    let secrets = Secrets {
+        stripe_webhook_secret: Some("whsec_test".into()),
+        ..Default::default()
+    };
+    let h = harness_with(
+        Backend::Embedded,
+        settings(),
+        secrets,
+        Clock::simulated(noon()),
+    )
+    .await;
+    a_client(&h.ctx).await;
+    let period = cep_shared::jobs::PeriodJob {
+        period: "2026-03".into(),
+    };
+    let inv = cep_workers::finance::handle(&h.ctx, period)
+        .await
+        .unwrap()
+        .invoices
+        .remove(0);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": "evt_1", "type": "invoice.paid", "created": noon().timestamp(),
+        "data": {"object": {"id": "in_9", "object": "invoice", "status": "paid",
+                            "metadata": {"cep_invoice_id": inv.id},
+                            "status_transitions": {"paid_at": noon().timestamp()}}}
+    }))
+    .unwrap();
+    let app = cep_workers::api::router(h.ctx.clone());
+    let post = |sig: String| {
+        Request::post("/webhooks/stripe")
+            .header("Stripe-Signature", sig)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let now = noon().timestamp();
+    let sign = cep_workers::signature::sign;
+    for bad in [
+        sign("whsec_other", now, &body),
+        sign("whsec_test", now - 301, &body),
+    ] {
+        let r = app.clone().oneshot(post(bad)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM invoices WHERE paid_at IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    for _ in 0..2 {
+        let r = app
+            .clone()
+            .oneshot(post(sign("whsec_test", now, &body)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM invoices WHERE paid_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            "SELECT COUNT(*) FROM transactions WHERE kind = 'revenue'"
+        )
+        .await,
+        1,
+        "Stripe's redelivery records the payment once"
+    );
+}

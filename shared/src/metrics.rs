@@ -220,7 +220,9 @@ impl Metrics {
                 "unconfigured",
                 "unavailable",
             ] {
-                self.webhooks.with_label_values(&["calendly", r]);
+                for source in ["calendly", "stripe"] {
+                    self.webhooks.with_label_values(&[source, r]);
+                }
             }
             for p in crate::config::Provider::ALL {
                 for r in CALL_RESULTS {

@@ -1,7 +1,8 @@
 //! The HTTP side of the fleet: Calendly's booking webhook and the one-click unsubscribe
 //! links every email carries. Handlers answer quickly and leave the work to the queue.
 
-use crate::booking::{self, signature};
+use crate::booking;
+use crate::signature;
 use crate::{Ctx, outreach};
 use axum::Router;
 use axum::body::Bytes;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 pub fn router(ctx: Ctx) -> Router {
     Router::new()
         .route("/webhooks/calendly", post(calendly))
+        .route("/webhooks/stripe", post(stripe_webhook))
         .route("/inbound/email", post(inbound_email))
         .route(
             "/unsubscribe/{message}",
@@ -84,6 +86,63 @@ async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'sta
     }
 }
 
+/// Stripe's events, `Stripe-Signature` verified over the raw body within the replay
+/// window; `invoice.paid` records the payment. A bad signature gets a 400 and changes
+/// nothing; a store error a 503, so Stripe delivers again.
+async fn stripe_webhook(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let (result, response) = stripe_result(&ctx, &headers, &body).await;
+    cep_shared::metrics::get()
+        .webhooks
+        .with_label_values(&["stripe", result])
+        .inc();
+    response
+}
+
+async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
+    let Some(secret) = ctx.secrets.stripe_webhook_secret.as_deref() else {
+        let text = "webhooks are refused until STRIPE_WEBHOOK_SECRET is set";
+        return ("unconfigured", reply(StatusCode::SERVICE_UNAVAILABLE, text));
+    };
+    let header = headers
+        .get(signature::STRIPE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let tolerance = ctx.settings.providers.stripe.webhook_tolerance_seconds;
+    if let Err(e) = signature::verify(header, body, secret, ctx.now() / 1000, tolerance) {
+        tracing::warn!(error = %e, "stripe webhook refused");
+        return (
+            "bad_signature",
+            reply(StatusCode::BAD_REQUEST, e.to_string()),
+        );
+    }
+    let event: crate::finance::stripe::Event = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => {
+            let text = format!("body is not a Stripe event: {e}");
+            return ("bad_body", reply(StatusCode::BAD_REQUEST, text));
+        }
+    };
+    match crate::finance::stripe::apply(ctx, &event).await {
+        Ok(Some(invoice)) => (
+            "queued",
+            reply(StatusCode::OK, format!("payment recorded for {invoice}")),
+        ),
+        Ok(None) => (
+            "ignored",
+            reply(
+                StatusCode::OK,
+                format!("ignored: {} {}", event.kind, event.id),
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "stripe event failed");
+            (
+                "unavailable",
+                reply(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+            )
+        }
+    }
+}
+
 /// Replies, bounces and mailto unsubscribes, posted raw by the mailbox's forwarder with
 /// `Authorization: Bearer $CEP_INBOUND_TOKEN`.
 async fn inbound_email(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
@@ -98,7 +157,7 @@ async fn inbound_email(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !booking::signature::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    if !signature::constant_time_eq(given.as_bytes(), token.as_bytes()) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     }
     let message = match outreach::inbound::parse(&body) {

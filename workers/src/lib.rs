@@ -20,6 +20,7 @@ pub mod prospecting;
 pub mod provider;
 pub mod reporting;
 pub mod runtime;
+pub mod signature;
 pub mod trace;
 
 pub use context::Ctx;

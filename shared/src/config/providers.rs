@@ -259,12 +259,38 @@ impl Default for SmtpProviders {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct StripeProviders {
+    /// Mirror each invoice to Stripe (customer, items, finalized invoice sent by
+    /// Stripe); needs `STRIPE_API_KEY`. The Stripe webhook records payments either way
+    /// once `STRIPE_WEBHOOK_SECRET` is set.
+    pub create_invoices: bool,
+    pub api_url: String,
+    /// ISO currency of every amount (integer cents).
+    pub currency: String,
+    /// How far a `Stripe-Signature` timestamp may be from now.
+    pub webhook_tolerance_seconds: u64,
+}
+
+impl Default for StripeProviders {
+    fn default() -> Self {
+        Self {
+            create_invoices: false,
+            api_url: "https://api.stripe.com".into(),
+            currency: "usd".into(),
+            webhook_tolerance_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProviderSettings {
     /// Any external HTTP call slower than this is a transient failure.
     pub http_timeout_seconds: u64,
     pub prospects: ProspectProviders,
     pub llm: LlmProviders,
     pub smtp: SmtpProviders,
+    pub stripe: StripeProviders,
     pub rate_limits: RateLimits,
 }
 
@@ -275,6 +301,7 @@ impl Default for ProviderSettings {
             prospects: ProspectProviders::default(),
             llm: LlmProviders::default(),
             smtp: SmtpProviders::default(),
+            stripe: StripeProviders::default(),
             rate_limits: RateLimits::default(),
         }
     }

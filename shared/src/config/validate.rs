@@ -345,6 +345,7 @@ impl Settings {
             ("providers.llm.ollama_url", &p.llm.ollama_url),
             ("providers.llm.anthropic_url", &p.llm.anthropic_url),
             ("providers.llm.openai_url", &p.llm.openai_url),
+            ("providers.stripe.api_url", &p.stripe.api_url),
         ] {
             check(
                 url.starts_with("https://") || url.starts_with("http://"),
@@ -361,6 +362,12 @@ impl Settings {
             p.llm.timeout_seconds > 0 && p.llm.max_tokens > 0,
             "providers.llm",
             "timeout_seconds and max_tokens must be at least 1",
+        )?;
+        check(
+            p.stripe.currency.len() == 3
+                && p.stripe.currency.chars().all(|c| c.is_ascii_lowercase()),
+            "providers.stripe.currency",
+            "must be a lowercase ISO 4217 code such as usd",
         )?;
         check(
             p.smtp.pool_size > 0 && p.smtp.timeout_seconds > 0,
@@ -414,6 +421,12 @@ impl Settings {
             &secrets.openai_api_key,
             "providers.llm.writer",
             "OPENAI_API_KEY",
+        )?;
+        need(
+            p.stripe.create_invoices,
+            &secrets.stripe_api_key,
+            "providers.stripe.create_invoices",
+            "STRIPE_API_KEY",
         )?;
         need(
             p.smtp.username.is_some(),

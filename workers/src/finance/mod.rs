@@ -2,6 +2,8 @@
 //! client's first invoice), net terms and tax; per-client costs; and the agency's
 //! MRR, ARR, churn, LTV and CAC from recorded subscriptions and cancellations.
 
+pub mod stripe;
+
 use crate::{Ctx, JobError};
 use cep_shared::config::FinanceRules;
 use cep_shared::ids::stable_id;
@@ -216,6 +218,18 @@ pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<FinanceResult, JobError
             invoices.push(inv);
         }
         tx.commit().await?;
+    }
+    if ctx.settings.providers.stripe.create_invoices {
+        // Also those an earlier attempt stored but could not push.
+        let unpushed: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM invoices WHERE period = $1 AND stripe_invoice_id IS NULL ORDER BY id",
+        )
+        .bind(&job.period)
+        .fetch_all(pool)
+        .await?;
+        for (id,) in unpushed {
+            stripe::push_invoice(ctx, &id).await?;
+        }
     }
     let m = metrics(ctx, now).await?;
     ctx.store

@@ -1,16 +1,19 @@
-//! Calendly webhook v2 signatures: `Calendly-Webhook-Signature: t=<unix>,v1=<hex>`, an
-//! HMAC-SHA256 over `"<t>.<raw body>"`, compared in constant time, stale timestamps
-//! refused.
+//! Webhook signatures of the `t=<unix>,v1=<hex>` kind that Calendly
+//! (`Calendly-Webhook-Signature`) and Stripe (`Stripe-Signature`) send: an HMAC-SHA256
+//! over `"<t>.<raw body>"`, compared in constant time, stale timestamps refused.
 
 use hmac::{KeyInit, Mac};
 
+/// Calendly's header.
 pub const HEADER: &str = "calendly-webhook-signature";
+/// Stripe's header.
+pub const STRIPE_HEADER: &str = "stripe-signature";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("missing Calendly-Webhook-Signature header")]
+    #[error("missing signature header")]
     Missing,
-    #[error("malformed Calendly-Webhook-Signature header: {0}")]
+    #[error("malformed signature header: {0}")]
     Malformed(&'static str),
     #[error("signature timestamp is {age_seconds} s away from now (tolerance {tolerance} s)")]
     Stale { age_seconds: i64, tolerance: u64 },
@@ -32,7 +35,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The header value Calendly would send for `body` at `t` (unix seconds).
+/// The header value Calendly or Stripe would send for `body` at `t` (unix seconds).
 pub fn sign(key: &str, t: i64, body: &[u8]) -> String {
     let t = t.to_string();
     let sig = hex::encode(mac(key, &t, body).finalize().into_bytes());
