@@ -49,6 +49,22 @@ pub async fn health(ctx: &Ctx) -> (String, bool) {
             }
         }
     }
+    if ctx.secrets.calendly_api_token.is_some() {
+        use cep_workers::booking::calendly_api;
+        let line = match calendly_api::status(ctx).await {
+            Ok(Some(s)) if s.state == "active" => Ok(format!("subscription {} active", s.uri)),
+            Ok(Some(s)) => Err(format!("Calendly disabled {}; run `cep calendly`", s.uri)),
+            Ok(None) => Err("no webhook subscription points here; run `cep calendly`".into()),
+            Err(e) => Err(e.to_string()),
+        };
+        match line {
+            Ok(s) => out.push_str(&format!("ok      calendly: {s}\n")),
+            Err(e) => {
+                ok = false;
+                out.push_str(&format!("FAILED  calendly: {e}\n"));
+            }
+        }
+    }
     if !ok {
         return (out, false);
     }

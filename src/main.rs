@@ -74,6 +74,9 @@ enum Command {
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
     Rollback { change_id: String },
+    /// Make sure Calendly's webhook subscription points here and is active (creates it,
+    /// or recreates it when Calendly disabled it); needs CALENDLY_API_TOKEN.
+    Calendly,
     /// Print the Prometheus alerting rules for this configuration.
     Alerts,
     /// Load and validate the configuration, then print it.
@@ -107,6 +110,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::TaskDone { .. }
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
+            | Command::Calendly
             | Command::Health
             | Command::Alerts
     );
@@ -121,6 +125,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Alerts => {
             print!("{}", cep::alerts::rules_yaml(&settings));
+        }
+        Command::Calendly => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let done = cep_workers::booking::calendly_api::ensure_subscription(&ctx).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
         }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&settings)?);

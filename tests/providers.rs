@@ -806,3 +806,79 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
         "Stripe's redelivery records the payment once"
     );
 }
+
+#[tokio::test]
+async fn the_calendly_subscription_is_created_kept_and_recreated_once_disabled() {
+    let server = MockServer::start().await;
+    let org = "https://api.calendly.com/organizations/ORG1";
+    Mock::given(method("GET"))
+        .and(path("/users/me"))
+        .and(header("authorization", "Bearer cal-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "resource": {"uri": "https://api.calendly.com/users/U1", "current_organization": org}
+        })))
+        .mount(&server)
+        .await;
+    let listing = |state: Option<&str>| {
+        let collection = match state {
+            Some(state) => serde_json::json!([
+                {"uri": "https://api.calendly.com/webhook_subscriptions/OTHER", "callback_url": "https://elsewhere.example/hook", "state": "active"},
+                {"uri": format!("{}/webhook_subscriptions/W1", server.uri()), "callback_url": "http://127.0.0.1:8080/webhooks/calendly", "state": state}
+            ]),
+            None => serde_json::json!([]),
+        };
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"collection": collection}))
+    };
+    let created = ResponseTemplate::new(201).set_body_json(serde_json::json!({"resource": {
+        "uri": "https://api.calendly.com/webhook_subscriptions/W2",
+        "callback_url": "http://127.0.0.1:8080/webhooks/calendly", "state": "active"}}));
+    Mock::given(method("POST"))
+        .and(path("/webhook_subscriptions"))
+        .and(body_partial_json(serde_json::json!({
+            "url": "http://127.0.0.1:8080/webhooks/calendly", "organization": org,
+            "scope": "organization", "signing_key": "signing-key",
+            "events": ["invitee.created", "invitee.canceled"]
+        })))
+        .respond_with(created)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/webhook_subscriptions/W1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut s = settings();
+    s.providers.calendly.api_url = server.uri();
+    let secrets = Secrets {
+        calendly_api_token: Some("cal-token".into()),
+        calendly_signing_key: Some("signing-key".into()),
+        ..Default::default()
+    };
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
+    use cep_workers::booking::calendly_api::ensure_subscription;
+    for (state, action) in [
+        (None, "created"),
+        (Some("active"), "kept"),
+        (Some("disabled"), "recreated"),
+    ] {
+        let list = Mock::given(method("GET"))
+            .and(path("/webhook_subscriptions"))
+            .respond_with(listing(state))
+            .mount_as_scoped(&server)
+            .await;
+        let done = ensure_subscription(&h.ctx).await.unwrap();
+        assert_eq!(done.action, action);
+        drop(list);
+    }
+    let listed = server.received_requests().await.unwrap();
+    let query = listed
+        .iter()
+        .find(|r| r.url.path() == "/webhook_subscriptions" && r.method.as_str() == "GET")
+        .unwrap();
+    assert!(
+        query.url.query().unwrap().contains("scope=organization"),
+        "{}",
+        query.url
+    );
+}

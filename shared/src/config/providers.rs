@@ -259,6 +259,22 @@ impl Default for SmtpProviders {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct CalendlyProviders {
+    /// API v2, used by `cep calendly` (with `CALENDLY_API_TOKEN`) to keep the webhook
+    /// subscription active.
+    pub api_url: String,
+}
+
+impl Default for CalendlyProviders {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.calendly.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StripeProviders {
     /// Mirror each invoice to Stripe (customer, items, finalized invoice sent by
     /// Stripe); needs `STRIPE_API_KEY`. The Stripe webhook records payments either way
@@ -290,6 +306,7 @@ pub struct ProviderSettings {
     pub prospects: ProspectProviders,
     pub llm: LlmProviders,
     pub smtp: SmtpProviders,
+    pub calendly: CalendlyProviders,
     pub stripe: StripeProviders,
     pub rate_limits: RateLimits,
 }
@@ -301,6 +318,7 @@ impl Default for ProviderSettings {
             prospects: ProspectProviders::default(),
             llm: LlmProviders::default(),
             smtp: SmtpProviders::default(),
+            calendly: CalendlyProviders::default(),
             stripe: StripeProviders::default(),
             rate_limits: RateLimits::default(),
         }

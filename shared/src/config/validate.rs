@@ -346,6 +346,7 @@ impl Settings {
             ("providers.llm.anthropic_url", &p.llm.anthropic_url),
             ("providers.llm.openai_url", &p.llm.openai_url),
             ("providers.stripe.api_url", &p.stripe.api_url),
+            ("providers.calendly.api_url", &p.calendly.api_url),
         ] {
             check(
                 url.starts_with("https://") || url.starts_with("http://"),

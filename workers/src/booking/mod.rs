@@ -2,6 +2,8 @@
 //! the prospect's outreach; a cancel reverses it (a reschedule is a cancel marked
 //! `rescheduled` followed by a new booking). Each booking chains onboarding.
 
+pub mod calendly_api;
+
 use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{BookingJob, OnboardingJob};
