@@ -177,19 +177,17 @@ impl Metrics {
         self.last_aggregation.set(at_millis as f64 / 1000.0);
     }
 
-    /// Shows each configured rate limit as full until the first sample reads it.
+    /// Shows each configured rate limit as full until the first sample reads it (called
+    /// once, at start).
     pub fn init_budgets(&self, limits: &crate::config::RateLimits) {
         for p in crate::config::Provider::ALL {
             if p == crate::config::Provider::GbpEdits {
                 continue;
             }
             for l in limits.get(p) {
-                let g = self
-                    .rate_limit_remaining
-                    .with_label_values(&[p.as_str(), l.per.as_str()]);
-                if g.get() == 0 {
-                    g.set(l.limit as i64);
-                }
+                self.rate_limit_remaining
+                    .with_label_values(&[p.as_str(), l.per.as_str()])
+                    .set(l.limit as i64);
             }
         }
     }

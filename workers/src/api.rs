@@ -34,32 +34,58 @@ fn reply(status: StatusCode, text: impl Into<String>) -> Response {
 /// signature, or a body that is not a Calendly v2 webhook, gets a 4xx and enqueues
 /// nothing.
 async fn calendly(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
-    let (result, response) = calendly_result(&ctx, &headers, &body).await;
+    counted("calendly", calendly_result(&ctx, &headers, &body).await)
+}
+
+/// Counts a webhook delivery by source and result, and answers it.
+fn counted(source: &str, (result, response): (&'static str, Response)) -> Response {
     cep_shared::metrics::get()
         .webhooks
-        .with_label_values(&["calendly", result])
+        .with_label_values(&[source, result])
         .inc();
     response
 }
 
-async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
-    let Some(key) = ctx.secrets.calendly_signing_key.as_deref() else {
-        return (
-            "unconfigured",
-            reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "webhooks are refused until CALENDLY_WEBHOOK_SIGNING_KEY is set",
-            ),
-        );
+/// How one webhook source signs its deliveries (`t=…,v1=…` over the raw body).
+struct Signed<'a> {
+    source: &'static str,
+    key: Option<&'a str>,
+    variable: &'static str,
+    header: &'static str,
+    tolerance: u64,
+    /// The status a bad signature gets (Calendly's and Stripe's docs differ).
+    refused: StatusCode,
+}
+
+/// Checks a delivery's signature: `None` when it holds, else the metric result and
+/// the answer.
+fn refusal(
+    ctx: &Ctx,
+    s: Signed<'_>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<(&'static str, Response)> {
+    let Some(key) = s.key else {
+        let text = format!("webhooks are refused until {} is set", s.variable);
+        return Some(("unconfigured", reply(StatusCode::SERVICE_UNAVAILABLE, text)));
     };
-    let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-    let tolerance = ctx.settings.layers.booking.signature_tolerance_seconds;
-    if let Err(e) = signature::verify(header, body, key, ctx.now() / 1000, tolerance) {
-        tracing::warn!(error = %e, "calendly webhook refused");
-        return (
-            "bad_signature",
-            reply(StatusCode::UNAUTHORIZED, e.to_string()),
-        );
+    let header = headers.get(s.header).and_then(|v| v.to_str().ok());
+    let e = signature::verify(header, body, key, ctx.now() / 1000, s.tolerance).err()?;
+    tracing::warn!(error = %e, source = s.source, "webhook refused");
+    Some(("bad_signature", reply(s.refused, e.to_string())))
+}
+
+async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
+    let signed = Signed {
+        source: "calendly",
+        key: ctx.secrets.calendly_signing_key.as_deref(),
+        variable: "CALENDLY_WEBHOOK_SIGNING_KEY",
+        header: signature::HEADER,
+        tolerance: ctx.settings.layers.booking.signature_tolerance_seconds,
+        refused: StatusCode::UNAUTHORIZED,
+    };
+    if let Some(refused) = refusal(ctx, signed, headers, body) {
+        return refused;
     }
     let hook: booking::Webhook = match serde_json::from_slice(body) {
         Ok(h) => h,
@@ -90,29 +116,20 @@ async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'sta
 /// window; `invoice.paid` records the payment. A bad signature gets a 400 and changes
 /// nothing; a store error a 503, so Stripe delivers again.
 async fn stripe_webhook(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
-    let (result, response) = stripe_result(&ctx, &headers, &body).await;
-    cep_shared::metrics::get()
-        .webhooks
-        .with_label_values(&["stripe", result])
-        .inc();
-    response
+    counted("stripe", stripe_result(&ctx, &headers, &body).await)
 }
 
 async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
-    let Some(secret) = ctx.secrets.stripe_webhook_secret.as_deref() else {
-        let text = "webhooks are refused until STRIPE_WEBHOOK_SECRET is set";
-        return ("unconfigured", reply(StatusCode::SERVICE_UNAVAILABLE, text));
+    let signed = Signed {
+        source: "stripe",
+        key: ctx.secrets.stripe_webhook_secret.as_deref(),
+        variable: "STRIPE_WEBHOOK_SECRET",
+        header: signature::STRIPE_HEADER,
+        tolerance: ctx.settings.providers.stripe.webhook_tolerance_seconds,
+        refused: StatusCode::BAD_REQUEST,
     };
-    let header = headers
-        .get(signature::STRIPE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let tolerance = ctx.settings.providers.stripe.webhook_tolerance_seconds;
-    if let Err(e) = signature::verify(header, body, secret, ctx.now() / 1000, tolerance) {
-        tracing::warn!(error = %e, "stripe webhook refused");
-        return (
-            "bad_signature",
-            reply(StatusCode::BAD_REQUEST, e.to_string()),
-        );
+    if let Some(refused) = refusal(ctx, signed, headers, body) {
+        return refused;
     }
     let event: crate::finance::stripe::Event = match serde_json::from_slice(body) {
         Ok(e) => e,

@@ -20,7 +20,6 @@ use serde::de::DeserializeOwned;
 #[derive(Debug)]
 pub struct Reply {
     pub provider: Provider,
-    pub status: StatusCode,
     pub body: Vec<u8>,
 }
 
@@ -140,11 +139,7 @@ pub async fn send(
     };
     if status.is_success() {
         count(provider, "ok");
-        return Ok(Reply {
-            provider,
-            status,
-            body,
-        });
+        return Ok(Reply { provider, body });
     }
     let what = format!("{name}: HTTP {}: {}", status.as_u16(), snippet(&body));
     match (status, wait) {

@@ -10,17 +10,9 @@ macro_rules! secrets {
         }
 
         impl Secrets {
-            /// Every secret's environment variable, in declaration order.
-            pub const VARIABLES: &'static [&'static str] = &[$($var),+];
-
             pub fn from_env() -> Self {
                 let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
                 Self { $($field: var($var),)+ }
-            }
-
-            /// `(variable, set?)` for each secret, for `cep health` and `cep config`.
-            pub fn presence(&self) -> Vec<(&'static str, bool)> {
-                vec![$(($var, self.$field.is_some())),+]
             }
         }
 

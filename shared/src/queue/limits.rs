@@ -135,33 +135,32 @@ impl Queue {
                 let mut left = u64::MAX;
                 for (i, (l, start, _)) in windows.iter().enumerate() {
                     let key = counter_key(provider, scope, l.per);
-                    let done = sqlx::query(
+                    let used: Option<(i64,)> = sqlx::query_as(
                         "INSERT INTO rate_windows (key, window_start, used) VALUES ($1, $2, 1)
                          ON CONFLICT (key, window_start) DO UPDATE SET used = rate_windows.used + 1
-                         WHERE rate_windows.used + 1 <= $3",
+                         WHERE rate_windows.used + 1 <= $3
+                         RETURNING used",
                     )
                     .bind(&key)
                     .bind(start)
                     .bind(l.limit as i64)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                    if done.rows_affected() == 0 {
+                    let Some((used,)) = used else {
                         tx.rollback().await?;
                         return Ok(denied(i));
-                    }
-                    let (used,): (i64,) = sqlx::query_as(
-                        "SELECT used FROM rate_windows WHERE key = $1 AND window_start = $2",
-                    )
-                    .bind(&key)
-                    .bind(start)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    };
                     left = left.min(l.limit.saturating_sub(used as u64));
-                    sqlx::query("DELETE FROM rate_windows WHERE key = $1 AND window_start < $2")
+                    if used == 1 {
+                        // A new window: the ones before it are spent history.
+                        sqlx::query(
+                            "DELETE FROM rate_windows WHERE key = $1 AND window_start < $2",
+                        )
                         .bind(&key)
                         .bind(start)
                         .execute(&mut *tx)
                         .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(Budget::Granted { left: Some(left) })

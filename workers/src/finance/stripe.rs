@@ -161,29 +161,18 @@ pub async fn apply(ctx: &Ctx, e: &Event) -> Result<Option<String>, JobError> {
         return Ok(None);
     }
     let o = &e.data.object;
-    let ours = o["metadata"]["cep_invoice_id"].as_str().map(str::to_owned);
-    let invoice = match ours {
-        Some(id) => Some(id),
-        None => {
-            let stripe_id = o["id"].as_str().unwrap_or_default();
-            let row: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM invoices WHERE stripe_invoice_id = $1")
-                    .bind(stripe_id)
-                    .fetch_optional(ctx.store.pool())
-                    .await?;
-            row.map(|(id,)| id)
-        }
-    };
-    let Some(invoice) = invoice else {
+    // Ours by the id we put in its metadata, or by the Stripe id we stored.
+    let ours = o["metadata"]["cep_invoice_id"].as_str().unwrap_or_default();
+    let stripe_id = o["id"].as_str().unwrap_or_default();
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM invoices WHERE id = $1 OR stripe_invoice_id = $2")
+            .bind(ours)
+            .bind(stripe_id)
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    let Some((invoice,)) = row else {
         return Ok(None);
     };
-    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM invoices WHERE id = $1")
-        .bind(&invoice)
-        .fetch_optional(ctx.store.pool())
-        .await?;
-    if exists.is_none() {
-        return Ok(None);
-    }
     let paid_at = o["status_transitions"]["paid_at"]
         .as_i64()
         .unwrap_or(e.created)

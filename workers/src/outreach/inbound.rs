@@ -93,6 +93,12 @@ impl Inbound {
         ct.contains("multipart/report") && ct.contains("delivery-status")
     }
 
+    /// The per-message and per-recipient fields of a delivery report (RFC 3464), with
+    /// the returned message's headers after them.
+    fn report_fields(&self) -> Vec<(String, String)> {
+        parse_headers(&self.body.replace("\n\n", "\n"))
+    }
+
     fn is_auto_submitted(&self) -> bool {
         let auto = self
             .header("auto-submitted")
@@ -108,7 +114,7 @@ impl Inbound {
 
     pub fn kind(&self) -> Kind {
         if self.is_delivery_report() {
-            let fields = parse_headers(&self.body.replace("\n\n", "\n"));
+            let fields = self.report_fields();
             let field = |name: &str| {
                 fields
                     .iter()
@@ -147,7 +153,7 @@ impl Inbound {
             }
         }
         if self.is_delivery_report() {
-            for (n, v) in parse_headers(&self.body.replace("\n\n", "\n")) {
+            for (n, v) in self.report_fields() {
                 if n.eq_ignore_ascii_case("message-id") {
                     text.push_str(&v);
                     text.push(' ');
@@ -204,14 +210,7 @@ pub async fn handle(ctx: &Ctx, m: &Inbound) -> Result<Handled, JobError> {
             record_reply(ctx, id, now).await?;
         }
         (Kind::HardBounce, Some((id, _))) => {
-            sqlx::query("UPDATE messages SET status = 'bounced', reason = 'hard bounce', updated_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .execute(ctx.store.pool())
-                .await?;
-            if let Some(address) = super::recipient_of(ctx, id).await? {
-                suppress(ctx, &address, "hard bounce", now).await?;
-            }
+            super::bounce(ctx, id, "reported by the receiving server", now).await?;
         }
         (Kind::Unsubscribe, _) => {
             if let Some(address) = m.from_address() {

@@ -336,20 +336,7 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
             // The attempt that claimed this message died before recording the outcome:
             // it may or may not have gone out. Never resend blindly.
             let reason = "the worker stopped mid-send; whether it went out is unknown";
-            set_status(ctx, &row_id, "unknown", Some(reason)).await?;
-            ctx.store
-                .record_event(
-                    pool,
-                    Event {
-                        layer: Layer::Outreach,
-                        kind: "send_unknown",
-                        subject: &row_id,
-                        data: serde_json::json!({ "channel": channel }),
-                        occurred_at: now,
-                    },
-                )
-                .await?;
-            tracing::warn!(message = %row_id, "message outcome unknown; flagged, not resent");
+            flag_unknown(ctx, &row_id, channel, reason).await?;
             let next = chain_next(ctx, &job, now).await?;
             return Ok(result("unknown", Some(reason.into()), next));
         }
@@ -568,31 +555,56 @@ async fn after_failed_send(
             Err(JobError::Transient(reason))
         }
         smtp::SendFailure::Rejected(reason) => {
-            set_status(ctx, row_id, "bounced", Some(&reason)).await?;
-            if let Some(address) = recipient_of(ctx, row_id).await? {
-                suppress(ctx, &address, &format!("hard bounce: {reason}"), now).await?;
-            }
+            bounce(ctx, row_id, &reason, now).await?;
             Ok(result("bounced", reason, None))
         }
         smtp::SendFailure::Unknown(reason) => {
-            set_status(ctx, row_id, "unknown", Some(&reason)).await?;
-            ctx.store
-                .record_event(
-                    pool,
-                    Event {
-                        layer: Layer::Outreach,
-                        kind: "send_unknown",
-                        subject: row_id,
-                        data: serde_json::json!({ "channel": "email", "reason": reason }),
-                        occurred_at: now,
-                    },
-                )
-                .await?;
-            tracing::warn!(message = %row_id, %reason, "message outcome unknown; flagged, not resent");
+            flag_unknown(ctx, row_id, "email", &reason).await?;
             let next = chain_next(ctx, job, now).await?;
             Ok(result("unknown", reason, next))
         }
     }
+}
+
+/// A message that may or may not have gone out: flagged for a person, never resent.
+async fn flag_unknown(
+    ctx: &Ctx,
+    row_id: &str,
+    channel: &str,
+    reason: &str,
+) -> Result<(), JobError> {
+    set_status(ctx, row_id, "unknown", Some(reason)).await?;
+    ctx.store
+        .record_event(
+            ctx.store.pool(),
+            Event {
+                layer: Layer::Outreach,
+                kind: "send_unknown",
+                subject: row_id,
+                data: serde_json::json!({ "channel": channel, "reason": reason }),
+                occurred_at: ctx.now(),
+            },
+        )
+        .await?;
+    tracing::warn!(message = %row_id, %reason, "message outcome unknown; flagged, not resent");
+    Ok(())
+}
+
+/// A hard bounce (refused at send time or reported later): the message bounced and its
+/// address is suppressed.
+pub async fn bounce(ctx: &Ctx, row_id: &str, reason: &str, at: i64) -> Result<(), JobError> {
+    sqlx::query(
+        "UPDATE messages SET status = 'bounced', reason = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(row_id)
+    .bind(reason)
+    .bind(at)
+    .execute(ctx.store.pool())
+    .await?;
+    if let Some(address) = recipient_of(ctx, row_id).await? {
+        suppress(ctx, &address, &format!("hard bounce: {reason}"), at).await?;
+    }
+    Ok(())
 }
 
 /// The job for one step of a prospect's sequence, keyed so each step is enqueued once.

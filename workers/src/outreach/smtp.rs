@@ -86,6 +86,17 @@ fn mailbox(m: &Composed, name: &str) -> Result<Mailbox, String> {
         .map_err(|e| format!("{name} `{v}` is not an address: {e}"))
 }
 
+/// Headers the builder writes itself (encoded as RFC 5322 requires).
+const SET_BY_BUILDER: [&str; 7] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+];
+
 /// The lettre message for `m`: the same headers, encoded as RFC 5322 requires.
 pub fn build(m: &Composed, at_millis: i64) -> Result<Message, String> {
     let date = std::time::UNIX_EPOCH + Duration::from_millis(at_millis.max(0) as u64);
@@ -96,16 +107,7 @@ pub fn build(m: &Composed, at_millis: i64) -> Result<Message, String> {
         .date(date)
         .message_id(m.message_id.clone());
     for (name, value) in &m.headers {
-        let known = [
-            "From",
-            "To",
-            "Subject",
-            "Date",
-            "Message-ID",
-            "MIME-Version",
-            "Content-Type",
-        ];
-        if known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+        if SET_BY_BUILDER.iter().any(|k| k.eq_ignore_ascii_case(name)) {
             continue;
         }
         let name = HeaderName::new_from_ascii(name.clone())

@@ -191,36 +191,34 @@ pub fn validate(
     Ok(out)
 }
 
-fn provider_of(w: PitchWriter) -> Option<Provider> {
+type Request = fn(&Ctx, &LlmProviders, &Prompt) -> reqwest::RequestBuilder;
+type ReadAnswer = fn(&Reply) -> Result<String, String>;
+
+/// The configured LLM: its provider, how to ask it and how to read its answer; `None`
+/// for the template writer.
+fn adapter(w: PitchWriter) -> Option<(Provider, Request, ReadAnswer)> {
     match w {
         PitchWriter::Template => None,
-        PitchWriter::Ollama => Some(Provider::Ollama),
-        PitchWriter::Anthropic => Some(Provider::Anthropic),
-        PitchWriter::Openai => Some(Provider::Openai),
+        PitchWriter::Ollama => Some((Provider::Ollama, ollama::request, ollama::text)),
+        PitchWriter::Anthropic => Some((Provider::Anthropic, anthropic::request, anthropic::text)),
+        PitchWriter::Openai => Some((Provider::Openai, openai::request, openai::text)),
     }
 }
 
-/// Asks the configured model; the text of its answer, or why there is none.
-async fn ask(ctx: &Ctx, cfg: &LlmProviders, p: &Prompt) -> Result<String, Failure> {
+/// Asks the model; the text of its answer, or why there is none.
+async fn ask(
+    ctx: &Ctx,
+    cfg: &LlmProviders,
+    (provider, request, text): (Provider, Request, ReadAnswer),
+    p: &Prompt,
+) -> Result<String, Failure> {
     let timeout = std::time::Duration::from_secs(cfg.timeout_seconds);
-    let (provider, req) = match cfg.writer {
-        PitchWriter::Template => return Err(Failure::Error("no LLM configured".into())),
-        PitchWriter::Ollama => (Provider::Ollama, ollama::request(ctx, cfg, p)),
-        PitchWriter::Anthropic => (Provider::Anthropic, anthropic::request(ctx, cfg, p)),
-        PitchWriter::Openai => (Provider::Openai, openai::request(ctx, cfg, p)),
-    };
-    let reply: Reply = match tokio::time::timeout(timeout, provider::send(ctx, provider, req)).await
-    {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(Failure::Error(e.to_string())),
-        Err(_) => return Err(Failure::Timeout),
-    };
-    let text = match cfg.writer {
-        PitchWriter::Ollama => ollama::text(&reply),
-        PitchWriter::Anthropic => anthropic::text(&reply),
-        _ => openai::text(&reply),
-    };
-    text.map_err(Failure::Invalid)
+    let call = provider::send(ctx, provider, request(ctx, cfg, p));
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(reply)) => text(&reply).map_err(Failure::Invalid),
+        Ok(Err(e)) => Err(Failure::Error(e.to_string())),
+        Err(_) => Err(Failure::Timeout),
+    }
 }
 
 /// The four drafts for a prospect and who wrote them (`template` or the LLM's name).
@@ -238,12 +236,13 @@ pub async fn drafts(
             .map(|c| writer::write(brief, *c, tone, variant))
             .collect::<Vec<_>>()
     };
-    let Some(provider) = provider_of(cfg.writer) else {
+    let Some(llm) = adapter(cfg.writer) else {
         return Ok((template(), "template"));
     };
+    let provider = llm.0;
     provider::take_budget(ctx, provider, "").await?;
     let p = prompt(brief, tone, variant, rules);
-    let result = match ask(ctx, cfg, &p).await {
+    let result = match ask(ctx, cfg, llm, &p).await {
         Ok(text) => validate(&text, tone, variant, rules).map_err(Failure::Invalid),
         Err(f) => Err(f),
     };
