@@ -9,7 +9,6 @@ use axum::http::{Request, StatusCode};
 use cep_shared::config::SmtpTls;
 use cep_shared::{Clock, Settings};
 use cep_workers::{Ctx, Disposition, api, outreach};
-use chrono::TimeZone;
 use common::*;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -66,10 +65,6 @@ impl Drop for Sink {
     }
 }
 
-fn in_window() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
-}
-
 fn smtp_settings(port: u16) -> Settings {
     let mut s = settings();
     s.layers.outreach.dry_run = false;
@@ -80,14 +75,24 @@ fn smtp_settings(port: u16) -> Settings {
     s
 }
 
-fn with_keys(ctx: &Ctx) -> Ctx {
-    let mut secrets = (*ctx.secrets).clone();
-    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
-    secrets.inbound_token = Some("inbound-test-token".into());
-    Ctx {
-        secrets: std::sync::Arc::new(secrets),
-        ..ctx.clone()
-    }
+/// An embedded fleet sending to the SMTP server on `port`, with the test keys.
+async fn on_smtp(port: u16) -> (Harness, Ctx) {
+    let clock = Clock::simulated(in_window());
+    let h = harness(Backend::Embedded, smtp_settings(port), clock).await;
+    let ctx = with_keys(&h.ctx);
+    (h, ctx)
+}
+
+/// The first lead `leads` finds (the directory is deterministic): its id and address.
+fn first_lead() -> (String, String) {
+    use cep_workers::prospecting::directory::{OfflineDirectory, ProspectSource};
+    let rules = cep_shared::config::ProspectingRules::default();
+    let found = OfflineDirectory.search("Miami, FL", "dental");
+    let (b, _) = cep_workers::prospecting::rank(found, &rules)
+        .into_iter()
+        .find(|(_, p)| p.lead_class.qualifies())
+        .unwrap();
+    (b.id, b.email.unwrap())
 }
 
 fn header(raw: &str, name: &str) -> Option<String> {
@@ -109,13 +114,7 @@ async fn email_of(ctx: &Ctx, prospect: &str) -> String {
 #[tokio::test]
 async fn an_email_arrives_once_with_one_click_unsubscribe_and_our_message_id() {
     let sink = Sink::start(&[]);
-    let h = harness(
-        Backend::Embedded,
-        smtp_settings(sink.port),
-        Clock::simulated(in_window()),
-    )
-    .await;
-    let ctx = with_keys(&h.ctx);
+    let (_h, ctx) = on_smtp(sink.port).await;
     let ids = pitched(&ctx, 1).await;
     let r = send_step(&ctx, &ids[0], 0).await.unwrap();
     assert_eq!(r.status, "sent");
@@ -160,17 +159,9 @@ async fn an_email_arrives_once_with_one_click_unsubscribe_and_our_message_id() {
 
 #[tokio::test]
 async fn a_recipient_the_server_rejects_bounces_and_is_suppressed() {
-    let h0 = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
-    let first = leads(&h0.ctx, 1).await.remove(0);
-    let address = email_of(&h0.ctx, &first).await;
+    let (first, address) = first_lead();
     let sink = Sink::start(&["--reject", &address]);
-    let h = harness(
-        Backend::Embedded,
-        smtp_settings(sink.port),
-        Clock::simulated(in_window()),
-    )
-    .await;
-    let ctx = with_keys(&h.ctx);
+    let (_h, ctx) = on_smtp(sink.port).await;
     let ids = pitched(&ctx, 1).await;
     assert_eq!(ids[0], first, "the directory is deterministic");
     let r = send_step(&ctx, &ids[0], 0).await.unwrap();
@@ -183,16 +174,9 @@ async fn a_recipient_the_server_rejects_bounces_and_is_suppressed() {
 
 #[tokio::test]
 async fn a_deferring_server_hands_the_message_and_its_cap_back_for_a_retry() {
-    let h0 = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
-    let address = email_of(&h0.ctx, &leads(&h0.ctx, 1).await[0]).await;
+    let (_, address) = first_lead();
     let sink = Sink::start(&["--defer", &address]);
-    let h = harness(
-        Backend::Embedded,
-        smtp_settings(sink.port),
-        Clock::simulated(in_window()),
-    )
-    .await;
-    let ctx = with_keys(&h.ctx);
+    let (_h, ctx) = on_smtp(sink.port).await;
     let ids = pitched(&ctx, 1).await;
     let e = send_step(&ctx, &ids[0], 0).await.unwrap_err();
     assert_eq!(e.disposition(), Disposition::Retry, "{e}");
@@ -213,13 +197,8 @@ async fn a_deferring_server_hands_the_message_and_its_cap_back_for_a_retry() {
 
 #[tokio::test]
 async fn a_server_that_is_down_leaves_the_message_to_retry_not_unknown() {
-    let h = harness(
-        Backend::Embedded,
-        smtp_settings(9),
-        Clock::simulated(in_window()),
-    )
-    .await;
-    let ctx = with_keys(&h.ctx);
+    // Nothing listens on the discard port.
+    let (_h, ctx) = on_smtp(9).await;
     let ids = pitched(&ctx, 1).await;
     let e = send_step(&ctx, &ids[0], 0).await.unwrap_err();
     assert_eq!(e.disposition(), Disposition::Retry, "{e}");
@@ -262,13 +241,7 @@ async fn post_inbound(
 #[tokio::test]
 async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
     let sink = Sink::start(&[]);
-    let h = harness(
-        Backend::Embedded,
-        smtp_settings(sink.port),
-        Clock::simulated(in_window()),
-    )
-    .await;
-    let ctx = with_keys(&h.ctx);
+    let (_h, ctx) = on_smtp(sink.port).await;
     let ids = pitched(&ctx, 3).await;
     let mut sent = Vec::new();
     for id in &ids {

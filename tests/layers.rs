@@ -17,11 +17,6 @@ use tower::ServiceExt;
 const HOUR: i64 = 3_600_000;
 
 /// Wednesday 2026-01-07 15:00 UTC: 10:00 in Miami, inside the send window.
-fn in_window() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
-}
-
-/// Finds and pitches `n` Miami dentists; returns their ids.
 #[tokio::test]
 async fn an_email_is_recorded_whole_with_one_click_unsubscribe_and_the_next_step_chained() {
     let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
@@ -153,16 +148,6 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
     );
     if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
         r.purge().await.unwrap();
-    }
-}
-
-fn with_keys(ctx: &Ctx) -> Ctx {
-    let mut secrets = (*ctx.secrets).clone();
-    secrets.calendly_signing_key = Some("calendly-test-key".into());
-    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
-    Ctx {
-        secrets: std::sync::Arc::new(secrets),
-        ..ctx.clone()
     }
 }
 

@@ -275,3 +275,22 @@ pub async fn send_step(
     )
     .await
 }
+
+/// Wednesday 2026-01-07 15:00 UTC: inside the send window of every directory city.
+pub fn in_window() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
+}
+
+/// `ctx` with the test keys of the signed endpoints: Calendly's signing key, the
+/// unsubscribe key and the inbound-mail token.
+pub fn with_keys(ctx: &Ctx) -> Ctx {
+    let mut secrets = (*ctx.secrets).clone();
+    secrets.calendly_signing_key = Some("calendly-test-key".into());
+    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
+    secrets.inbound_token = Some("inbound-test-token".into());
+    Ctx {
+        secrets: std::sync::Arc::new(secrets),
+        ..ctx.clone()
+    }
+}
