@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use cep::{app, simulate, telemetry};
 use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Settings};
+use cep_workers::outreach::tasks;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -68,8 +69,26 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Mark an onboarding task done (its dependency must be done first).
-    TaskDone { task_id: String },
+    /// Outreach waiting for a person (LinkedIn messages, calls, texts without an SMS
+    /// account), oldest first, as JSON.
+    Tasks {
+        /// Only this channel: linkedin, phone or sms.
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Close a task: an outreach task from `cep tasks` (with its outcome), or an
+    /// onboarding task (its dependency must be done first).
+    TaskDone {
+        task_id: String,
+        /// For outreach tasks: done, replied or opted_out.
+        #[arg(long, default_value = "done")]
+        outcome: cep_workers::outreach::tasks::TaskOutcome,
+    },
+    /// Link a client to its Business Profile location (`accounts/<id>/locations/<id>`):
+    /// the optimization layer then edits that profile (dry run by default).
+    GbpLink { client_id: String, location: String },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
@@ -108,6 +127,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::Layer { .. }
             | Command::Config
             | Command::TaskDone { .. }
+            | Command::Tasks { .. }
+            | Command::GbpLink { .. }
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
             | Command::Calendly
@@ -224,10 +245,29 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let out = app::run_layer(&ctx, kind, value).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Command::TaskDone { task_id } => {
+        Command::GbpLink {
+            client_id,
+            location,
+        } => {
             let ctx = app::open(settings, Clock::System).await?;
-            let done = cep_workers::onboarding::complete_task(&ctx, &task_id, ctx.now()).await?;
-            println!("{}", serde_json::to_string_pretty(&done)?);
+            cep_workers::gbp::link(&ctx, &client_id, &location).await?;
+            println!("{client_id} is linked to {location}");
+        }
+        Command::Tasks { channel, limit } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let open = tasks::open(&ctx, channel.as_deref(), limit).await?;
+            println!("{}", serde_json::to_string_pretty(&open)?);
+        }
+        Command::TaskDone { task_id, outcome } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            if tasks::is_message(&ctx, &task_id).await? {
+                tasks::complete(&ctx, &task_id, outcome, ctx.now()).await?;
+                println!("{task_id}: {}", serde_json::to_string(&outcome)?);
+            } else {
+                let done =
+                    cep_workers::onboarding::complete_task(&ctx, &task_id, ctx.now()).await?;
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            }
         }
         Command::InvoicePaid { invoice_id } => {
             let ctx = app::open(settings, Clock::System).await?;

@@ -636,16 +636,6 @@ async fn places_pages_through_text_search_and_stores_only_the_place_id_and_our_s
     );
 }
 
-async fn a_client(ctx: &Ctx) {
-    sqlx::query(
-        "INSERT INTO clients (id, prospect_id, client_name, business_name, email, phone, business_type, billing_tier, state, gbp_score, started_at)
-         VALUES ('client_1', NULL, 'Pat Owner', 'Oak Dental', 'pat@oak.example', NULL, 'dental', 'starter', 'live', 40, 0)",
-    )
-    .execute(ctx.store.pool())
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn finance_mirrors_each_invoice_to_stripe_once_with_idempotency_keys() {
     let server = MockServer::start().await;

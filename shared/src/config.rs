@@ -359,19 +359,12 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
-            research: ResearchEngine {
-                max_results: 20,
-                citation_required: true,
-                provider: "offline".into(),
-            },
+            research: ResearchEngine::default(),
             architecture: ArchitectureEngine {
                 model: "claude-3-sonnet".into(),
                 validation_rules: "strict".into(),
             },
-            testing: TestingEngine {
-                browser: "chromium".into(),
-                headless: true,
-            },
+            testing: TestingEngine::default(),
             orchestrator: OrchestratorEngine {
                 timeout: 3600,
                 retry_count: 3,
@@ -380,14 +373,69 @@ impl Default for EngineSettings {
     }
 }
 
+/// The web search behind the research engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResearchSearch {
+    /// No web search: research uses what the prospect source and the site know.
+    Offline,
+    /// DuckDuckGo's HTML endpoint: best effort (it often answers "rate limited").
+    Duckduckgo,
+    /// A SearxNG instance's JSON API (`searxng_url`).
+    Searxng,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResearchEngine {
+    /// Search results kept per query.
     pub max_results: u32,
+    /// A summary fact without a source URL is dropped.
     pub citation_required: bool,
-    /// The web search behind research: `offline` (none; research uses what the
-    /// prospect source and the bundled data know).
-    pub provider: String,
+    pub provider: ResearchSearch,
+    pub duckduckgo_url: String,
+    pub searxng_url: String,
+    /// Scrape the prospect's site through Firecrawl (`FIRECRAWL_API_KEY`).
+    pub firecrawl: bool,
+    pub firecrawl_url: String,
+    /// Cache lifetimes (seconds), in Redis in the fleet and SQLite embedded.
+    pub cache: ResearchCache,
+}
+
+impl Default for ResearchEngine {
+    fn default() -> Self {
+        Self {
+            max_results: 20,
+            citation_required: true,
+            provider: ResearchSearch::Offline,
+            duckduckgo_url: "https://html.duckduckgo.com".into(),
+            searxng_url: String::new(),
+            firecrawl: false,
+            firecrawl_url: "https://api.firecrawl.dev".into(),
+            cache: ResearchCache::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResearchCache {
+    /// A prospect source's answer for one category and location.
+    pub prospect_search_seconds: u64,
+    /// An LLM's pitch for one prospect and variant.
+    pub pitch_seconds: u64,
+    /// A business's research (search, scrape, summary).
+    pub profile_analysis_seconds: u64,
+}
+
+impl Default for ResearchCache {
+    fn default() -> Self {
+        Self {
+            prospect_search_seconds: 3600,
+            pitch_seconds: 86_400,
+            profile_analysis_seconds: 1800,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -398,10 +446,29 @@ pub struct ArchitectureEngine {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestingEngine {
+    /// The Chromium (or Chrome) binary: a path, or a name looked up on `PATH`.
     pub browser: String,
     pub headless: bool,
+    /// Audit each prospect's website before its pitch is written.
+    pub audit_websites: bool,
+    /// A page that has not loaded by then fails its audit.
+    pub timeout_seconds: u64,
+    /// Slower than this and the audit flags the load time.
+    pub slow_load_ms: u64,
+}
+
+impl Default for TestingEngine {
+    fn default() -> Self {
+        Self {
+            browser: "chromium".into(),
+            headless: true,
+            audit_websites: false,
+            timeout_seconds: 30,
+            slow_load_ms: 3000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,55 @@ pub struct OutreachJob {
     pub step: u32,
 }
 
+/// Why a prospect gets a text: SMS is never cold, only after a reply or a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUp {
+    /// A confirmation of the meeting they booked.
+    Booked,
+    /// The booking link, after they answered one of our messages.
+    Replied,
+}
+
+impl FollowUp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUp::Booked => "booked",
+            FollowUp::Replied => "replied",
+        }
+    }
+}
+
+/// A warm follow-up text outside the sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpJob {
+    pub prospect_id: String,
+    pub follow_up: FollowUp,
+}
+
+/// What an outreach job carries: a step of the sequence or a warm follow-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OutreachWork {
+    Step(OutreachJob),
+    FollowUp(FollowUpJob),
+}
+
+impl<'de> Deserialize<'de> for OutreachWork {
+    /// Told apart by the `follow_up` key, so a bad payload's error names its fields
+    /// rather than "matches no variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let work = if v.get("follow_up").is_some() {
+            serde_json::from_value(v).map(OutreachWork::FollowUp)
+        } else {
+            serde_json::from_value(v).map(OutreachWork::Step)
+        };
+        work.map_err(serde::de::Error::custom)
+    }
+}
+
 /// A verified Calendly `invitee.created` / `invitee.canceled` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

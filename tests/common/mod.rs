@@ -268,10 +268,10 @@ pub async fn send_step(
 ) -> Result<cep_workers::outreach::OutreachResult, cep_workers::JobError> {
     cep_workers::outreach::handle(
         ctx,
-        cep_shared::jobs::OutreachJob {
+        cep_shared::jobs::OutreachWork::Step(cep_shared::jobs::OutreachJob {
             prospect_id: prospect.into(),
             step,
-        },
+        }),
     )
     .await
 }
@@ -293,4 +293,15 @@ pub fn with_keys(ctx: &Ctx) -> Ctx {
         secrets: std::sync::Arc::new(secrets),
         ..ctx.clone()
     }
+}
+
+/// A live dental client, `client_1` (Oak Dental), with no prospect behind it.
+pub async fn a_client(ctx: &Ctx) {
+    sqlx::query(
+        "INSERT INTO clients (id, prospect_id, client_name, business_name, email, phone, business_type, billing_tier, state, gbp_score, started_at)
+         VALUES ('client_1', NULL, 'Pat Owner', 'Oak Dental', 'pat@oak.example', NULL, 'dental', 'starter', 'live', 40, 0)",
+    )
+    .execute(ctx.store.pool())
+    .await
+    .unwrap();
 }

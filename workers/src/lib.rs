@@ -10,6 +10,7 @@ mod dispatch;
 mod error;
 pub mod feedback_loop;
 pub mod finance;
+pub mod gbp;
 pub mod onboarding;
 pub mod ops;
 pub mod optimization;

@@ -1,7 +1,9 @@
 //! Layer 6: profile (GBP) optimization. A run completes the default optimizations a
 //! client does not have yet (+5 points each, visibility 0.8 × the gain) and keeps a
-//! rolling content calendar of posts, weeks ahead.
+//! rolling content calendar of posts, weeks ahead. A client linked to its Business
+//! Profile gets the edits made there too ([`crate::gbp`]).
 
+use crate::gbp::{self, GbpSync};
 use crate::{Ctx, JobError};
 use cep_shared::Layer;
 use cep_shared::config::OptimizationRules;
@@ -74,6 +76,8 @@ pub struct OptimizationResult {
     pub visibility_gain: f64,
     pub posts_scheduled: usize,
     pub reason: Option<String>,
+    /// The edits on the client's Business Profile, when it is linked.
+    pub gbp: Option<GbpSync>,
 }
 
 pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResult, JobError> {
@@ -97,6 +101,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
         visibility_gain: 0.0,
         posts_scheduled: 0,
         reason: None,
+        gbp: None,
     };
     if canceled_at.is_some() {
         result.reason = Some("the client has canceled".into());
@@ -186,6 +191,23 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
     result.score_after = after;
     result.visibility_gain = visibility_gain(gain, r);
     result.posts_scheduled = posts;
+    let linked: Option<(Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.gbp_location, c.business_name, p.website
+           FROM clients c LEFT JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
+    )
+    .bind(&job.client_id)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((Some(location), business_name, website)) = linked {
+        let client = gbp::Client {
+            id: &job.client_id,
+            business_name: &business_name,
+            category: &category,
+            website: website.as_deref(),
+            location: &location,
+        };
+        result.gbp = Some(gbp::sync(ctx, &client).await?);
+    }
     Ok(result)
 }
 

@@ -38,7 +38,7 @@ impl Reply {
     }
 }
 
-fn count(p: Provider, result: &str) {
+pub fn count(p: Provider, result: &str) {
     cep_shared::metrics::get()
         .provider_calls
         .with_label_values(&[p.as_str(), result])

@@ -300,6 +300,53 @@ impl Default for StripeProviders {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct TwilioProviders {
+    /// Empty: no SMS transport (follow-up texts are recorded, not sent). The auth
+    /// token is `TWILIO_AUTH_TOKEN`.
+    pub account_sid: String,
+    /// The sending number (E.164) or a Messaging Service SID (`MG…`).
+    pub from: String,
+    pub api_url: String,
+}
+
+impl Default for TwilioProviders {
+    fn default() -> Self {
+        Self {
+            account_sid: String::new(),
+            from: String::new(),
+            api_url: "https://api.twilio.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GbpProviders {
+    /// Record each edit the optimization layer would make instead of making it. Off
+    /// needs `GBP_ACCESS_TOKEN` (an OAuth token with the business.manage scope).
+    pub dry_run: bool,
+    /// Business Information API v1 (locations).
+    pub business_information_url: String,
+    /// My Business API v4 (local posts, reviews).
+    pub v4_url: String,
+    /// Reviews without an owner reply get one (the optimization run's "reply to
+    /// reviews"), at most this many per run.
+    pub max_review_replies: u32,
+}
+
+impl Default for GbpProviders {
+    fn default() -> Self {
+        Self {
+            dry_run: true,
+            business_information_url: "https://mybusinessbusinessinformation.googleapis.com".into(),
+            v4_url: "https://mybusiness.googleapis.com".into(),
+            max_review_replies: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProviderSettings {
     /// Any external HTTP call slower than this is a transient failure.
     pub http_timeout_seconds: u64,
@@ -308,6 +355,8 @@ pub struct ProviderSettings {
     pub smtp: SmtpProviders,
     pub calendly: CalendlyProviders,
     pub stripe: StripeProviders,
+    pub twilio: TwilioProviders,
+    pub gbp: GbpProviders,
     pub rate_limits: RateLimits,
 }
 
@@ -320,6 +369,8 @@ impl Default for ProviderSettings {
             smtp: SmtpProviders::default(),
             calendly: CalendlyProviders::default(),
             stripe: StripeProviders::default(),
+            twilio: TwilioProviders::default(),
+            gbp: GbpProviders::default(),
             rate_limits: RateLimits::default(),
         }
     }

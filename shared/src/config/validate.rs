@@ -323,13 +323,26 @@ impl Settings {
             "providers.http_timeout_seconds",
             "must be at least 1",
         )?;
+        let r = &self.engines.research;
         check(
-            self.engines.research.provider == "offline",
-            "engines.research.provider",
-            format!(
-                "`{}` is not available; the research engine runs `offline`",
-                self.engines.research.provider
-            ),
+            r.provider != crate::config::ResearchSearch::Searxng || !r.searxng_url.is_empty(),
+            "engines.research.searxng_url",
+            "must be set when engines.research.provider is searxng",
+        )?;
+        check(
+            (1..=100).contains(&r.max_results),
+            "engines.research.max_results",
+            "must be between 1 and 100",
+        )?;
+        check(
+            self.engines.testing.timeout_seconds > 0,
+            "engines.testing.timeout_seconds",
+            "must be at least 1",
+        )?;
+        check(
+            p.twilio.account_sid.is_empty() || !p.twilio.from.is_empty(),
+            "providers.twilio.from",
+            "must be set (a phone number or Messaging Service SID) when providers.twilio.account_sid is",
         )?;
         check(
             (1..=10).contains(&p.prospects.places_max_pages),
@@ -347,6 +360,20 @@ impl Settings {
             ("providers.llm.openai_url", &p.llm.openai_url),
             ("providers.stripe.api_url", &p.stripe.api_url),
             ("providers.calendly.api_url", &p.calendly.api_url),
+            ("providers.twilio.api_url", &p.twilio.api_url),
+            (
+                "providers.gbp.business_information_url",
+                &p.gbp.business_information_url,
+            ),
+            ("providers.gbp.v4_url", &p.gbp.v4_url),
+            (
+                "engines.research.duckduckgo_url",
+                &self.engines.research.duckduckgo_url,
+            ),
+            (
+                "engines.research.firecrawl_url",
+                &self.engines.research.firecrawl_url,
+            ),
         ] {
             check(
                 url.starts_with("https://") || url.starts_with("http://"),
@@ -434,6 +461,24 @@ impl Settings {
             &secrets.smtp_password,
             "providers.smtp.username",
             "SMTP_PASSWORD",
+        )?;
+        need(
+            !p.twilio.account_sid.is_empty(),
+            &secrets.twilio_auth_token,
+            "providers.twilio.account_sid",
+            "TWILIO_AUTH_TOKEN",
+        )?;
+        need(
+            !p.gbp.dry_run,
+            &secrets.gbp_access_token,
+            "providers.gbp.dry_run",
+            "GBP_ACCESS_TOKEN",
+        )?;
+        need(
+            self.engines.research.firecrawl,
+            &secrets.firecrawl_api_key,
+            "engines.research.firecrawl",
+            "FIRECRAWL_API_KEY",
         )
     }
 }

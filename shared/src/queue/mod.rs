@@ -6,6 +6,7 @@
 //! scheduling [`Clock`] (simulated in `cep simulate`); leases and heartbeats from the
 //! wall clock.
 
+mod cache;
 mod limits;
 mod redis;
 mod sqlite;

@@ -38,6 +38,13 @@ const SCHEMA: &[&str] = &[
         used          BIGINT NOT NULL,
         CONSTRAINT rate_windows_pk PRIMARY KEY (key, window_start)
     )",
+    // The research cache (see `cache.rs`).
+    "CREATE TABLE IF NOT EXISTS cache_entries (
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        expires_at  BIGINT NOT NULL,     -- scheduling clock
+        CONSTRAINT cache_entries_pk PRIMARY KEY (key)
+    )",
 ];
 
 /// id, queue, payload, attempts, max_attempts, trace

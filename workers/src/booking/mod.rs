@@ -4,9 +4,9 @@
 
 pub mod calendly_api;
 
-use crate::{Ctx, JobError};
+use crate::{Ctx, JobError, outreach};
 use cep_shared::ids::stable_id;
-use cep_shared::jobs::{BookingJob, OnboardingJob};
+use cep_shared::jobs::{BookingJob, FollowUp, OnboardingJob};
 use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
@@ -277,6 +277,11 @@ pub async fn handle(ctx: &Ctx, job: BookingJob) -> Result<BookingResult, JobErro
             )
             .await?;
         onboarding_at = Some(at);
+        if let Some(pid) = prospect_id.as_deref().filter(|_| outreach::texts_on(ctx)) {
+            ctx.queue
+                .push(outreach::follow_up_job(pid, FollowUp::Booked, now))
+                .await?;
+        }
     }
     Ok(BookingResult {
         meeting_id: id,

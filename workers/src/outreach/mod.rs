@@ -9,11 +9,14 @@
 
 pub mod inbound;
 pub mod smtp;
+pub mod tasks;
+pub mod twilio;
 pub mod window;
 
-use crate::{Ctx, JobError, params};
+use crate::{Ctx, JobError, params, provider};
+use cep_shared::config::Provider;
 use cep_shared::ids::stable_id;
-use cep_shared::jobs::OutreachJob;
+use cep_shared::jobs::{FollowUp, FollowUpJob, OutreachJob, OutreachWork};
 use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
@@ -37,9 +40,11 @@ pub struct OutreachResult {
     pub next_step_at: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
 struct Prospect {
     name: String,
     email: Option<String>,
+    phone: Option<String>,
     status: String,
     utc_offset_minutes: i64,
 }
@@ -49,6 +54,8 @@ pub struct PitchRow {
     pub id: String,
     pub subject: Option<String>,
     pub body: String,
+    /// Append the booking link (a follow-up text carries its own wording).
+    pub with_link: bool,
 }
 
 /// Who a step goes to.
@@ -143,7 +150,11 @@ pub fn compose(
         return Composed {
             message_id: None,
             headers: Vec::new(),
-            body: format!("{}\n\nBooking link: {link}", pitch.body),
+            body: if pitch.with_link {
+                format!("{}\n\nBooking link: {link}", pitch.body)
+            } else {
+                pitch.body.clone()
+            },
         };
     }
     let domain = domain_of(&o.from_address);
@@ -199,20 +210,13 @@ pub fn compose(
 }
 
 async fn load_prospect(ctx: &Ctx, id: &str) -> Result<Prospect, JobError> {
-    let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
-        "SELECT name, email, status, utc_offset_minutes FROM prospects WHERE id = $1",
+    sqlx::query_as(
+        "SELECT name, email, phone, status, utc_offset_minutes FROM prospects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(ctx.store.pool())
-    .await?;
-    let (name, email, status, utc_offset_minutes) =
-        row.ok_or_else(|| JobError::Invalid(format!("no prospect `{id}`")))?;
-    Ok(Prospect {
-        name,
-        email,
-        status,
-        utc_offset_minutes,
-    })
+    .await?
+    .ok_or_else(|| JobError::Invalid(format!("no prospect `{id}`")))
 }
 
 async fn load_pitch(ctx: &Ctx, prospect_id: &str, channel: &str) -> Result<PitchRow, JobError> {
@@ -228,7 +232,12 @@ async fn load_pitch(ctx: &Ctx, prospect_id: &str, channel: &str) -> Result<Pitch
             "prospect `{prospect_id}` has no {channel} pitch; pitch generation must run first"
         ))
     })?;
-    Ok(PitchRow { id, subject, body })
+    Ok(PitchRow {
+        id,
+        subject,
+        body,
+        with_link: true,
+    })
 }
 
 async fn is_suppressed(ctx: &Ctx, address: &str) -> Result<bool, JobError> {
@@ -282,7 +291,41 @@ async fn set_status(
     Ok(())
 }
 
-pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobError> {
+pub async fn handle(ctx: &Ctx, work: OutreachWork) -> Result<OutreachResult, JobError> {
+    match work {
+        OutreachWork::Step(job) => sequence_step(ctx, job).await,
+        OutreachWork::FollowUp(job) => follow_up(ctx, job).await,
+    }
+}
+
+/// Why a message will not go out, and whether the sequence goes on without it.
+struct Skip {
+    reason: String,
+    go_on: bool,
+}
+
+fn skip(reason: impl Into<String>, go_on: bool) -> Option<Skip> {
+    Some(Skip {
+        reason: reason.into(),
+        go_on,
+    })
+}
+
+/// One message to deliver.
+struct Delivery<'a> {
+    prospect_id: &'a str,
+    step: u32,
+    channel: &'a str,
+    prospect: Prospect,
+    pitch: PitchRow,
+    /// Where it goes: an email address or a phone number (none for LinkedIn).
+    address: Option<String>,
+    /// The sequence job to chain the next step from; none for a follow-up.
+    chain: Option<&'a OutreachJob>,
+    skip: Option<Skip>,
+}
+
+async fn sequence_step(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobError> {
     let rules = &ctx.settings.layers.outreach;
     let step = rules.sequence.get(job.step as usize).ok_or_else(|| {
         JobError::Invalid(format!(
@@ -294,7 +337,157 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
     let channel = step.channel.as_str();
     let prospect = load_prospect(ctx, &job.prospect_id).await?;
     let pitch = load_pitch(ctx, &job.prospect_id, channel).await?;
-    let row_id = message_row_id(&job.prospect_id, job.step);
+    let address = match channel {
+        "email" => prospect.email.clone(),
+        "sms" | "phone" => prospect.phone.clone(),
+        _ => None,
+    };
+    // The sequence stops at the first reply, booking, bounce or opt-out.
+    let skip = if STOPPED.contains(&prospect.status.as_str()) {
+        skip(
+            format!("sequence stopped: the prospect is {}", prospect.status),
+            false,
+        )
+    } else if channel == "email" {
+        match address.as_deref() {
+            None => skip("the prospect has no email address", true),
+            Some(a) if is_suppressed(ctx, a).await? => {
+                skip(format!("{a} is on the suppression list"), false)
+            }
+            Some(_) => None,
+        }
+    } else if channel == "sms" {
+        // No cold SMS: texts go only to prospects who replied or booked (follow-ups),
+        // and those have left the sequence already.
+        skip("no cold SMS: the prospect has not replied or booked", true)
+    } else {
+        None
+    };
+    deliver(
+        ctx,
+        Delivery {
+            prospect_id: &job.prospect_id,
+            step: job.step,
+            channel,
+            prospect,
+            pitch,
+            address,
+            chain: Some(&job),
+            skip,
+        },
+    )
+    .await
+}
+
+/// The step number a follow-up's message row carries: past any sequence.
+pub fn follow_up_step(f: FollowUp) -> u32 {
+    match f {
+        FollowUp::Booked => 100,
+        FollowUp::Replied => 101,
+    }
+}
+
+/// A warm text: a booking's confirmation, or the booking link after a reply.
+async fn follow_up(ctx: &Ctx, job: FollowUpJob) -> Result<OutreachResult, JobError> {
+    let prospect = load_prospect(ctx, &job.prospect_id).await?;
+    let o = &ctx.settings.layers.outreach;
+    let first = prospect.name.split_whitespace().next().unwrap_or("there");
+    let body = match job.follow_up {
+        FollowUp::Booked => format!(
+            "Hi {first}, thanks for booking time with {}. We look forward to talking about your Google listing. Reply STOP to opt out.",
+            o.from_name
+        ),
+        FollowUp::Replied => format!(
+            "Hi {first}, thanks for your reply! Pick a time that suits you: {} (from {}). Reply STOP to opt out.",
+            booking_link(
+                &ctx.settings.layers.booking.scheduling_url,
+                "sms",
+                &job.prospect_id,
+                &format!("follow-up:{}", job.follow_up.as_str())
+            ),
+            o.from_name
+        ),
+    };
+    let status = prospect.status.as_str();
+    let warm = match job.follow_up {
+        FollowUp::Booked => matches!(status, "booked" | "client"),
+        FollowUp::Replied => status == "replied",
+    };
+    let address = prospect.phone.clone();
+    let skip = if !warm {
+        skip(
+            format!(
+                "no cold SMS: a {} follow-up needs a prospect who {}, this one is {status}",
+                job.follow_up.as_str(),
+                job.follow_up.as_str()
+            ),
+            false,
+        )
+    } else {
+        match address.as_deref() {
+            None => skip("the prospect has no phone number", false),
+            Some(a) if is_suppressed(ctx, a).await? => {
+                skip(format!("{a} is on the suppression list"), false)
+            }
+            Some(_) => None,
+        }
+    };
+    deliver(
+        ctx,
+        Delivery {
+            prospect_id: &job.prospect_id,
+            step: follow_up_step(job.follow_up),
+            channel: "sms",
+            prospect,
+            pitch: PitchRow {
+                id: format!("follow-up:{}", job.follow_up.as_str()),
+                subject: None,
+                body,
+                with_link: false,
+            },
+            address,
+            chain: None,
+            skip,
+        },
+    )
+    .await
+}
+
+/// The job for a follow-up text, keyed so each prospect gets each kind once.
+pub fn follow_up_job(prospect_id: &str, follow_up: FollowUp, run_at: i64) -> NewJob {
+    NewJob::new(
+        JobKind::Layer(Layer::Outreach),
+        &FollowUpJob {
+            prospect_id: prospect_id.to_owned(),
+            follow_up,
+        },
+        run_at,
+    )
+    .key(format!("outreach:{prospect_id}:{}", follow_up.as_str()))
+}
+
+/// Whether follow-up texts are worth enqueueing at all: the SMS cap is on.
+pub fn texts_on(ctx: &Ctx) -> bool {
+    ctx.settings.layers.outreach.daily_caps.sms > 0
+}
+
+/// How a message goes out: by machine, as a task for a person, or only recorded.
+fn route(ctx: &Ctx, channel: &str) -> &'static str {
+    if ctx.settings.layers.outreach.dry_run {
+        return "recorded";
+    }
+    match channel {
+        "email" => "smtp",
+        "sms" if twilio::configured(ctx) => "twilio",
+        // LinkedIn, calls, and texts without an SMS account: work for a person.
+        _ => "task",
+    }
+}
+
+async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<OutreachResult, JobError> {
+    let rules = &ctx.settings.layers.outreach;
+    let channel = d.channel;
+    let row_id = message_row_id(d.prospect_id, d.step);
     let now = ctx.now();
     let pool = ctx.store.pool();
 
@@ -303,9 +496,9 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&row_id)
-    .bind(&job.prospect_id)
-    .bind(&pitch.id)
-    .bind(i64::from(job.step))
+    .bind(d.prospect_id)
+    .bind(&d.pitch.id)
+    .bind(i64::from(d.step))
     .bind(channel)
     .bind(&rules.mailbox)
     .bind(now)
@@ -317,8 +510,8 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
         .await?;
     let result = |status: &str, reason: Option<String>, next: Option<i64>| OutreachResult {
         message_id: row_id.clone(),
-        prospect_id: job.prospect_id.clone(),
-        step: job.step,
+        prospect_id: d.prospect_id.to_owned(),
+        step: d.step,
         channel: channel.to_owned(),
         status: status.to_owned(),
         reason,
@@ -327,54 +520,36 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
 
     match status.as_str() {
         // Already done by an earlier delivery: make sure the next step is chained.
-        "sent" | "recorded" | "unknown" => {
-            let next = chain_next(ctx, &job, now).await?;
+        "sent" | "recorded" | "unknown" | "task" | "done" => {
+            let next = chain_next(ctx, d.chain, now).await?;
             return Ok(result(&status, None, next));
         }
-        "skipped" => return Ok(result(&status, None, None)),
+        "skipped" | "bounced" => return Ok(result(&status, None, None)),
         "sending" => {
             // The attempt that claimed this message died before recording the outcome:
             // it may or may not have gone out. Never resend blindly.
             let reason = "the worker stopped mid-send; whether it went out is unknown";
             flag_unknown(ctx, &row_id, channel, reason).await?;
-            let next = chain_next(ctx, &job, now).await?;
+            let next = chain_next(ctx, d.chain, now).await?;
             return Ok(result("unknown", Some(reason.into()), next));
         }
         _ => {}
     }
 
-    // The sequence stops at the first reply, booking, bounce or opt-out.
-    if STOPPED.contains(&prospect.status.as_str()) {
-        let reason = format!("sequence stopped: the prospect is {}", prospect.status);
-        set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
-        return Ok(result("skipped", Some(reason), None));
-    }
-    if channel == "email" {
-        let Some(address) = prospect.email.as_deref() else {
-            let reason = "the prospect has no email address".to_owned();
-            set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
-            let next = chain_next(ctx, &job, now).await?;
-            return Ok(result("skipped", Some(reason), next));
-        };
-        if is_suppressed(ctx, address).await? {
-            let reason = format!("{address} is on the suppression list");
-            set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
-            return Ok(result("skipped", Some(reason), None));
-        }
-    }
-    if channel == "sms" {
-        // No cold SMS: only to prospects who replied or booked, and those have left the
-        // sequence already.
-        let reason = "no cold SMS: the prospect has not replied or booked".to_owned();
-        set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
-        let next = chain_next(ctx, &job, now).await?;
-        return Ok(result("skipped", Some(reason), next));
-    }
     let cap = cap_for(ctx, channel);
-    if cap == 0 {
-        let reason = format!("{channel} is switched off (daily cap 0)");
+    let skip = d.skip.or_else(|| {
+        (cap == 0).then(|| Skip {
+            reason: format!("{channel} is switched off (daily cap 0)"),
+            go_on: true,
+        })
+    });
+    if let Some(Skip { reason, go_on }) = skip {
         set_status(ctx, &row_id, "skipped", Some(&reason)).await?;
-        let next = chain_next(ctx, &job, now).await?;
+        let next = if go_on {
+            chain_next(ctx, d.chain, now).await?
+        } else {
+            None
+        };
         return Ok(result("skipped", Some(reason), next));
     }
 
@@ -395,7 +570,7 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
     let (start, end) = send_hours(ctx).await?;
     let open = window::next_open(
         now,
-        prospect.utc_offset_minutes,
+        d.prospect.utc_offset_minutes,
         &rules.send_days,
         start,
         end,
@@ -404,6 +579,10 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
         let reason = format!("outside the prospect's send window ({start}:00–{end}:00 local)");
         set_status(ctx, &row_id, "deferred", Some(&reason)).await?;
         return Err(JobError::deferred(open, reason));
+    }
+    let route = route(ctx, channel);
+    if route == "twilio" {
+        provider::take_budget(ctx, Provider::Twilio, "").await?;
     }
 
     // Claim one unit of today's cap and the message in one transaction.
@@ -453,21 +632,27 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
         &row_id,
         channel,
         &Recipient {
-            prospect_id: &job.prospect_id,
-            name: &prospect.name,
-            address: prospect.email.as_deref(),
+            prospect_id: d.prospect_id,
+            name: &d.prospect.name,
+            address: d.address.as_deref(),
         },
-        &pitch,
+        &d.pitch,
         now,
     );
-    // Email leaves through SMTP unless in dry run; the other channels are work for a
-    // person (LinkedIn, phone): recorded whole either way.
-    let final_status = match (&ctx.mailer, channel) {
-        (Some(mailer), "email") => match mailer.send(&composed, now).await {
-            Ok(()) => "sent",
-            Err(failure) => return after_failed_send(ctx, &job, &row_id, &day, failure).await,
-        },
-        _ => "recorded",
+    let sent = match (route, &ctx.mailer, d.address.as_deref()) {
+        ("smtp", Some(mailer), _) => mailer.send(&composed, now).await.map(|()| None),
+        ("twilio", _, Some(to)) => twilio::send(ctx, to, &composed.body).await.map(Some),
+        _ => Ok(None),
+    };
+    let (final_status, provider_id) = match sent {
+        Ok(sid) if route == "smtp" || route == "twilio" => ("sent", sid),
+        Ok(_) if route == "task" => ("task", None),
+        Ok(_) => ("recorded", None),
+        Err(failure) => {
+            return after_failed_send(ctx, &row_id, channel, &day, failure, d.chain)
+                .await
+                .map(|(status, reason, next)| result(status, Some(reason), next));
+        }
     };
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -477,37 +662,46 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
     .bind(&row_id)
     .bind(final_status)
     .bind(now)
-    .bind(&composed.message_id)
+    .bind(composed.message_id.as_ref().or(provider_id.as_ref()))
     .bind(serde_json::to_string(&composed.headers)?)
     .bind(&composed.body)
     .execute(&mut *tx)
     .await?;
-    for (kind, subject) in [
-        ("delivered", row_id.as_str()),
-        ("contacted", job.prospect_id.as_str()),
-    ] {
+    ctx.store
+        .record_event(
+            &mut *tx,
+            Event {
+                layer: Layer::Outreach,
+                kind: "delivered",
+                subject: &row_id,
+                data: serde_json::json!({ "channel": channel, "step": d.step }),
+                occurred_at: now,
+            },
+        )
+        .await?;
+    if d.chain.is_some() {
         ctx.store
             .record_event(
                 &mut *tx,
                 Event {
                     layer: Layer::Outreach,
-                    kind,
-                    subject,
-                    data: serde_json::json!({ "channel": channel, "step": job.step }),
+                    kind: "contacted",
+                    subject: d.prospect_id,
+                    data: serde_json::json!({ "channel": channel, "step": d.step }),
                     occurred_at: now,
                 },
             )
             .await?;
+        sqlx::query(
+            "UPDATE prospects SET status = 'contacted', updated_at = $2 WHERE id = $1 AND status IN ('new', 'pitched')",
+        )
+        .bind(d.prospect_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     }
-    sqlx::query(
-        "UPDATE prospects SET status = 'contacted', updated_at = $2 WHERE id = $1 AND status IN ('new', 'pitched')",
-    )
-    .bind(&job.prospect_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    let next = chain_next(ctx, &job, now).await?;
+    let next = chain_next(ctx, d.chain, now).await?;
     Ok(result(final_status, None, next))
 }
 
@@ -516,23 +710,15 @@ pub async fn handle(ctx: &Ctx, job: OutreachJob) -> Result<OutreachResult, JobEr
 /// day's cap go back, and the job retries. Unknown: flagged, never resent.
 async fn after_failed_send(
     ctx: &Ctx,
-    job: &OutreachJob,
     row_id: &str,
+    channel: &str,
     day: &str,
     failure: smtp::SendFailure,
-) -> Result<OutreachResult, JobError> {
+    chain: Option<&OutreachJob>,
+) -> Result<(&'static str, String, Option<i64>), JobError> {
     let now = ctx.now();
     let pool = ctx.store.pool();
     let mailbox = &ctx.settings.layers.outreach.mailbox;
-    let result = |status: &str, reason: String, next: Option<i64>| OutreachResult {
-        message_id: row_id.to_owned(),
-        prospect_id: job.prospect_id.clone(),
-        step: job.step,
-        channel: "email".into(),
-        status: status.to_owned(),
-        reason: Some(reason),
-        next_step_at: next,
-    };
     match failure {
         smtp::SendFailure::NotSent(reason) => {
             let mut tx = pool.begin().await?;
@@ -545,9 +731,10 @@ async fn after_failed_send(
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE send_counters SET sent = sent - 1 WHERE mailbox = $1 AND channel = 'email' AND day = $2 AND sent > 0",
+                "UPDATE send_counters SET sent = sent - 1 WHERE mailbox = $1 AND channel = $2 AND day = $3 AND sent > 0",
             )
             .bind(mailbox)
+            .bind(channel)
             .bind(day)
             .execute(&mut *tx)
             .await?;
@@ -556,12 +743,12 @@ async fn after_failed_send(
         }
         smtp::SendFailure::Rejected(reason) => {
             bounce(ctx, row_id, &reason, now).await?;
-            Ok(result("bounced", reason, None))
+            Ok(("bounced", reason, None))
         }
         smtp::SendFailure::Unknown(reason) => {
-            flag_unknown(ctx, row_id, "email", &reason).await?;
-            let next = chain_next(ctx, job, now).await?;
-            Ok(result("unknown", reason, next))
+            flag_unknown(ctx, row_id, channel, &reason).await?;
+            let next = chain_next(ctx, chain, now).await?;
+            Ok(("unknown", reason, next))
         }
     }
 }
@@ -621,8 +808,15 @@ pub fn step_job(prospect_id: &str, step: u32, run_at: i64) -> NewJob {
 }
 
 /// Enqueues the sequence's next step, timed from the first send; keyed so a redelivery
-/// enqueues it once.
-async fn chain_next(ctx: &Ctx, job: &OutreachJob, now: i64) -> Result<Option<i64>, JobError> {
+/// enqueues it once. A follow-up (no sequence job) chains nothing.
+async fn chain_next(
+    ctx: &Ctx,
+    job: Option<&OutreachJob>,
+    now: i64,
+) -> Result<Option<i64>, JobError> {
+    let Some(job) = job else {
+        return Ok(None);
+    };
     let seq = &ctx.settings.layers.outreach.sequence;
     let next = job.step + 1;
     let Some(step) = seq.get(next as usize) else {
@@ -652,13 +846,15 @@ pub async fn record_reply(ctx: &Ctx, message_row_id: &str, at: i64) -> Result<bo
         return Ok(false);
     };
     let mut tx = ctx.store.pool().begin().await?;
-    sqlx::query(
+    let first = sqlx::query(
         "UPDATE prospects SET status = 'replied', updated_at = $2 WHERE id = $1 AND status IN ('new', 'pitched', 'contacted')",
     )
     .bind(&prospect_id)
     .bind(at)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
     ctx.store
         .record_event(
             &mut *tx,
@@ -672,6 +868,11 @@ pub async fn record_reply(ctx: &Ctx, message_row_id: &str, at: i64) -> Result<bo
         )
         .await?;
     tx.commit().await?;
+    if first && texts_on(ctx) {
+        ctx.queue
+            .push(follow_up_job(&prospect_id, FollowUp::Replied, at))
+            .await?;
+    }
     Ok(true)
 }
 
@@ -690,7 +891,7 @@ pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result
     .await?;
     sqlx::query(
         "UPDATE prospects SET status = 'stopped', updated_at = $2
-          WHERE LOWER(email) = $1 AND status IN ('new', 'pitched', 'contacted', 'replied')",
+          WHERE (LOWER(email) = $1 OR phone = $1) AND status IN ('new', 'pitched', 'contacted', 'replied')",
     )
     .bind(&address)
     .bind(at)
@@ -712,15 +913,21 @@ pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result
     Ok(())
 }
 
-/// The address a message went to, for the unsubscribe endpoint.
+/// The address a message went to (an email address, or a phone number for texts and
+/// calls), for the unsubscribe endpoint and bounces.
 pub async fn recipient_of(ctx: &Ctx, message_row_id: &str) -> Result<Option<String>, JobError> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT p.email FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT m.channel, p.email, p.phone FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
     )
     .bind(message_row_id)
     .fetch_optional(ctx.store.pool())
     .await?;
-    Ok(row.and_then(|(e,)| e))
+    Ok(
+        row.and_then(|(channel, email, phone)| match channel.as_str() {
+            "sms" | "phone" => phone,
+            _ => email,
+        }),
+    )
 }
 
 #[cfg(test)]

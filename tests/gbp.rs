@@ -1,0 +1,217 @@
+//! The optimization layer on a real Business Profile (a local fake of Google's APIs):
+//! missing fields patched, due posts published, unanswered reviews replied to — each
+//! once, within 10 edits a minute per profile, and nothing but a record in dry run.
+
+mod common;
+
+use cep_shared::config::{Limit, Per};
+use cep_shared::jobs::OptimizationJob;
+use cep_shared::{Clock, Secrets, Settings};
+use cep_workers::{Ctx, Disposition, gbp, optimization};
+use common::*;
+use wiremock::matchers::{body_partial_json, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const LOCATION: &str = "accounts/123/locations/456";
+const V4: &str = "/v4/accounts/123/locations/456";
+
+async fn google() -> MockServer {
+    let server = MockServer::start().await;
+    let ok = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+    Mock::given(method("GET"))
+        .and(path("/v1/locations/456"))
+        .and(query_param("readMask", "name,websiteUri,profile"))
+        .respond_with(ok(
+            serde_json::json!({ "name": "locations/456", "websiteUri": "https://oak.example" }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/v1/locations/456"))
+        .and(query_param("updateMask", "profile.description"))
+        .respond_with(ok(serde_json::json!({ "name": "locations/456" })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{V4}/localPosts")))
+        .and(body_partial_json(
+            serde_json::json!({ "topicType": "STANDARD", "languageCode": "en" }),
+        ))
+        .respond_with(ok(
+            serde_json::json!({ "name": format!("{LOCATION}/localPosts/p1") }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/reviews")))
+        .respond_with(ok(serde_json::json!({ "reviews": [
+            { "reviewId": "r1", "starRating": "FIVE", "reviewer": { "displayName": "Ana Diaz" } },
+            { "reviewId": "r2", "starRating": "TWO", "reviewReply": { "comment": "Sorry!" } }
+        ] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{V4}/reviews/r1/reply")))
+        .respond_with(ok(serde_json::json!({ "comment": "ok" })))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn live(server: &MockServer, dry_run: bool) -> (Settings, Secrets) {
+    let mut s = settings();
+    s.providers.gbp.dry_run = dry_run;
+    s.providers.gbp.business_information_url = server.uri();
+    s.providers.gbp.v4_url = server.uri();
+    let mut secrets = Secrets::default();
+    if !dry_run {
+        secrets.gbp_access_token = Some("gbp-test-token".into());
+    }
+    (s, secrets)
+}
+
+async fn optimize(
+    ctx: &Ctx,
+    period: &str,
+) -> Result<optimization::OptimizationResult, cep_workers::JobError> {
+    optimization::handle(
+        ctx,
+        OptimizationJob {
+            client_id: "client_1".into(),
+            period: period.into(),
+        },
+    )
+    .await
+}
+
+async fn calls(server: &MockServer, verb: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .count()
+}
+
+#[tokio::test]
+async fn a_linked_profile_gets_each_edit_once_within_its_edits_per_minute() {
+    let server = google().await;
+    let (mut s, secrets) = live(&server, false);
+    s.providers.rate_limits.gbp_edits = vec![Limit {
+        per: Per::Minute,
+        limit: 2,
+    }];
+    let clock = Clock::simulated(in_window());
+    let h = harness_with(Backend::Fleet, s, secrets, clock.clone()).await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    let e = gbp::link(ctx, "client_1", "locations/456")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("expected accounts/<account id>/locations/<location id>"),
+        "{e}"
+    );
+    gbp::link(ctx, "client_1", LOCATION).await.unwrap();
+
+    // Two edits fit this minute (the description, today's post); the review reply waits
+    // for the next one.
+    let e = optimize(ctx, "2026-W02").await.unwrap_err();
+    let next_minute = (ctx.now() / 60_000 + 1) * 60_000;
+    assert_eq!(e.disposition(), Disposition::RetryAt(next_minute), "{e}");
+    assert_eq!(calls(&server, "PATCH").await, 1);
+    assert_eq!(calls(&server, "POST").await, 1);
+    assert_eq!(calls(&server, "PUT").await, 0);
+
+    clock.set(in_window() + chrono::Duration::minutes(1));
+    let r = optimize(ctx, "2026-W02").await.unwrap();
+    let g = r.gbp.unwrap();
+    assert_eq!(
+        (g.profile_fields.len(), g.posts, g.review_replies),
+        (0, 0, 1),
+        "{g:?}"
+    );
+    // Nothing twice: the rerun made only the reply; the answered review got none.
+    assert_eq!(calls(&server, "PATCH").await, 1);
+    assert_eq!(calls(&server, "POST").await, 1);
+    assert_eq!(calls(&server, "PUT").await, 1);
+
+    let reqs = server.received_requests().await.unwrap();
+    let put = reqs.iter().find(|r| r.method.as_str() == "PUT").unwrap();
+    assert_eq!(
+        put.headers.get("authorization").unwrap(),
+        "Bearer gbp-test-token"
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+    assert!(
+        reply["comment"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thank you, Ana!")
+    );
+    let patch = reqs.iter().find(|r| r.method.as_str() == "PATCH").unwrap();
+    let patch: serde_json::Value = serde_json::from_slice(&patch.body).unwrap();
+    assert!(
+        patch["profile"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Oak Dental")
+    );
+    assert!(
+        patch.get("websiteUri").is_none(),
+        "the website was set already"
+    );
+    assert_eq!(
+        scalar(
+            ctx,
+            "SELECT COUNT(*) FROM posts WHERE gbp_post = 'accounts/123/locations/456/localPosts/p1'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            ctx,
+            "SELECT COUNT(*) FROM gbp_edits WHERE status = 'applied'"
+        )
+        .await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn dry_run_records_the_edits_and_sends_nothing_until_it_is_turned_off() {
+    let server = google().await;
+    let (s, secrets) = live(&server, true);
+    let clock = Clock::simulated(in_window());
+    let h = harness_with(Backend::Embedded, s, secrets, clock.clone()).await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    gbp::link(ctx, "client_1", LOCATION).await.unwrap();
+
+    let r = optimize(ctx, "2026-W02").await.unwrap();
+    assert_eq!(r.gbp.unwrap().posts, 1);
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "dry run calls nothing"
+    );
+    assert_eq!(
+        scalar(
+            ctx,
+            "SELECT COUNT(*) FROM gbp_edits WHERE status = 'dry_run' AND kind = 'post'"
+        )
+        .await,
+        1
+    );
+
+    // The same store with dry run off: the recorded post goes out, once.
+    let (s, secrets) = live(&server, false);
+    let live_ctx = Ctx::new(s, secrets, ctx.store.clone(), ctx.queue.clone(), clock).unwrap();
+    let r = optimize(&live_ctx, "2026-W03").await.unwrap();
+    assert_eq!(r.gbp.unwrap().posts, 1);
+    assert_eq!(calls(&server, "POST").await, 1);
+    optimize(&live_ctx, "2026-W04").await.unwrap();
+    assert_eq!(calls(&server, "POST").await, 1);
+}
