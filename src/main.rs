@@ -89,6 +89,9 @@ enum Command {
     /// Link a client to its Business Profile location (`accounts/<id>/locations/<id>`):
     /// the optimization layer then edits that profile (dry run by default).
     GbpLink { client_id: String, location: String },
+    /// Research a prospect (web search, site scrape, cited summary; cached) and print
+    /// it as JSON.
+    Research { prospect_id: String },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
@@ -129,6 +132,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::TaskDone { .. }
             | Command::Tasks { .. }
             | Command::GbpLink { .. }
+            | Command::Research { .. }
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
             | Command::Calendly
@@ -252,6 +256,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let ctx = app::open(settings, Clock::System).await?;
             cep_workers::gbp::link(&ctx, &client_id, &location).await?;
             println!("{client_id} is linked to {location}");
+        }
+        Command::Research { prospect_id } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let found = cep_workers::research::prospect(&ctx, &prospect_id).await?;
+            println!("{}", serde_json::to_string_pretty(&found)?);
         }
         Command::Tasks { channel, limit } => {
             let ctx = app::open(settings, Clock::System).await?;

@@ -20,6 +20,7 @@ pub mod pitch_generation;
 pub mod prospecting;
 pub mod provider;
 pub mod reporting;
+pub mod research;
 pub mod runtime;
 pub mod signature;
 pub mod trace;

@@ -45,6 +45,8 @@ impl std::fmt::Display for Failure {
 pub struct Prompt {
     pub system: String,
     pub user: String,
+    /// The JSON schema of the answer (Ollama enforces it; the others are told).
+    pub schema: serde_json::Value,
 }
 
 /// The JSON schema the answer must follow (Ollama takes it as `format`).
@@ -94,6 +96,7 @@ pub fn prompt(brief: &Brief<'_>, tone: &str, variant: &str, rules: &PitchRules) 
             brief.pain_points.join("; "),
             brief.revenue_lost
         ),
+        schema: schema(),
     }
 }
 
@@ -191,12 +194,12 @@ pub fn validate(
     Ok(out)
 }
 
-type Request = fn(&Ctx, &LlmProviders, &Prompt) -> reqwest::RequestBuilder;
-type ReadAnswer = fn(&Reply) -> Result<String, String>;
+pub(crate) type Request = fn(&Ctx, &LlmProviders, &Prompt) -> reqwest::RequestBuilder;
+pub(crate) type ReadAnswer = fn(&Reply) -> Result<String, String>;
 
 /// The configured LLM: its provider, how to ask it and how to read its answer; `None`
 /// for the template writer.
-fn adapter(w: PitchWriter) -> Option<(Provider, Request, ReadAnswer)> {
+pub(crate) fn adapter(w: PitchWriter) -> Option<(Provider, Request, ReadAnswer)> {
     match w {
         PitchWriter::Template => None,
         PitchWriter::Ollama => Some((Provider::Ollama, ollama::request, ollama::text)),
@@ -206,7 +209,7 @@ fn adapter(w: PitchWriter) -> Option<(Provider, Request, ReadAnswer)> {
 }
 
 /// Asks the model; the text of its answer, or why there is none.
-async fn ask(
+pub(crate) async fn ask(
     ctx: &Ctx,
     cfg: &LlmProviders,
     (provider, request, text): (Provider, Request, ReadAnswer),

@@ -1,6 +1,6 @@
 //! Ollama `/api/chat`, non-streaming, with the answer's JSON schema as `format`.
 
-use super::llm::{Prompt, schema};
+use super::llm::Prompt;
 use crate::Ctx;
 use crate::provider::Reply;
 use cep_shared::config::LlmProviders;
@@ -13,7 +13,7 @@ pub fn request(ctx: &Ctx, cfg: &LlmProviders, p: &Prompt) -> reqwest::RequestBui
             { "role": "system", "content": p.system },
             { "role": "user", "content": p.user },
         ],
-        "format": schema(),
+        "format": p.schema,
         "stream": false,
         "options": { "temperature": cfg.temperature, "num_predict": cfg.max_tokens },
     });
