@@ -92,6 +92,9 @@ enum Command {
     /// Research a prospect (web search, site scrape, cited summary; cached) and print
     /// it as JSON.
     Research { prospect_id: String },
+    /// Audit a prospect's website in headless Chromium (loads, name/phone/city,
+    /// LocalBusiness data, mobile viewport, load time, screenshot) and print it as JSON.
+    Audit { prospect_id: String },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
@@ -133,6 +136,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::Tasks { .. }
             | Command::GbpLink { .. }
             | Command::Research { .. }
+            | Command::Audit { .. }
             | Command::InvoicePaid { .. }
             | Command::Rollback { .. }
             | Command::Calendly
@@ -256,6 +260,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let ctx = app::open(settings, Clock::System).await?;
             cep_workers::gbp::link(&ctx, &client_id, &location).await?;
             println!("{client_id} is linked to {location}");
+        }
+        Command::Audit { prospect_id } => {
+            let ctx = app::open(settings, Clock::System).await?;
+            let audit = cep_workers::audit::prospect(&ctx, &prospect_id).await?;
+            println!("{}", serde_json::to_string_pretty(&audit)?);
         }
         Command::Research { prospect_id } => {
             let ctx = app::open(settings, Clock::System).await?;

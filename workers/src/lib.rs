@@ -3,6 +3,7 @@
 
 pub mod aggregation;
 pub mod api;
+pub mod audit;
 pub mod backend;
 pub mod booking;
 mod context;

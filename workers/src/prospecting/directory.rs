@@ -128,6 +128,7 @@ fn business(location: &str, offset: i32, category: &str, n: usize) -> Business {
         hours_listed: has_profile && rng.chance(0.3 + 0.6 * maturity),
         website_linked: website,
         description: has_profile && rng.chance(maturity),
+        website: None,
         owner_reply_share: if reviews > 0 {
             rng.unit() * maturity
         } else {

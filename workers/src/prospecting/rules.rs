@@ -19,6 +19,8 @@ pub struct ProfileSignals {
     pub description: bool,
     /// Share of reviews the owner replied to, 0..1.
     pub owner_reply_share: f64,
+    /// The testing engine's audit of the business's website, once run.
+    pub website: Option<crate::audit::WebsiteSignal>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +141,7 @@ mod tests {
             website_linked: true,
             description: true,
             owner_reply_share: 0.7,
+            website: None,
         }
     }
 
