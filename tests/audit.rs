@@ -92,8 +92,25 @@ async fn a_prospects_audit_lands_in_test_results_and_its_website_signal() {
         .await
         .unwrap();
 
-    let a = audit::prospect(ctx, &id).await.unwrap();
-    assert_eq!(a.outcome, "failed");
+    // With audits on, pitch generation audits the site before the first pitch.
+    let mut s = (*ctx.settings).clone();
+    s.engines.testing.audit_websites = true;
+    let auditing = cep_workers::Ctx::new(
+        s,
+        (*ctx.secrets).clone(),
+        ctx.store.clone(),
+        ctx.queue.clone(),
+        Clock::System,
+    )
+    .unwrap();
+    cep_workers::pitch_generation::handle(
+        &auditing,
+        cep_shared::jobs::PitchJob {
+            prospect_id: id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         scalar(
             ctx,

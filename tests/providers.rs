@@ -523,6 +523,21 @@ async fn overpass_finds_dentists_by_both_tags_and_keeps_what_osm_knows() {
         .await,
         1
     );
+
+    // The same search within the hour is answered from the cache.
+    let again = cep_workers::prospecting::handle(
+        &h.ctx,
+        cep_shared::jobs::ProspectingJob {
+            period: "2026-03-11".into(),
+            location: "Miami, FL".into(),
+            category: "dental".into(),
+            max_prospects: Some(20),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.total_found, 2);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -171,6 +171,26 @@ pub async fn send(
     }
 }
 
+/// `fetch`'s answer, served from the fleet's cache under `key` while it is younger than
+/// `ttl_seconds` (0: always fetched).
+pub async fn cached<T, F>(ctx: &Ctx, key: &str, ttl_seconds: u64, fetch: F) -> Result<T, JobError>
+where
+    T: serde::Serialize + DeserializeOwned,
+    F: std::future::Future<Output = Result<T, JobError>>,
+{
+    if ttl_seconds > 0
+        && let Some(hit) = ctx.queue.cache_get(key).await?
+        && let Ok(v) = serde_json::from_str(&hit)
+    {
+        return Ok(v);
+    }
+    let v = fetch.await?;
+    ctx.queue
+        .cache_put(key, &serde_json::to_string(&v)?, ttl_seconds)
+        .await?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

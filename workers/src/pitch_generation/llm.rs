@@ -243,12 +243,29 @@ pub async fn drafts(
         return Ok((template(), "template"));
     };
     let provider = llm.0;
-    provider::take_budget(ctx, provider, "").await?;
     let p = prompt(brief, tone, variant, rules);
+    // The same brief asked again within the cache's lifetime gets the same pitch.
+    let key = format!(
+        "pitch:{}:{}",
+        provider.as_str(),
+        cep_shared::ids::stable_id("brief", &[&p.system, &p.user])
+    );
+    let ttl = ctx.settings.engines.research.cache.pitch_seconds;
+    if let Some(hit) = ctx.queue.cache_get(&key).await?
+        && let Ok(drafts) = serde_json::from_str::<Vec<PitchDraft>>(&hit)
+    {
+        return Ok((drafts, provider.as_str()));
+    }
+    provider::take_budget(ctx, provider, "").await?;
     let result = match ask(ctx, cfg, llm, &p).await {
         Ok(text) => validate(&text, tone, variant, rules).map_err(Failure::Invalid),
         Err(f) => Err(f),
     };
+    if let Ok(drafts) = &result {
+        ctx.queue
+            .cache_put(&key, &serde_json::to_string(drafts)?, ttl)
+            .await?;
+    }
     match result {
         Ok(drafts) => Ok((drafts, provider.as_str())),
         Err(failure) => {

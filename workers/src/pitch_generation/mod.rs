@@ -164,6 +164,17 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
         )));
     };
     let signals: ProfileSignals = serde_json::from_str(&signals)?;
+    if ctx.settings.engines.testing.audit_websites && signals.website.is_none() {
+        // The testing engine audits the site once, before the first pitch.
+        let (site,): (Option<String>,) =
+            sqlx::query_as("SELECT website FROM prospects WHERE id = $1")
+                .bind(&job.prospect_id)
+                .fetch_one(ctx.store.pool())
+                .await?;
+        if site.is_some() {
+            crate::audit::prospect(ctx, &job.prospect_id).await?;
+        }
+    }
     let opportunities: Vec<String> = serde_json::from_str(&opportunities)?;
     let pains = pain_points(&signals, revenue_lost as u64, rules.max_pain_points);
     let variant = variant_for(ctx, &job.prospect_id).await?;

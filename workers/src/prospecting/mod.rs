@@ -6,7 +6,7 @@ pub mod overpass;
 pub mod places;
 pub mod rules;
 
-use crate::{Ctx, JobError, params};
+use crate::{Ctx, JobError, params, provider};
 use cep_shared::JobKind;
 use cep_shared::Layer;
 use cep_shared::config::ProspectSource as ProspectSourceKind;
@@ -41,10 +41,17 @@ pub struct ProspectSearchResult {
 
 /// Businesses of `category` in `location` from the configured source.
 async fn find(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Business>, JobError> {
-    match ctx.settings.providers.prospects.source {
+    let source = ctx.settings.providers.prospects.source;
+    let ttl = ctx.settings.engines.research.cache.prospect_search_seconds;
+    let key = format!("prospects:{source:?}:{category}:{location}");
+    match source {
         ProspectSourceKind::Offline => Ok(OfflineDirectory.search(location, category)),
-        ProspectSourceKind::Overpass => overpass::search(ctx, location, category).await,
-        ProspectSourceKind::Places => places::search(ctx, location, category).await,
+        ProspectSourceKind::Overpass => {
+            provider::cached(ctx, &key, ttl, overpass::search(ctx, location, category)).await
+        }
+        ProspectSourceKind::Places => {
+            provider::cached(ctx, &key, ttl, places::search(ctx, location, category)).await
+        }
     }
 }
 
