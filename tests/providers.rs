@@ -460,17 +460,25 @@ async fn prospect_with(
     Result<cep_workers::prospecting::ProspectSearchResult, JobError>,
 ) {
     let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
-    let r = cep_workers::prospecting::handle(
-        &h.ctx,
+    let r = search_miami_dentists(&h.ctx, "2026-03-10").await;
+    (h, r)
+}
+
+/// One prospecting run for Miami dentists in `period`.
+async fn search_miami_dentists(
+    ctx: &Ctx,
+    period: &str,
+) -> Result<cep_workers::prospecting::ProspectSearchResult, JobError> {
+    cep_workers::prospecting::handle(
+        ctx,
         cep_shared::jobs::ProspectingJob {
-            period: "2026-03-10".into(),
+            period: period.into(),
             location: "Miami, FL".into(),
             category: "dental".into(),
             max_prospects: Some(20),
         },
     )
-    .await;
-    (h, r)
+    .await
 }
 
 #[tokio::test]
@@ -525,17 +533,7 @@ async fn overpass_finds_dentists_by_both_tags_and_keeps_what_osm_knows() {
     );
 
     // The same search within the hour is answered from the cache.
-    let again = cep_workers::prospecting::handle(
-        &h.ctx,
-        cep_shared::jobs::ProspectingJob {
-            period: "2026-03-11".into(),
-            location: "Miami, FL".into(),
-            category: "dental".into(),
-            max_prospects: Some(20),
-        },
-    )
-    .await
-    .unwrap();
+    let again = search_miami_dentists(&h.ctx, "2026-03-11").await.unwrap();
     assert_eq!(again.total_found, 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }

@@ -225,6 +225,7 @@ pub async fn website(
     .stderr(Stdio::piped())
     .kill_on_drop(true);
     let mut browser = cmd.spawn().map_err(|e| {
+        let _ = std::fs::remove_dir_all(&profile);
         JobError::Invalid(format!(
             "engines.testing.browser `{}` does not start ({e}); install Debian's chromium",
             t.browser
@@ -292,12 +293,11 @@ fn unloaded(url: &str, why: String) -> Audit {
     }
 }
 
+/// A browser profile of its own: two audits sharing one would share one browser.
 fn tempfile_dir() -> Result<PathBuf, JobError> {
-    let dir = std::env::temp_dir().join(format!(
-        "cep-chromium-{}-{}",
-        std::process::id(),
-        cep_shared::clock::wall_millis()
-    ));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("cep-chromium-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| JobError::Transient(format!("{e}")))?;
     Ok(dir)
 }

@@ -80,15 +80,36 @@ pub struct OptimizationResult {
     pub gbp: Option<GbpSync>,
 }
 
+/// The client as a run needs it; `website` from the prospect it was won from.
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    business_type: String,
+    gbp_score: i64,
+    canceled_at: Option<i64>,
+    gbp_location: Option<String>,
+    business_name: String,
+    website: Option<String>,
+}
+
 pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResult, JobError> {
     let r = &ctx.settings.layers.optimization;
     let pool = ctx.store.pool();
-    let row: Option<(String, i64, Option<i64>)> =
-        sqlx::query_as("SELECT business_type, gbp_score, canceled_at FROM clients WHERE id = $1")
-            .bind(&job.client_id)
-            .fetch_optional(pool)
-            .await?;
-    let Some((category, score, canceled_at)) = row else {
+    let row: Option<ClientRow> = sqlx::query_as(
+        "SELECT c.business_type, c.gbp_score, c.canceled_at, c.gbp_location, c.business_name, p.website
+           FROM clients c LEFT JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
+    )
+    .bind(&job.client_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(ClientRow {
+        business_type: category,
+        gbp_score: score,
+        canceled_at,
+        gbp_location,
+        business_name,
+        website,
+    }) = row
+    else {
         return Err(JobError::Invalid(format!("no client `{}`", job.client_id)));
     };
     let before = score.clamp(0, 100) as u32;
@@ -191,14 +212,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
     result.score_after = after;
     result.visibility_gain = visibility_gain(gain, r);
     result.posts_scheduled = posts;
-    let linked: Option<(Option<String>, String, Option<String>)> = sqlx::query_as(
-        "SELECT c.gbp_location, c.business_name, p.website
-           FROM clients c LEFT JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
-    )
-    .bind(&job.client_id)
-    .fetch_optional(pool)
-    .await?;
-    if let Some((Some(location), business_name, website)) = linked {
+    if let Some(location) = gbp_location {
         let client = gbp::Client {
             id: &job.client_id,
             business_name: &business_name,

@@ -97,6 +97,17 @@ pub async fn call(
     send(ctx, provider, req).await
 }
 
+/// How a failed call whose request may have reached the provider begins its reason.
+const NO_ANSWER: &str = "no answer";
+
+/// Whether a failed call may still have been carried out: the request went but no
+/// answer came back (a timeout, a connection lost mid-way). A refused connection or any
+/// HTTP answer means it was not.
+pub fn outcome_unknown(e: &JobError) -> bool {
+    matches!(e, JobError::Transient(why)
+        if why.split_once(": ").is_some_and(|(_, rest)| rest.starts_with(NO_ANSWER)))
+}
+
 /// Sends without touching the budget (for a caller that took it already).
 pub async fn send(
     ctx: &Ctx,
@@ -110,13 +121,13 @@ pub async fn send(
             count(provider, "failed");
             let why = if e.is_timeout() {
                 format!(
-                    "no answer within {} s",
+                    "{NO_ANSWER} within {} s",
                     ctx.settings.providers.http_timeout_seconds
                 )
             } else if e.is_connect() {
                 "cannot connect".to_owned()
             } else {
-                e.without_url().to_string()
+                format!("{NO_ANSWER}: {}", e.without_url())
             };
             return Err(JobError::Transient(format!("{name}: {why}")));
         }
@@ -172,8 +183,13 @@ pub async fn send(
 }
 
 /// `fetch`'s answer, served from the fleet's cache under `key` while it is younger than
-/// `ttl_seconds` (0: always fetched).
-pub async fn cached<T, F>(ctx: &Ctx, key: &str, ttl_seconds: u64, fetch: F) -> Result<T, JobError>
+/// `ttl_seconds` (0: always fetched); the flag says it came from the cache.
+pub async fn cached<T, F>(
+    ctx: &Ctx,
+    key: &str,
+    ttl_seconds: u64,
+    fetch: F,
+) -> Result<(T, bool), JobError>
 where
     T: serde::Serialize + DeserializeOwned,
     F: std::future::Future<Output = Result<T, JobError>>,
@@ -182,18 +198,30 @@ where
         && let Some(hit) = ctx.queue.cache_get(key).await?
         && let Ok(v) = serde_json::from_str(&hit)
     {
-        return Ok(v);
+        return Ok((v, true));
     }
     let v = fetch.await?;
     ctx.queue
         .cache_put(key, &serde_json::to_string(&v)?, ttl_seconds)
         .await?;
-    Ok(v)
+    Ok((v, false))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_calls_left_without_an_answer_have_an_unknown_outcome() {
+        let t = |m: &str| JobError::Transient(m.into());
+        assert!(outcome_unknown(&t("gbp: no answer within 20 s")));
+        assert!(outcome_unknown(&t("gbp: no answer: connection reset")));
+        assert!(!outcome_unknown(&t("gbp: cannot connect")));
+        assert!(!outcome_unknown(&t("gbp: HTTP 503: busy")));
+        assert!(!outcome_unknown(&JobError::Invalid(
+            "gbp: no answer".into()
+        )));
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {

@@ -44,12 +44,14 @@ pub struct Research {
 /// Researches a prospect: its name and location searched, its website scraped.
 pub async fn prospect(ctx: &Ctx, prospect_id: &str) -> Result<Research, JobError> {
     let key = format!("research:{prospect_id}");
-    if let Some(hit) = ctx.queue.cache_get(&key).await?
-        && let Ok(mut r) = serde_json::from_str::<Research>(&hit)
-    {
-        r.cached = true;
-        return Ok(r);
-    }
+    let ttl = ctx.settings.engines.research.cache.profile_analysis_seconds;
+    let (mut research, hit) = provider::cached(ctx, &key, ttl, fresh(ctx, prospect_id)).await?;
+    research.cached = hit;
+    Ok(research)
+}
+
+/// Searches, scrapes and summarizes now, and logs it.
+async fn fresh(ctx: &Ctx, prospect_id: &str) -> Result<Research, JobError> {
     let row: Option<(String, String, Option<String>)> =
         sqlx::query_as("SELECT name, location, website FROM prospects WHERE id = $1")
             .bind(prospect_id)
@@ -84,13 +86,6 @@ pub async fn prospect(ctx: &Ctx, prospect_id: &str) -> Result<Research, JobError
         cached: false,
     };
     log(ctx, &research).await?;
-    ctx.queue
-        .cache_put(
-            &key,
-            &serde_json::to_string(&research)?,
-            cfg.cache.profile_analysis_seconds,
-        )
-        .await?;
     Ok(research)
 }
 

@@ -22,6 +22,7 @@ use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use smtp::Mailer;
 
 const HOUR: i64 = 3_600_000;
 
@@ -472,15 +473,22 @@ pub fn texts_on(ctx: &Ctx) -> bool {
 }
 
 /// How a message goes out: by machine, as a task for a person, or only recorded.
-fn route(ctx: &Ctx, channel: &str) -> &'static str {
+enum Route<'a> {
+    Record,
+    Task,
+    Smtp(&'a Mailer),
+    Twilio { to: &'a str },
+}
+
+fn route<'a>(ctx: &'a Ctx, channel: &str, address: Option<&'a str>) -> Route<'a> {
     if ctx.settings.layers.outreach.dry_run {
-        return "recorded";
+        return Route::Record;
     }
-    match channel {
-        "email" => "smtp",
-        "sms" if twilio::configured(ctx) => "twilio",
+    match (channel, &ctx.mailer, address) {
+        ("email", Some(mailer), _) => Route::Smtp(mailer),
+        ("sms", _, Some(to)) if twilio::configured(ctx) => Route::Twilio { to },
         // LinkedIn, calls, and texts without an SMS account: work for a person.
-        _ => "task",
+        _ => Route::Task,
     }
 }
 
@@ -580,8 +588,8 @@ async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<OutreachResult, JobError>
         set_status(ctx, &row_id, "deferred", Some(&reason)).await?;
         return Err(JobError::deferred(open, reason));
     }
-    let route = route(ctx, channel);
-    if route == "twilio" {
+    let route = route(ctx, channel, d.address.as_deref());
+    if matches!(route, Route::Twilio { .. }) {
         provider::take_budget(ctx, Provider::Twilio, "").await?;
     }
 
@@ -639,15 +647,16 @@ async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<OutreachResult, JobError>
         &d.pitch,
         now,
     );
-    let sent = match (route, &ctx.mailer, d.address.as_deref()) {
-        ("smtp", Some(mailer), _) => mailer.send(&composed, now).await.map(|()| None),
-        ("twilio", _, Some(to)) => twilio::send(ctx, to, &composed.body).await.map(Some),
-        _ => Ok(None),
+    let sent = match route {
+        Route::Smtp(mailer) => mailer.send(&composed, now).await.map(|()| ("sent", None)),
+        Route::Twilio { to } => twilio::send(ctx, to, &composed.body)
+            .await
+            .map(|sid| ("sent", Some(sid))),
+        Route::Task => Ok(("task", None)),
+        Route::Record => Ok(("recorded", None)),
     };
     let (final_status, provider_id) = match sent {
-        Ok(sid) if route == "smtp" || route == "twilio" => ("sent", sid),
-        Ok(_) if route == "task" => ("task", None),
-        Ok(_) => ("recorded", None),
+        Ok(done) => done,
         Err(failure) => {
             return after_failed_send(ctx, &row_id, channel, &day, failure, d.chain)
                 .await

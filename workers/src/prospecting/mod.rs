@@ -44,15 +44,16 @@ async fn find(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Business>
     let source = ctx.settings.providers.prospects.source;
     let ttl = ctx.settings.engines.research.cache.prospect_search_seconds;
     let key = format!("prospects:{source:?}:{category}:{location}");
-    match source {
-        ProspectSourceKind::Offline => Ok(OfflineDirectory.search(location, category)),
+    let found = match source {
+        ProspectSourceKind::Offline => return Ok(OfflineDirectory.search(location, category)),
         ProspectSourceKind::Overpass => {
             provider::cached(ctx, &key, ttl, overpass::search(ctx, location, category)).await
         }
         ProspectSourceKind::Places => {
             provider::cached(ctx, &key, ttl, places::search(ctx, location, category)).await
         }
-    }
+    };
+    found.map(|(businesses, _)| businesses)
 }
 
 /// Where a source's data came from, for research logs (and its attribution).
