@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod architecture;
 pub mod push;
 pub mod simulate;
 pub mod telemetry;

@@ -106,11 +106,91 @@ enum Command {
     Alerts,
     /// Load and validate the configuration, then print it.
     Config,
+    /// The architecture engine: validate the fleet's own design.
+    Architecture {
+        #[command(subcommand)]
+        action: ArchitectureAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchitectureAction {
+    /// Check the configuration, layer graph, schedules, weights, rate limits and
+    /// deadlines; store the design record (JSON, Markdown with a diagram) in
+    /// `architectures`, print it, and exit non-zero when the design fails its rules.
+    Check {
+        /// Kubernetes manifests whose grace periods the drain deadline must fit in
+        /// (e.g. deploy/k8s).
+        #[arg(long)]
+        manifests: Option<PathBuf>,
+        /// Also write `<id>.json` and `<id>.md` into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the record as JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The configuration file: `--config`, else `./config.yaml` when there is one.
+fn config_path(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.or_else(|| Some(PathBuf::from("config.yaml")).filter(|p| p.exists()))
 }
 
 fn load(path: Option<PathBuf>) -> anyhow::Result<Settings> {
-    let path = path.or_else(|| Some(PathBuf::from("config.yaml")).filter(|p| p.exists()));
-    Ok(Settings::load(path.as_deref())?)
+    Ok(Settings::load(config_path(path).as_deref())?)
+}
+
+/// `cep architecture check`: the configuration is read without validation so every
+/// finding is reported, not just the first; the record is stored only when the
+/// configuration validates (an invalid one may not name the store meant).
+async fn architecture(settings: Settings, action: ArchitectureAction) -> anyhow::Result<()> {
+    let ArchitectureAction::Check {
+        manifests,
+        out,
+        json,
+    } = action;
+    let secrets = cep_shared::Secrets::from_env();
+    let now = chrono::Utc::now();
+    let mut record = cep::architecture::check(&settings, &secrets, manifests.as_deref(), now);
+    let stored = if settings.validate().is_ok() {
+        let ctx = app::open(settings.clone(), Clock::System).await?;
+        record.review = cep::architecture::review(&ctx, &record).await;
+        record.markdown = cep::architecture::markdown(&record, &settings);
+        cep::architecture::store(&ctx.store, &record, now.timestamp_millis()).await?;
+        true
+    } else {
+        false
+    };
+    if let Some(dir) = out {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(
+            dir.join(format!("{}.json", record.id)),
+            serde_json::to_string_pretty(&record)?,
+        )?;
+        std::fs::write(dir.join(format!("{}.md", record.id)), &record.markdown)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print!("{}", record.markdown);
+    }
+    if !stored {
+        eprintln!("the record was not stored: the configuration does not validate");
+    }
+    use cep::architecture::Status;
+    if !record.passed() {
+        anyhow::bail!(
+            "the design fails its {} rules: {} failing, {} warning",
+            serde_json::to_value(record.validation_rules)?
+                .as_str()
+                .unwrap_or_default(),
+            record.count(Status::Fail),
+            record.count(Status::Warn)
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -126,7 +206,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
-    let settings = load(cli.config)?;
+    let settings = match cli.command {
+        Command::Architecture { .. } => Settings::read(config_path(cli.config).as_deref())?,
+        _ => load(cli.config)?,
+    };
     let quiet = matches!(
         cli.command,
         Command::Simulate { .. }
@@ -142,6 +225,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::Calendly
             | Command::Health
             | Command::Alerts
+            | Command::Architecture { .. }
     );
     let _telemetry = telemetry::init(
         settings.mode,
@@ -152,6 +236,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         },
     );
     match cli.command {
+        Command::Architecture { action } => architecture(settings, action).await?,
         Command::Alerts => {
             print!("{}", cep::alerts::rules_yaml(&settings));
         }

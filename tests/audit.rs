@@ -92,6 +92,13 @@ async fn a_prospects_audit_lands_in_test_results_and_its_website_signal() {
         .await
         .unwrap();
 
+    // The design record in force when the audit runs is the one it is linked to.
+    let now = chrono::Utc::now();
+    let design = cep::architecture::check(&ctx.settings, &ctx.secrets, None, now);
+    cep::architecture::store(&ctx.store, &design, now.timestamp_millis())
+        .await
+        .unwrap();
+
     // With audits on, pitch generation audits the site before the first pitch.
     let mut s = (*ctx.settings).clone();
     s.engines.testing.audit_websites = true;
@@ -115,7 +122,8 @@ async fn a_prospects_audit_lands_in_test_results_and_its_website_signal() {
         scalar(
             ctx,
             &format!(
-                "SELECT COUNT(*) FROM test_results WHERE subject = '{id}' AND outcome = 'failed'"
+                "SELECT COUNT(*) FROM test_results WHERE subject = '{id}' AND outcome = 'failed' AND architecture_id = '{}'",
+                design.id
             )
         )
         .await,

@@ -317,7 +317,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             concurrency: 16,
-            shutdown_deadline_seconds: 25,
+            shutdown_deadline_seconds: 35,
             job_timeout_seconds: 600,
         }
     }
@@ -362,7 +362,8 @@ impl Default for EngineSettings {
             research: ResearchEngine::default(),
             architecture: ArchitectureEngine {
                 model: "claude-3-sonnet".into(),
-                validation_rules: "strict".into(),
+                validation_rules: ValidationRules::Strict,
+                review: Reviewer::Anthropic,
             },
             testing: TestingEngine::default(),
             orchestrator: OrchestratorEngine {
@@ -398,6 +399,9 @@ pub struct ResearchEngine {
     /// Scrape the prospect's site through Firecrawl (`FIRECRAWL_API_KEY`).
     pub firecrawl: bool,
     pub firecrawl_url: String,
+    /// Research each hot or warm prospect before its pitch is written: the LLM writer
+    /// is given the cited facts (the template writer does not use them).
+    pub before_pitch: bool,
     /// Cache lifetimes (seconds), in Redis in the fleet and SQLite embedded.
     pub cache: ResearchCache,
 }
@@ -412,6 +416,7 @@ impl Default for ResearchEngine {
             searxng_url: String::new(),
             firecrawl: false,
             firecrawl_url: "https://api.firecrawl.dev".into(),
+            before_pitch: false,
             cache: ResearchCache::default(),
         }
     }
@@ -441,8 +446,35 @@ impl Default for ResearchCache {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchitectureEngine {
+    /// The model of the design review (`cep architecture check`).
     pub model: String,
-    pub validation_rules: String,
+    /// `strict`: a warning fails the check; `lenient`: only failures do.
+    pub validation_rules: ValidationRules,
+    /// Who reviews the design record: an LLM (`anthropic` runs only when
+    /// ANTHROPIC_API_KEY is set, `openai` when OPENAI_API_KEY is) or `none`.
+    #[serde(default = "default_reviewer")]
+    pub review: Reviewer,
+}
+
+fn default_reviewer() -> Reviewer {
+    Reviewer::Anthropic
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationRules {
+    Strict,
+    Lenient,
+}
+
+/// The LLM that reviews the fleet's design record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reviewer {
+    None,
+    Ollama,
+    Anthropic,
+    Openai,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -487,8 +519,25 @@ impl Settings {
         Self::load_with_env(path, &env)
     }
 
+    /// Reads like [`Settings::load`] without validating.
+    pub fn read(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::read_with_env(path, &env)
+    }
+
     /// Like [`Settings::load`] with an explicit environment (tests pass their own).
     pub fn load_with_env(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let settings = Self::read_with_env(path, env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads the file and the environment strictly (an unknown key is an error) but
+    /// does not validate: `cep architecture check` reports every finding itself.
+    pub fn read_with_env(
         path: Option<&Path>,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
@@ -532,7 +581,6 @@ impl Settings {
         if let Some(url) = lookup("DATABASE_URL") {
             settings.backends.database_url = Some(url);
         }
-        settings.validate()?;
         Ok(settings)
     }
 }

@@ -172,6 +172,72 @@ impl JobKind {
     }
 }
 
+/// One way a finished job starts another: `from` enqueues `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chain {
+    pub from: JobKind,
+    pub to: JobKind,
+    pub why: &'static str,
+}
+
+const fn chain(from: Layer, to: JobKind, why: &'static str) -> Chain {
+    Chain {
+        from: JobKind::Layer(from),
+        to,
+        why,
+    }
+}
+
+/// Every chaining between layers, as the layers do it (the design record draws and
+/// checks this graph). The entries are the scheduler's jobs and the booking webhook.
+pub const CHAINS: [Chain; 9] = [
+    chain(
+        Layer::Prospecting,
+        JobKind::Layer(Layer::PitchGeneration),
+        "hot and warm leads",
+    ),
+    chain(
+        Layer::PitchGeneration,
+        JobKind::Layer(Layer::Outreach),
+        "the sequence's steps, delayed",
+    ),
+    chain(
+        Layer::Booking,
+        JobKind::Layer(Layer::Outreach),
+        "a booking's confirmation text",
+    ),
+    chain(
+        Layer::Booking,
+        JobKind::Layer(Layer::Onboarding),
+        "a booked client",
+    ),
+    chain(
+        Layer::Onboarding,
+        JobKind::Layer(Layer::Optimization),
+        "each client's weekly run",
+    ),
+    chain(
+        Layer::Reporting,
+        JobKind::Layer(Layer::Finance),
+        "the month's reports",
+    ),
+    chain(
+        Layer::Finance,
+        JobKind::Layer(Layer::FeedbackLoop),
+        "the month's invoices",
+    ),
+    chain(
+        Layer::FeedbackLoop,
+        JobKind::AGGREGATION,
+        "the month's insights",
+    ),
+    chain(
+        Layer::Outreach,
+        JobKind::Layer(Layer::Outreach),
+        "a reply's follow-up text",
+    ),
+];
+
 impl fmt::Display for JobKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.queue())

@@ -402,9 +402,11 @@ pub async fn prospect(ctx: &Ctx, prospect_id: &str) -> Result<Audit, JobError> {
     let audit = website(ctx, &url, &expect, &dir).await?;
     let now = ctx.now();
     let mut tx = ctx.store.pool().begin().await?;
+    // Linked to the design record in force (the newest `cep architecture check`).
     sqlx::query(
         "INSERT INTO test_results (id, architecture_id, subject, outcome, details, created_at)
-         VALUES ($1, NULL, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, (SELECT id FROM architectures ORDER BY created_at DESC, id LIMIT 1), $2, $3, $4, $5)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(stable_id("audit", &[prospect_id, &now.to_string()]))
     .bind(prospect_id)

@@ -224,6 +224,27 @@ pub(crate) async fn ask(
     }
 }
 
+/// Asks the `writer` kind of LLM, running `model`, within the provider's fleet-wide
+/// budget: for prompts other than pitches (the architecture review).
+pub async fn ask_model(
+    ctx: &Ctx,
+    writer: PitchWriter,
+    model: &str,
+    p: &Prompt,
+) -> Result<String, Failure> {
+    let Some(llm) = adapter(writer) else {
+        return Err(Failure::Error("no LLM configured".into()));
+    };
+    let cfg = LlmProviders {
+        model: model.to_owned(),
+        ..ctx.settings.providers.llm.clone()
+    };
+    provider::take_budget(ctx, llm.0, "")
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    ask(ctx, &cfg, llm, p).await
+}
+
 /// The four drafts for a prospect and who wrote them (`template` or the LLM's name).
 pub async fn drafts(
     ctx: &Ctx,
