@@ -36,6 +36,32 @@ pub struct WebsiteSignal {
     pub load_ms: u64,
 }
 
+impl WebsiteSignal {
+    /// What the audit found wrong, in a pitch's words (`slow_ms`: the slow-load mark).
+    pub fn findings(&self, slow_ms: u64) -> Vec<String> {
+        if !self.loads {
+            return vec!["the website does not load".into()];
+        }
+        let mut out = Vec::new();
+        if !self.name_phone_city_match {
+            out.push("the website's name, phone or city differ from the Google profile".into());
+        }
+        if !self.local_business_data {
+            out.push("the website has no LocalBusiness structured data".into());
+        }
+        if !self.mobile_viewport {
+            out.push("the website is not laid out for phones".into());
+        }
+        if self.load_ms > slow_ms {
+            out.push(format!(
+                "the website takes {:.1} s to load",
+                self.load_ms as f64 / 1000.0
+            ));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Audit {
     pub url: String,

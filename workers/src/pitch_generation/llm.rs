@@ -88,14 +88,29 @@ pub fn prompt(brief: &Brief<'_>, tone: &str, variant: &str, rules: &PitchRules) 
              out.\". Answer only with JSON: {{\"email\":{{\"subject\",\"body\"}},\
              \"linkedin\":{{\"body\"}},\"phone\":{{\"body\"}},\"sms\":{{\"body\"}}}}."
         ),
-        user: format!(
-            "Business: {}\nCategory: {}\nLocation: {}\nWhat we found: {}\nEstimated yearly revenue lost: ${}\nAngle: {angle}.",
-            brief.business,
-            brief.category,
-            brief.location,
-            brief.pain_points.join("; "),
-            brief.revenue_lost
-        ),
+        user: {
+            let mut user = format!(
+                "Business: {}\nCategory: {}\nLocation: {}\nWhat we found: {}\nEstimated yearly revenue lost: ${}\nAngle: {angle}.",
+                brief.business,
+                brief.category,
+                brief.location,
+                brief.pain_points.join("; "),
+                brief.revenue_lost
+            );
+            if !brief.website.is_empty() {
+                user.push_str(&format!(
+                    "\nTheir website, as a phone loads it: {}.",
+                    brief.website.join("; ")
+                ));
+            }
+            if !brief.facts.is_empty() {
+                user.push_str(&format!(
+                    "\nResearched facts (use only these, never their URLs): {}.",
+                    brief.facts.join("; ")
+                ));
+            }
+            user
+        },
         schema: schema(),
     }
 }

@@ -121,6 +121,27 @@ async fn variant_for(ctx: &Ctx, prospect_id: &str) -> Result<String, JobError> {
     Ok(variants.last().cloned().unwrap_or_else(|| "a".into()))
 }
 
+/// Facts about the prospect with their sources, when `engines.research.before_pitch`
+/// asks for research (cached, so a redelivered job does not search again).
+async fn researched_facts(ctx: &Ctx, prospect_id: &str) -> Result<Vec<String>, JobError> {
+    let cfg = &ctx.settings.engines.research;
+    if !cfg.before_pitch
+        || (cfg.provider == cep_shared::config::ResearchSearch::Offline && !cfg.firecrawl)
+    {
+        return Ok(Vec::new());
+    }
+    let research = crate::research::prospect(ctx, prospect_id).await?;
+    Ok(research
+        .findings
+        .iter()
+        .take(MAX_FACTS)
+        .map(|f| format!("{} ({})", f.fact, f.source))
+        .collect())
+}
+
+/// Researched facts a pitch brief carries at most.
+const MAX_FACTS: usize = 5;
+
 /// The pitches a prospect already has, all four channels, or none.
 async fn written(
     ctx: &Ctx,
@@ -163,7 +184,7 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
             job.prospect_id
         )));
     };
-    let signals: ProfileSignals = serde_json::from_str(&signals)?;
+    let mut signals: ProfileSignals = serde_json::from_str(&signals)?;
     if ctx.settings.engines.testing.audit_websites && signals.website.is_none() {
         // The testing engine audits the site once, before the first pitch.
         let (site,): (Option<String>,) =
@@ -172,7 +193,7 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
                 .fetch_one(ctx.store.pool())
                 .await?;
         if site.is_some() {
-            crate::audit::prospect(ctx, &job.prospect_id).await?;
+            signals.website = Some(crate::audit::prospect(ctx, &job.prospect_id).await?.signal);
         }
     }
     let opportunities: Vec<String> = serde_json::from_str(&opportunities)?;
@@ -187,12 +208,18 @@ pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, J
                 Some(place) => crate::prospecting::places::details(ctx, place).await?,
                 None => name,
             };
+            let website = signals.website.map_or_else(Vec::new, |w| {
+                w.findings(ctx.settings.engines.testing.slow_load_ms)
+            });
+            let facts = researched_facts(ctx, &job.prospect_id).await?;
             let brief = Brief {
                 business: &name,
                 category: &category,
                 location: &location,
                 pain_points: &pains,
                 revenue_lost: revenue_lost as u64,
+                website: &website,
+                facts: &facts,
             };
             llm::drafts(ctx, &brief, &rules.default_tone, &variant).await?
         }
@@ -339,6 +366,8 @@ mod tests {
             location: "Miami, FL",
             pain_points: &pains,
             revenue_lost: 250_000,
+            website: &[],
+            facts: &[],
         };
         for tone in ["professional", "casual", "direct", "consultative"] {
             for ch in Channel::ALL {

@@ -57,6 +57,10 @@ pub struct Brief<'a> {
     pub location: &'a str,
     pub pain_points: &'a [String],
     pub revenue_lost: u64,
+    /// The website audit's findings (the testing engine), when it ran.
+    pub website: &'a [String],
+    /// Researched facts, each with its source URL (the research engine), when it ran.
+    pub facts: &'a [String],
 }
 
 fn opener(tone: &str, business: &str) -> String {
