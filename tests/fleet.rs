@@ -1,7 +1,8 @@
 //! The fleet end to end as a platform engineer runs it: a scheduler and two worker
 //! processes on Redis + Postgres, a real Prometheus (Debian's package) scraping them on
 //! loopback. Prometheus sees Φ_sync and job metrics from both workers; one worker gets
-//! SIGTERM under load and every job still completes exactly once.
+//! SIGTERM under load and every job still completes exactly once. Two worker processes
+//! share one provider's rate limit through Redis and defer what it does not allow.
 
 mod common;
 
@@ -208,6 +209,133 @@ async fn prometheus_scrapes_the_fleet_and_a_sigterm_under_load_loses_nothing() {
     assert!(!query(pp, "cep_phi_sync").is_empty());
     let stats = queue.stats(&["prospecting"]).await.unwrap();
     assert_eq!((stats[0].ready, stats[0].running, stats[0].dead), (0, 0, 0));
+    if let cep_shared::queue::Queue::Redis(r) = &queue {
+        r.purge().await.unwrap();
+    }
+}
+
+/// Answers like Overpass and notes when each request arrived.
+struct TimedOverpass(std::sync::Arc<std::sync::Mutex<Vec<chrono::DateTime<chrono::Utc>>>>);
+
+impl wiremock::Respond for TimedOverpass {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.lock().unwrap().push(chrono::Utc::now());
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "elements": [
+            {"type": "node", "id": 1, "lat": 25.77, "lon": -80.19,
+             "tags": {"amenity": "dentist", "name": "Bayfront Dental"}}
+        ] }))
+    }
+}
+
+/// A metric's value on one process's `/metrics` (0 when absent).
+fn metric(port: u16, series: &str) -> f64 {
+    http_get(port, "/metrics")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_one_rate_limit_and_defer_what_it_does_not_allow() {
+    let server = wiremock::MockServer::start().await;
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(TimedOverpass(arrivals.clone()))
+        .mount(&server)
+        .await;
+    let (db, store) = fresh_postgres_with_url().await;
+    let s = settings();
+    let prefix = s.queue.key_prefix.clone();
+    let queue = redis_queue(&s, Clock::System).await;
+    let dir = TempDir::new();
+    let config = dir.0.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "queue:\n  fetch_batch: 1\nproviders:\n  prospects:\n    source: overpass\n    overpass_url: {}\n  rate_limits:\n    overpass:\n      - {{per: minute, limit: 3}}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    let role = ["--config", config, "worker", "--layers", "prospecting"];
+    let _w1 = cep(&role, p1, &db, &prefix, &dir.0);
+    let _w2 = cep(&role, p2, &db, &prefix, &dir.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_for("both workers ready", deadline, || {
+        [p1, p2]
+            .iter()
+            .all(|p| http_get(*p, "/readyz").is_some_and(|b| b.contains("ok")))
+    });
+
+    // Eight searches, each a different city: none is answered from the cache.
+    let cities = cep_workers::prospecting::directory::CITIES;
+    let jobs: Vec<NewJob> = (0..8)
+        .map(|i| {
+            let job = ProspectingJob {
+                period: "2026-01-05".into(),
+                location: cities[i].0.into(),
+                category: "dental".into(),
+                max_prospects: Some(1),
+            };
+            NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0)
+        })
+        .collect();
+    queue.push_many(jobs).await.unwrap();
+
+    let exhausted = r#"cep_provider_calls_total{provider="overpass",result="budget_exhausted"}"#;
+    let ok = r#"cep_provider_calls_total{provider="overpass",result="ok"}"#;
+    wait_for("the budget to run out", deadline, || {
+        metric(p1, exhausted) + metric(p2, exhausted) >= 1.0
+    });
+    // Long enough for a busy loop to show, short of most of a window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let arrivals = arrivals.lock().unwrap().clone();
+    let mut per_minute = std::collections::BTreeMap::new();
+    for t in &arrivals {
+        *per_minute.entry(t.timestamp() / 60).or_insert(0) += 1;
+    }
+    assert!(
+        per_minute.values().all(|n| *n <= 3),
+        "at most 3 Overpass calls in any minute, fleet-wide: {per_minute:?}"
+    );
+    assert!(arrivals.len() >= 3, "the budget was used: {arrivals:?}");
+    let calls = metric(p1, ok) + metric(p2, ok);
+    assert_eq!(
+        calls as usize,
+        arrivals.len(),
+        "every call the workers made was counted"
+    );
+    for p in [p1, p2] {
+        assert!(
+            metric(p, ok) + metric(p, exhausted) >= 1.0,
+            "worker on :{p} took part"
+        );
+    }
+
+    // What the budget did not allow waits for the next window: not failed, not dead.
+    let (succeeded, failed): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE outcome = 'succeeded'), COUNT(*) FILTER (WHERE outcome <> 'succeeded') FROM job_outcomes WHERE queue = 'prospecting'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(failed, 0);
+    assert_eq!(succeeded as usize, arrivals.len());
+    let stats = queue.stats(&["prospecting"]).await.unwrap();
+    assert_eq!(stats[0].dead, 0);
+    assert_eq!(
+        stats[0].scheduled + stats[0].ready + stats[0].running,
+        8 - succeeded as u64,
+        "{stats:?}"
+    );
+    assert!(
+        stats[0].scheduled >= 1,
+        "deferred to the next window: {stats:?}"
+    );
     if let cep_shared::queue::Queue::Redis(r) = &queue {
         r.purge().await.unwrap();
     }
