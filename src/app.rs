@@ -117,6 +117,7 @@ pub async fn worker(
         name: cep_shared::queue::worker_name("worker"),
         kinds,
         concurrency: ctx.settings.worker.concurrency,
+        work: Default::default(),
     };
     runtime::run(ctx, opts, shutdown).await
 }

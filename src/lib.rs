@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod app;
 pub mod architecture;
+pub mod bench;
 pub mod push;
 pub mod simulate;
 pub mod telemetry;

@@ -106,6 +106,30 @@ enum Command {
     Alerts,
     /// Load and validate the configuration, then print it.
     Config,
+    /// Measure the fleet on real Redis (REDIS_URL) and Postgres (DATABASE_URL): print
+    /// one table and write it as JSON (BENCHMARKS.md explains each figure).
+    Bench {
+        /// Small sizes: a smoke run that checks every scenario still works.
+        #[arg(long)]
+        quick: bool,
+        /// Only these scenarios: enqueue, drain, latency, io_bound, scheduler,
+        /// aggregation, main_job.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        #[arg(long, default_value = "bench.json")]
+        out: PathBuf,
+    },
+    /// A benchmark worker (started by `cep bench`): runs probe jobs until SIGTERM,
+    /// then prints its report.
+    #[command(hide = true)]
+    BenchWorker {
+        #[arg(long, value_enum)]
+        probe: cep::bench::ProbeKind,
+        #[arg(long, default_value = "")]
+        url: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// The architecture engine: validate the fleet's own design.
     Architecture {
         #[command(subcommand)]
@@ -207,7 +231,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     let settings = match cli.command {
-        Command::Architecture { .. } => Settings::read(config_path(cli.config).as_deref())?,
+        // The check reports an invalid configuration itself; the bench and its workers
+        // run on a queue alone (REDIS_URL), without the fleet's store.
+        Command::Architecture { .. } | Command::Bench { .. } | Command::BenchWorker { .. } => {
+            Settings::read(config_path(cli.config).as_deref())?
+        }
         _ => load(cli.config)?,
     };
     let quiet = matches!(
@@ -226,6 +254,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             | Command::Health
             | Command::Alerts
             | Command::Architecture { .. }
+            | Command::Bench { .. }
+            | Command::BenchWorker { .. }
     );
     let _telemetry = telemetry::init(
         settings.mode,
@@ -237,6 +267,19 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Architecture { action } => architecture(settings, action).await?,
+        Command::Bench { quick, only, out } => {
+            let report = cep::bench::run(&cep::bench::Options { quick, only, out }).await?;
+            print!("{}", cep::bench::render(&report));
+        }
+        Command::BenchWorker {
+            probe,
+            url,
+            concurrency,
+        } => {
+            let mut settings = settings;
+            settings.worker.concurrency = concurrency;
+            cep::bench::worker(settings, probe, url, concurrency).await?;
+        }
         Command::Alerts => {
             print!("{}", cep::alerts::rules_yaml(&settings));
         }

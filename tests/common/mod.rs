@@ -167,6 +167,7 @@ pub async fn drain(ctx: &Ctx) -> u64 {
             name: cep_shared::queue::worker_name("test"),
             kinds: kinds.clone(),
             concurrency: 8,
+            work: Default::default(),
         },
         rx,
     ));

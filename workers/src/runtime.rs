@@ -13,11 +13,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerOptions {
     pub name: String,
     pub kinds: Vec<JobKind>,
     pub concurrency: usize,
+    pub work: Work,
+}
+
+/// What a worker does with each leased job.
+#[derive(Clone, Default)]
+pub enum Work {
+    /// Runs it through its layer, records its outcome, settles it.
+    #[default]
+    Layers,
+    /// Hands it to a probe, then settles it done: `cep bench` measures the queue and
+    /// the worker around a job of known cost.
+    Probe(Arc<dyn Probe>),
+}
+
+/// A job body of known cost, for benchmarks.
+pub trait Probe: Send + Sync {
+    fn run<'a>(&'a self, job: &'a Leased) -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// What every job of a worker is run with.
@@ -27,6 +44,7 @@ struct JobEnv {
     leases: Leases,
     timeout: Duration,
     ran: Arc<AtomicU64>,
+    work: Work,
 }
 
 /// The apalis handler: runs one leased job through its layer and settles it. A panic is
@@ -35,11 +53,30 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
     let name = worker.name().to_owned();
     let in_flight = &cep_shared::metrics::get().in_flight;
     in_flight.inc();
-    let run = std::panic::AssertUnwindSafe(run_one(&env.ctx, &name, &job, env.timeout))
-        .catch_unwind()
-        .await;
+    let run = match &env.work {
+        Work::Layers => {
+            std::panic::AssertUnwindSafe(
+                run_one(&env.ctx, &name, &job, env.timeout).map(drop_outcome),
+            )
+            .catch_unwind()
+            .await
+        }
+        Work::Probe(probe) => {
+            std::panic::AssertUnwindSafe(async {
+                probe.run(&job).await;
+                env.ctx
+                    .queue
+                    .settle(&name, &job, Settle::Done)
+                    .await
+                    .map(drop)
+                    .map_err(crate::JobError::from)
+            })
+            .catch_unwind()
+            .await
+        }
+    };
     match run {
-        Ok(Ok(_)) => {}
+        Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::error!(error = %e, job_id = %job.id, "could not settle job; its lease will expire")
         }
@@ -73,6 +110,10 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
     Ok(())
 }
 
+fn drop_outcome<T>(r: Result<T, crate::JobError>) -> Result<(), crate::JobError> {
+    r.map(drop)
+}
+
 /// Runs an apalis worker on the queue until `shutdown` turns true, then drains within
 /// the deadline. Returns the number of jobs run.
 pub async fn run(
@@ -91,6 +132,7 @@ pub async fn run(
         leases: leases.clone(),
         timeout: Duration::from_secs(ctx.settings.worker.job_timeout_seconds),
         ran: Arc::new(AtomicU64::new(0)),
+        work: opts.work.clone(),
     };
     let backend = QueueBackend::new(
         ctx.queue.clone(),
