@@ -31,6 +31,8 @@ pub struct Options {
     /// Only these scenarios (all when empty).
     pub only: Vec<String>,
     pub out: PathBuf,
+    /// Each figure is the median of this many interleaved runs.
+    pub runs: u32,
 }
 
 /// One measured figure.
@@ -46,6 +48,10 @@ pub struct Row {
     pub target: Option<String>,
     /// The peers' figures for the same measure on the same kind of machine.
     pub peer: Option<String>,
+    /// Runs the value is the median of, and half their min–max range as a percentage
+    /// of it.
+    pub runs: u32,
+    pub spread_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +71,37 @@ fn row(scenario: &str, metric: &str, value: f64, unit: &str, n: u64) -> Row {
         n,
         target: None,
         peer: None,
+        runs: 1,
+        spread_pct: 0.0,
     }
+}
+
+/// Each figure's median over the runs (rows match by position: every run measures the
+/// same things in the same order).
+fn median_rows(runs: Vec<Vec<Row>>) -> Vec<Row> {
+    let n = runs.len() as u32;
+    let mut runs = runs.into_iter();
+    let Some(mut out) = runs.next() else {
+        return Vec::new();
+    };
+    let mut values: Vec<Vec<f64>> = out.iter().map(|r| vec![r.value]).collect();
+    for run in runs {
+        for (v, r) in values.iter_mut().zip(run) {
+            v.push(r.value);
+        }
+    }
+    for (row, mut v) in out.iter_mut().zip(values) {
+        v.sort_by(f64::total_cmp);
+        let median = v[v.len() / 2];
+        row.value = median;
+        row.runs = n;
+        row.spread_pct = if median > 0.0 {
+            (v[v.len() - 1] - v[0]) / 2.0 / median * 100.0
+        } else {
+            0.0
+        };
+    }
+    out
 }
 
 impl Row {
@@ -359,6 +395,51 @@ impl Drop for Workers {
     }
 }
 
+/// Redis's own CPU seconds and its script calls (count, µs), from `INFO`: what a
+/// drain costs the server, per job.
+#[derive(Debug, Clone, Copy, Default)]
+struct ServerCost {
+    cpu_seconds: f64,
+    script_calls: f64,
+    script_usec: f64,
+}
+
+async fn server_cost() -> anyhow::Result<ServerCost> {
+    let client = redis::Client::open(redis_url()?)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+    let field = |line: &str, key: &str| -> f64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(key)?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let mut cost = ServerCost::default();
+    for line in info.lines() {
+        if let Some(v) = line
+            .strip_prefix("used_cpu_user:")
+            .or_else(|| line.strip_prefix("used_cpu_sys:"))
+        {
+            cost.cpu_seconds += v.trim().parse::<f64>().unwrap_or(0.0);
+        } else if let Some(rest) = line.strip_prefix("cmdstat_evalsha:") {
+            cost.script_calls += field(rest, "calls=");
+            cost.script_usec += field(rest, "usec=");
+        }
+    }
+    Ok(cost)
+}
+
+impl std::ops::Sub for ServerCost {
+    type Output = ServerCost;
+
+    fn sub(self, o: ServerCost) -> ServerCost {
+        ServerCost {
+            cpu_seconds: self.cpu_seconds - o.cpu_seconds,
+            script_calls: self.script_calls - o.script_calls,
+            script_usec: self.script_usec - o.script_usec,
+        }
+    }
+}
+
 /// Waits until nothing is ready, delayed or leased on the bench queue.
 async fn drained(queue: &Queue, workers: &mut Workers, limit: Duration) -> anyhow::Result<()> {
     let until = Instant::now() + limit;
@@ -448,10 +529,12 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             for chunk in noop_jobs(n).chunks(1000) {
                 queue.push_many(chunk.to_vec()).await?;
             }
+            let before = server_cost().await?;
             let t = Instant::now();
             let mut workers = Workers::spawn(procs, &p, "noop", "", 64)?;
             drained(&queue, &mut workers, Duration::from_secs(1800)).await?;
             let secs = t.elapsed().as_secs_f64();
+            let cost = server_cost().await? - before;
             let reports = workers.stop()?;
             let ran: u64 = reports.iter().map(|r| r.ran).sum();
             anyhow::ensure!(ran == n as u64, "the workers ran {ran} of {n} jobs");
@@ -470,6 +553,24 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 r = r.peer("BullMQ 17,570; apalis-redis 1,825");
             }
             rows.push(r);
+            // Where the time goes: Redis's CPU per job, and per script call.
+            rows.push(row(
+                "drain",
+                &format!("Redis CPU per job, {}, backlog {n}", processes(procs)),
+                cost.cpu_seconds * 1e6 / n as f64,
+                "µs",
+                n as u64,
+            ));
+            rows.push(row(
+                "drain",
+                &format!(
+                    "Redis time per script call, {}, backlog {n}",
+                    processes(procs)
+                ),
+                cost.script_usec / cost.script_calls.max(1.0),
+                "µs",
+                cost.script_calls as u64,
+            ));
             let peak = reports.iter().map(|r| r.rss_peak_kb).max().unwrap_or(0);
             rows.push(
                 row(
@@ -914,27 +1015,35 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         );
     }
     redis_url()?;
+    anyhow::ensure!(opts.runs >= 1, "--runs must be at least 1");
     let sizes = Sizes::new(opts.quick);
-    let mut rows = Vec::new();
     let started_at = chrono::Utc::now().to_rfc3339();
-    for name in SCENARIOS {
-        if !opts.only.is_empty() && !opts.only.iter().any(|o| o == name) {
-            continue;
+    // Runs interleave (every scenario once, then again) so a slow spell of the machine
+    // does not land on one scenario's every run.
+    let mut runs: Vec<Vec<Row>> = Vec::new();
+    for run in 1..=opts.runs {
+        let mut rows = Vec::new();
+        for name in SCENARIOS {
+            if !opts.only.is_empty() && !opts.only.iter().any(|o| o == name) {
+                continue;
+            }
+            eprintln!("bench: {name} (run {run} of {})…", opts.runs);
+            let r = &mut rows;
+            match name {
+                "enqueue" => enqueue(&sizes, r).await,
+                "drain" => drain(&sizes, r).await,
+                "latency" => latency(&sizes, r).await,
+                "io_bound" => io_bound(&sizes, r).await,
+                "scheduler" => scheduler(&sizes, r).await,
+                "aggregation" => aggregation(&sizes, r).await,
+                "main_job" => main_job(&sizes, r).await,
+                _ => sales_chain(&sizes, r).await,
+            }
+            .map_err(|e| e.context(format!("scenario `{name}`")))?;
         }
-        eprintln!("bench: {name}…");
-        let r = &mut rows;
-        match name {
-            "enqueue" => enqueue(&sizes, r).await,
-            "drain" => drain(&sizes, r).await,
-            "latency" => latency(&sizes, r).await,
-            "io_bound" => io_bound(&sizes, r).await,
-            "scheduler" => scheduler(&sizes, r).await,
-            "aggregation" => aggregation(&sizes, r).await,
-            "main_job" => main_job(&sizes, r).await,
-            _ => sales_chain(&sizes, r).await,
-        }
-        .map_err(|e| e.context(format!("scenario `{name}`")))?;
+        runs.push(rows);
     }
+    let rows = median_rows(runs);
     let report = Report {
         machine: machine(),
         quick: opts.quick,
@@ -969,7 +1078,7 @@ fn machine() -> String {
 /// The table `cep bench` prints.
 pub fn render(r: &Report) -> String {
     let mut out = format!(
-        "{} ({}), {}\n\n{:<12} {:<58} {:>14} {:<7} {:>10}  target\n",
+        "{} ({}), {}\n\n{:<12} {:<58} {:>14} {:<7} {:>10} {:>7}  target\n",
         if r.quick {
             "quick smoke run"
         } else {
@@ -981,18 +1090,44 @@ pub fn render(r: &Report) -> String {
         "measure",
         "value",
         "unit",
-        "n"
+        "n",
+        "±%"
     );
     for row in &r.rows {
         out.push_str(&format!(
-            "{:<12} {:<58} {:>14.2} {:<7} {:>10}  {}\n",
+            "{:<12} {:<58} {:>14.2} {:<7} {:>10} {:>7.1}  {}\n",
             row.scenario,
             row.metric,
             row.value,
             row.unit,
             row.n,
+            row.spread_pct,
             row.target.as_deref().unwrap_or("")
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_figure_is_the_median_of_its_runs_with_half_the_range_as_spread() {
+        let runs = [[100.0, 2.0], [90.0, 2.0], [110.0, 4.0]]
+            .iter()
+            .map(|v| {
+                vec![
+                    row("drain", "no-op", v[0], "jobs/s", 10),
+                    row("latency", "p99", v[1], "ms", 10),
+                ]
+            })
+            .collect();
+        let rows = median_rows(runs);
+        assert_eq!(rows[0].value, 100.0);
+        assert!((rows[0].spread_pct - 10.0).abs() < 1e-9);
+        assert_eq!(rows[1].value, 2.0);
+        assert!((rows[1].spread_pct - 50.0).abs() < 1e-9);
+        assert_eq!(rows[1].runs, 3);
+    }
 }

@@ -118,6 +118,9 @@ enum Command {
         only: Vec<String>,
         #[arg(long, default_value = "bench.json")]
         out: PathBuf,
+        /// Report each figure as the median of this many interleaved runs.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
     },
     /// A benchmark worker (started by `cep bench`): runs probe jobs until SIGTERM,
     /// then prints its report.
@@ -259,7 +262,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     );
     let _telemetry = telemetry::init(
         settings.mode,
-        if quiet {
+        if matches!(cli.command, Command::Bench { .. }) {
+            telemetry::BENCH_FILTER
+        } else if quiet {
             telemetry::QUIET_FILTER
         } else {
             telemetry::DEFAULT_FILTER
@@ -267,8 +272,19 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Architecture { action } => architecture(settings, action).await?,
-        Command::Bench { quick, only, out } => {
-            let report = cep::bench::run(&cep::bench::Options { quick, only, out }).await?;
+        Command::Bench {
+            quick,
+            only,
+            out,
+            runs,
+        } => {
+            let report = cep::bench::run(&cep::bench::Options {
+                quick,
+                only,
+                out,
+                runs,
+            })
+            .await?;
             print!("{}", cep::bench::render(&report));
         }
         Command::BenchWorker {

@@ -15,6 +15,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
 /// Commands that print a result keep the log to what went wrong.
 pub const QUIET_FILTER: &str = "warn,sqlx=warn";
+/// `cep bench` fills millions of rows on purpose: sqlx's slow-statement warnings are noise.
+pub const BENCH_FILTER: &str = "warn,sqlx=error";
 
 /// Flushes buffered spans when dropped (at the end of `main`).
 pub struct Telemetry(Option<SdkTracerProvider>);
