@@ -190,6 +190,21 @@ fn micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// CPU seconds this process has used, user and system (Linux `/proc/self/stat`, in
+/// clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i)?.parse::<f64>().ok();
+            Some((ticks(11)? + ticks(12)?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 /// A `/proc/self/status` figure in kB (Linux).
 fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -264,6 +279,8 @@ impl Probe for Body {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WorkerReport {
     pub ran: u64,
+    /// CPU seconds the worker process used, start-up included.
+    pub cpu_seconds: f64,
     pub rss_idle_kb: u64,
     pub rss_peak_kb: u64,
     pub waits_us: Vec<u32>,
@@ -308,6 +325,7 @@ pub async fn worker(
     let ran = cep_workers::runtime::run(ctx, opts, app::shutdown_signal()).await?;
     let report = WorkerReport {
         ran,
+        cpu_seconds: cpu_seconds(),
         rss_idle_kb: idle.load(std::sync::atomic::Ordering::Relaxed),
         rss_peak_kb: status_kb("VmHWM:"),
         waits_us: std::mem::take(&mut *body.waits.lock().unwrap_or_else(|e| e.into_inner())),
@@ -553,7 +571,15 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 r = r.peer("BullMQ 17,570; apalis-redis 1,825");
             }
             rows.push(r);
-            // Where the time goes: Redis's CPU per job, and per script call.
+            // Where the time goes: the workers' CPU and Redis's per job, and per script call.
+            let worker_cpu: f64 = reports.iter().map(|r| r.cpu_seconds).sum();
+            rows.push(row(
+                "drain",
+                &format!("worker CPU per job, {}, backlog {n}", processes(procs)),
+                worker_cpu * 1e6 / n as f64,
+                "µs",
+                n as u64,
+            ));
             rows.push(row(
                 "drain",
                 &format!("Redis CPU per job, {}, backlog {n}", processes(procs)),
