@@ -11,7 +11,12 @@ use tokio::sync::watch;
 /// Opens the store and queue. The embedded default migrates itself; the fleet expects
 /// `cep migrate` to have run (a Kubernetes Job) and refuses to start otherwise.
 pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
-    let ctx = connect(settings, clock).await?;
+    open_with(settings, Secrets::from_env(), clock).await
+}
+
+/// [`open`] with these secrets instead of the environment's.
+pub async fn open_with(settings: Settings, secrets: Secrets, clock: Clock) -> anyhow::Result<Ctx> {
+    let ctx = connect_with(settings, secrets, clock).await?;
     if ctx.settings.backends.is_embedded() {
         ctx.store.migrate().await?;
     } else if !ctx.store.migrations_applied().await? {
@@ -23,6 +28,10 @@ pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
 /// Opens the store and queue the settings choose, without touching migrations (so
 /// `cep health` can report them).
 pub async fn connect(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
+    connect_with(settings, Secrets::from_env(), clock).await
+}
+
+async fn connect_with(settings: Settings, secrets: Secrets, clock: Clock) -> anyhow::Result<Ctx> {
     let store = Store::open(&settings).await?;
     let qctx = QueueContext {
         clock: clock.clone(),
@@ -33,7 +42,7 @@ pub async fn connect(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
         Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
         None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
     };
-    Ctx::new(settings, Secrets::from_env(), store, queue, clock)
+    Ctx::new(settings, secrets, store, queue, clock)
 }
 
 /// The health report and whether every check passed.

@@ -142,21 +142,15 @@ pub fn check(
     now: DateTime<Utc>,
 ) -> Record {
     let mut findings = Vec::new();
-    let config_ok = match settings.validate() {
-        Ok(()) => {
-            findings.push(finding(
-                "config",
-                "",
-                Status::Pass,
-                "the configuration loads and validates",
-            ));
-            true
-        }
-        Err(e) => {
-            findings.push(config_finding("config", e));
-            false
-        }
-    };
+    findings.push(match settings.validate() {
+        Ok(()) => finding(
+            "config",
+            "",
+            Status::Pass,
+            "the configuration loads and validates",
+        ),
+        Err(e) => config_finding("config", e),
+    });
     findings.push(match settings.check_secrets(secrets) {
         Ok(()) => finding(
             "secrets",
@@ -193,7 +187,7 @@ pub fn check(
         version: env!("CARGO_PKG_VERSION").into(),
         config_digest: digest,
         validation_rules: settings.engines.architecture.validation_rules,
-        verdict: if config_ok { verdict } else { Status::Fail },
+        verdict,
         findings,
         entries,
         layers: JobKind::all().map(|k| k.queue().to_owned()).collect(),
@@ -253,17 +247,7 @@ fn weights(s: &Settings) -> Vec<Finding> {
 fn graph(s: &Settings, now: DateTime<Utc>) -> (Vec<Entry>, Vec<Edge>, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut entries = Vec::new();
-    let mut scheduled: Vec<(Scheduled, String)> = Container::ALL
-        .iter()
-        .map(|c| {
-            (
-                Scheduled::Container(*c),
-                format!("containers.{}.schedule", c.as_str()),
-            )
-        })
-        .collect();
-    scheduled.push((Scheduled::Aggregation, "schedules.aggregation".into()));
-    for (what, key) in scheduled {
+    for Schedule { what, key, .. } in schedules_of(s) {
         let kinds: BTreeSet<JobKind> = cep_scheduler::jobs_for(&Tick { what, at: now }, s)
             .iter()
             .map(|j| j.kind)
@@ -399,46 +383,60 @@ fn seed_timescale(c: Container) -> Timescale {
     }
 }
 
+/// One of the scheduler's schedules: what it starts, its key in the configuration,
+/// its cron expression and the timescale of its periods.
+struct Schedule {
+    what: Scheduled,
+    name: &'static str,
+    key: String,
+    cron: String,
+    timescale: Timescale,
+}
+
+fn schedules_of(s: &Settings) -> Vec<Schedule> {
+    let mut out: Vec<Schedule> = Container::ALL
+        .iter()
+        .map(|c| {
+            let cs = s.containers.get(*c);
+            Schedule {
+                what: Scheduled::Container(*c),
+                name: c.as_str(),
+                key: format!("containers.{}.schedule", c.as_str()),
+                cron: cs.schedule.clone(),
+                timescale: cs.timescale,
+            }
+        })
+        .collect();
+    out.push(Schedule {
+        what: Scheduled::Aggregation,
+        name: "aggregation",
+        key: "schedules.aggregation".into(),
+        cron: s.schedules.aggregation.clone(),
+        timescale: Timescale::Daily,
+    });
+    out
+}
+
 /// Each schedule against its timescale over the coming year: a period it never fires
 /// in is work that never runs; firing twice in one is deduplicated (a warning).
 fn schedules(s: &Settings, now: DateTime<Utc>) -> (Vec<ScheduleInfo>, Vec<Finding>) {
     let mut out = Vec::new();
     let mut findings = Vec::new();
-    let mut all: Vec<(Scheduled, String, String, Timescale)> = Container::ALL
-        .iter()
-        .map(|c| {
-            let cs = s.containers.get(*c);
-            (
-                Scheduled::Container(*c),
-                format!("containers.{}", c.as_str()),
-                cs.schedule.clone(),
-                cs.timescale,
-            )
-        })
-        .collect();
-    all.push((
-        Scheduled::Aggregation,
-        "schedules".into(),
-        s.schedules.aggregation.clone(),
-        Timescale::Daily,
-    ));
     let horizon = now + Duration::days(366);
-    for (what, prefix, cron, timescale) in all {
-        let name = match what {
-            Scheduled::Container(c) => c.as_str(),
-            Scheduled::Aggregation => "aggregation",
-        };
-        let key = if matches!(what, Scheduled::Aggregation) {
-            "schedules.aggregation".to_owned()
-        } else {
-            format!("{prefix}.schedule")
-        };
+    for Schedule {
+        what,
+        name,
+        key,
+        cron,
+        timescale,
+    } in schedules_of(s)
+    {
         if let Scheduled::Container(c) = what
             && timescale != seed_timescale(c)
         {
             findings.push(finding(
                 "schedules",
-                &format!("{prefix}.timescale"),
+                &format!("containers.{name}.timescale"),
                 Status::Warn,
                 format!(
                     "{name} runs {}; the seed runs it {}",
@@ -552,8 +550,7 @@ fn demand(s: &Settings, secrets: &Secrets, p: Provider) -> (bool, Option<u64>) {
         * u64::from(s.layers.prospecting.max_prospects);
     let campaigns = u64::from(s.layers.prospecting.campaigns_per_day);
     let research = &s.engines.research;
-    let researched = research.before_pitch
-        && (research.provider != ResearchSearch::Offline || research.firecrawl);
+    let researched = research.researches_before_pitch();
     let llm = |w: PitchWriter| {
         let writes = s.providers.llm.writer == w;
         let summarizes = researched && writes;
@@ -996,14 +993,12 @@ pub async fn review(ctx: &cep_workers::Ctx, record: &Record) -> Option<Review> {
             "required": ["summary", "concerns"]
         }),
     };
-    let by = format!("{writer:?}").to_lowercase();
+    let by = ctx.settings.engines.architecture.review.as_str().to_owned();
     let answer = llm::ask_model(ctx, writer, &model, &prompt)
         .await
         .map_err(|f| f.to_string())
         .and_then(|text| {
-            let start = text.find('{').unwrap_or(0);
-            let end = text.rfind('}').map_or(text.len(), |i| i + 1);
-            serde_json::from_str::<ReviewAnswer>(&text[start..end.max(start)])
+            llm::answer_json::<ReviewAnswer>(&text)
                 .map_err(|e| format!("the review is not the JSON asked for: {e}"))
         });
     Some(match answer {

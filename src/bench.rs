@@ -165,11 +165,12 @@ fn redis_url() -> anyhow::Result<String> {
 }
 
 async fn bench_queue(prefix: &str) -> anyhow::Result<Queue> {
-    let mut settings = Settings::default();
-    settings.queue.key_prefix = prefix.into();
     let ctx = QueueContext {
         clock: Clock::System,
-        settings: settings.queue,
+        settings: cep_shared::config::QueueSettings {
+            key_prefix: prefix.into(),
+            ..Default::default()
+        },
         notify: Default::default(),
     };
     Ok(Queue::Redis(RedisQueue::connect(&redis_url()?, ctx).await?))
@@ -336,7 +337,8 @@ pub async fn worker(
 
 struct Workers {
     children: Vec<Child>,
-    _dir: PathBuf,
+    /// The workers' data directories, removed when they stop.
+    dir: PathBuf,
 }
 
 impl Workers {
@@ -377,10 +379,7 @@ impl Workers {
                     .spawn()?,
             );
         }
-        Ok(Self {
-            children,
-            _dir: dir,
-        })
+        Ok(Self { children, dir })
     }
 
     /// SIGTERM to every worker; their reports.
@@ -399,7 +398,7 @@ impl Workers {
                 anyhow::anyhow!("a bench worker did not report ({}): {e}: {text}", o.status)
             })?);
         }
-        let _ = std::fs::remove_dir_all(&self._dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
         Ok(out)
     }
 }
@@ -779,8 +778,6 @@ async fn aggregation(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
     );
     let result = aggregation_in(&url, sizes, rows).await;
-    admin_store.pool().close().await;
-    let admin_store = cep_shared::store::Store::connect(&admin).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -934,20 +931,11 @@ async fn sales_chain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     s.providers.smtp.port = sink.1;
     s.providers.smtp.tls = cep_shared::config::SmtpTls::None;
     let campaigns = sizes.campaigns;
-    let store = cep_shared::store::Store::open(&s).await?;
-    store.migrate().await?;
-    let qctx = QueueContext {
-        clock: Clock::System,
-        settings: s.queue.clone(),
-        notify: Default::default(),
-    };
-    let queue =
-        Queue::Sqlite(cep_shared::queue::SqliteQueue::open(store.pool().clone(), qctx).await?);
     let secrets = cep_shared::Secrets {
         unsubscribe_key: Some(format!("bench-{}", micros())),
         ..Default::default()
     };
-    let ctx = cep_workers::Ctx::new(s, secrets, store, queue, Clock::System)?;
+    let ctx = app::open_with(s, secrets, Clock::System).await?;
     let r = &ctx.settings.layers.prospecting;
     let pairs: Vec<(String, String)> = r
         .locations

@@ -210,9 +210,7 @@ async fn architecture(settings: Settings, action: ArchitectureAction) -> anyhow:
     if !record.passed() {
         anyhow::bail!(
             "the design fails its {} rules: {} failing, {} warning",
-            serde_json::to_value(record.validation_rules)?
-                .as_str()
-                .unwrap_or_default(),
+            record.validation_rules.as_str(),
             record.count(Status::Fail),
             record.count(Status::Warn)
         );
@@ -291,11 +289,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             probe,
             url,
             concurrency,
-        } => {
-            let mut settings = settings;
-            settings.worker.concurrency = concurrency;
-            cep::bench::worker(settings, probe, url, concurrency).await?;
-        }
+        } => cep::bench::worker(settings, probe, url, concurrency).await?,
         Command::Alerts => {
             print!("{}", cep::alerts::rules_yaml(&settings));
         }

@@ -406,6 +406,14 @@ pub struct ResearchEngine {
     pub cache: ResearchCache,
 }
 
+impl ResearchEngine {
+    /// Whether each pitched prospect is researched first: asked for, and with
+    /// something to research with (a web search or Firecrawl).
+    pub fn researches_before_pitch(&self) -> bool {
+        self.before_pitch && (self.provider != ResearchSearch::Offline || self.firecrawl)
+    }
+}
+
 impl Default for ResearchEngine {
     fn default() -> Self {
         Self {
@@ -467,6 +475,15 @@ pub enum ValidationRules {
     Lenient,
 }
 
+impl ValidationRules {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ValidationRules::Strict => "strict",
+            ValidationRules::Lenient => "lenient",
+        }
+    }
+}
+
 /// The LLM that reviews the fleet's design record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -475,6 +492,17 @@ pub enum Reviewer {
     Ollama,
     Anthropic,
     Openai,
+}
+
+impl Reviewer {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reviewer::None => "none",
+            Reviewer::Ollama => "ollama",
+            Reviewer::Anthropic => "anthropic",
+            Reviewer::Openai => "openai",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

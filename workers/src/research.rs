@@ -363,14 +363,9 @@ async fn summarize(
         }),
     };
     let answer = llm::ask(ctx, cfg, adapter, &prompt).await;
-    let facts = answer.map_err(|f| f.to_string()).and_then(|text| {
-        let json = text
-            .trim()
-            .trim_start_matches("```json")
-            .trim_start_matches("```")
-            .trim_end_matches("```");
-        serde_json::from_str::<Facts>(json).map_err(|e| format!("not the facts JSON: {e}"))
-    });
+    let facts = answer
+        .map_err(|f| f.to_string())
+        .and_then(|text| llm::answer_json::<Facts>(&text));
     match facts {
         Ok(Facts { facts }) => {
             let total = facts.len();

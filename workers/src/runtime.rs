@@ -53,28 +53,17 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
     let name = worker.name().to_owned();
     let in_flight = &cep_shared::metrics::get().in_flight;
     in_flight.inc();
-    let run = match &env.work {
-        Work::Layers => {
-            std::panic::AssertUnwindSafe(
-                run_one(&env.ctx, &name, &job, env.timeout).map(drop_outcome),
-            )
-            .catch_unwind()
-            .await
-        }
-        Work::Probe(probe) => {
-            std::panic::AssertUnwindSafe(async {
+    let work = async {
+        match &env.work {
+            Work::Layers => run_one(&env.ctx, &name, &job, env.timeout).await.map(drop),
+            Work::Probe(probe) => {
                 probe.run(&job).await;
-                env.ctx
-                    .queue
-                    .settle(&name, &job, Settle::Done)
-                    .await
-                    .map(drop)
-                    .map_err(crate::JobError::from)
-            })
-            .catch_unwind()
-            .await
+                let settled = env.ctx.queue.settle(&name, &job, Settle::Done).await;
+                settled.map(drop).map_err(crate::JobError::from)
+            }
         }
     };
+    let run = std::panic::AssertUnwindSafe(work).catch_unwind().await;
     match run {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -108,10 +97,6 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
     env.leases.done(&job.id);
     env.ran.fetch_add(1, Ordering::Relaxed);
     Ok(())
-}
-
-fn drop_outcome<T>(r: Result<T, crate::JobError>) -> Result<(), crate::JobError> {
-    r.map(drop)
 }
 
 /// Runs an apalis worker on the queue until `shutdown` turns true, then drains within

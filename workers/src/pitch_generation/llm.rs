@@ -136,6 +136,12 @@ fn json_object(text: &str) -> Option<&str> {
     (start < end).then(|| &text[start..=end])
 }
 
+/// Reads the JSON object a model answered with, or says why it cannot.
+pub fn answer_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let json = json_object(text).ok_or("no JSON object in the answer")?;
+    serde_json::from_str(json).map_err(|e| format!("wrong shape: {e}"))
+}
+
 fn has_placeholder(text: &str) -> bool {
     let mut rest = text;
     while let Some(i) = rest.find(['[', '{']) {
@@ -155,8 +161,7 @@ pub fn validate(
     variant: &str,
     rules: &PitchRules,
 ) -> Result<Vec<PitchDraft>, String> {
-    let json = json_object(text).ok_or("no JSON object in the answer")?;
-    let a: Answer = serde_json::from_str(json).map_err(|e| format!("wrong shape: {e}"))?;
+    let a: Answer = answer_json(text)?;
     let mut out = Vec::new();
     for (channel, t) in [
         (Channel::Email, a.email),

@@ -124,10 +124,7 @@ async fn variant_for(ctx: &Ctx, prospect_id: &str) -> Result<String, JobError> {
 /// Facts about the prospect with their sources, when `engines.research.before_pitch`
 /// asks for research (cached, so a redelivered job does not search again).
 async fn researched_facts(ctx: &Ctx, prospect_id: &str) -> Result<Vec<String>, JobError> {
-    let cfg = &ctx.settings.engines.research;
-    if !cfg.before_pitch
-        || (cfg.provider == cep_shared::config::ResearchSearch::Offline && !cfg.firecrawl)
-    {
+    if !ctx.settings.engines.research.researches_before_pitch() {
         return Ok(Vec::new());
     }
     let research = crate::research::prospect(ctx, prospect_id).await?;
@@ -172,29 +169,33 @@ async fn written(
 
 pub async fn handle(ctx: &Ctx, job: PitchJob) -> Result<PitchGenerationResult, JobError> {
     let rules = &ctx.settings.layers.pitch_generation;
-    let row: Option<(String, String, String, String, i64, i64, String)> = sqlx::query_as(
-        "SELECT name, category, location, signals, gbp_score, revenue_lost, opportunities FROM prospects WHERE id = $1",
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        String,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT name, category, location, signals, gbp_score, revenue_lost, opportunities, website FROM prospects WHERE id = $1",
     )
     .bind(&job.prospect_id)
     .fetch_optional(ctx.store.pool())
     .await?;
-    let Some((name, category, location, signals, score, revenue_lost, opportunities)) = row else {
+    let Some((name, category, location, signals, score, revenue_lost, opportunities, site)) = row
+    else {
         return Err(JobError::Invalid(format!(
             "no prospect `{}`",
             job.prospect_id
         )));
     };
     let mut signals: ProfileSignals = serde_json::from_str(&signals)?;
-    if ctx.settings.engines.testing.audit_websites && signals.website.is_none() {
-        // The testing engine audits the site once, before the first pitch.
-        let (site,): (Option<String>,) =
-            sqlx::query_as("SELECT website FROM prospects WHERE id = $1")
-                .bind(&job.prospect_id)
-                .fetch_one(ctx.store.pool())
-                .await?;
-        if site.is_some() {
-            signals.website = Some(crate::audit::prospect(ctx, &job.prospect_id).await?.signal);
-        }
+    // The testing engine audits the site once, before the first pitch.
+    if ctx.settings.engines.testing.audit_websites && signals.website.is_none() && site.is_some() {
+        signals.website = Some(crate::audit::prospect(ctx, &job.prospect_id).await?.signal);
     }
     let opportunities: Vec<String> = serde_json::from_str(&opportunities)?;
     let pains = pain_points(&signals, revenue_lost as u64, rules.max_pain_points);
