@@ -412,13 +412,12 @@ impl Drop for Workers {
     }
 }
 
-/// Redis's own CPU seconds and its script calls (count, µs), from `INFO`: what a
-/// drain costs the server, per job.
+/// Redis's own CPU seconds and the commands it ran (those a script calls included),
+/// from `INFO`: what a drain costs the server, per job.
 #[derive(Debug, Clone, Copy, Default)]
 struct ServerCost {
     cpu_seconds: f64,
-    script_calls: f64,
-    script_usec: f64,
+    commands: f64,
 }
 
 async fn server_cost() -> anyhow::Result<ServerCost> {
@@ -437,9 +436,10 @@ async fn server_cost() -> anyhow::Result<ServerCost> {
             .or_else(|| line.strip_prefix("used_cpu_sys:"))
         {
             cost.cpu_seconds += v.trim().parse::<f64>().unwrap_or(0.0);
-        } else if let Some(rest) = line.strip_prefix("cmdstat_evalsha:") {
-            cost.script_calls += field(rest, "calls=");
-            cost.script_usec += field(rest, "usec=");
+        } else if let Some(rest) = line.strip_prefix("cmdstat_")
+            && !rest.starts_with("info:")
+        {
+            cost.commands += field(rest.split_once(':').map_or("", |(_, v)| v), "calls=");
         }
     }
     Ok(cost)
@@ -451,8 +451,7 @@ impl std::ops::Sub for ServerCost {
     fn sub(self, o: ServerCost) -> ServerCost {
         ServerCost {
             cpu_seconds: self.cpu_seconds - o.cpu_seconds,
-            script_calls: self.script_calls - o.script_calls,
-            script_usec: self.script_usec - o.script_usec,
+            commands: self.commands - o.commands,
         }
     }
 }
@@ -570,7 +569,7 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 r = r.peer("BullMQ 17,570; apalis-redis 1,825");
             }
             rows.push(r);
-            // Where the time goes: the workers' CPU and Redis's per job, and per script call.
+            // Where the time goes: the workers' CPU and Redis's per job, and Redis's commands.
             let worker_cpu: f64 = reports.iter().map(|r| r.cpu_seconds).sum();
             rows.push(row(
                 "drain",
@@ -588,13 +587,10 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             ));
             rows.push(row(
                 "drain",
-                &format!(
-                    "Redis time per script call, {}, backlog {n}",
-                    processes(procs)
-                ),
-                cost.script_usec / cost.script_calls.max(1.0),
-                "µs",
-                cost.script_calls as u64,
+                &format!("Redis commands per job, {}, backlog {n}", processes(procs)),
+                cost.commands / n as f64,
+                "commands",
+                n as u64,
             ));
             let peak = reports.iter().map(|r| r.rss_peak_kb).max().unwrap_or(0);
             rows.push(

@@ -92,6 +92,31 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_job_whose_worker_dies_on_its_last_attempt_is_dead_lettered_with_why() {
+                let mut s = settings();
+                s.queue.heartbeat_interval_seconds = 1;
+                s.queue.missed_heartbeats = 2;
+                let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
+                let payload = serde_json::json!({"note": "pipes | and | bars"});
+                q.push(NewJob::new(Q, &payload, 0).max_attempts(2)).await.unwrap();
+                let first = q.fetch(&[Q.queue()], "dies-1", 1).await.unwrap().remove(0);
+                tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+                assert_eq!(q.recover_orphans().await.unwrap(), 1);
+                let second = q.fetch(&[Q.queue()], "dies-2", 1).await.unwrap().remove(0);
+                assert_eq!((second.id.as_str(), second.attempt), (first.id.as_str(), 2));
+                tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+                assert_eq!(q.recover_orphans().await.unwrap(), 1);
+                assert!(q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().is_empty());
+                let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!((dead[0].id.as_str(), dead[0].attempts), (first.id.as_str(), 2));
+                assert_eq!(dead[0].payload, payload.to_string());
+                assert_eq!(dead[0].reason, "its worker stopped answering during every attempt");
+                let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+                assert_eq!((st.ready, st.running, st.dead), (0, 0, 1));
+            }
+
+            #[tokio::test]
             async fn released_jobs_do_not_use_up_attempts() {
                 let s = settings();
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
@@ -137,6 +162,41 @@ async fn a_100k_backlog_already_due_in_redis_drains_with_none_lost_and_none_twic
     assert_eq!(seen.len(), n);
     let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
     assert_eq!((st.ready, st.scheduled, st.running), (0, 0, 0));
+    if let Queue::Redis(r) = &q {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_redis_entry_is_set_aside_and_the_rest_of_the_batch_runs() {
+    let s = settings();
+    let q = redis_queue(&s, start()).await;
+    q.push(NewJob::new(Q, &"good", 0)).await.unwrap();
+    // A bare id, as a queue written by something else would hold.
+    let prefix = format!("{{{}}}", s.queue.key_prefix);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ready = format!("{prefix}:ready:{}", Q.queue());
+    let _: () = redis::cmd("RPUSH")
+        .arg(&ready)
+        .arg("0193abcdef")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, "\"good\"");
+    let aside: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}:unreadable"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(aside, ["0193abcdef"]);
+    assert!(q.settle("w", &got[0], Settle::Done).await.unwrap());
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!((st.ready, st.running), (0, 0), "nothing left leased");
     if let Queue::Redis(r) = &q {
         r.purge().await.unwrap();
     }

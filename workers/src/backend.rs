@@ -22,23 +22,27 @@ use std::time::Duration;
 use tower::layer::util::Identity;
 
 /// Jobs a worker holds a lease on, from fetch until settled: what it hands back when it
-/// must stop before they finish.
+/// must stop before they finish. Keyed by the lease's address, so tracking a job costs
+/// no copy of it.
 #[derive(Debug, Default, Clone)]
-pub struct Leases(Arc<Mutex<HashMap<String, Leased>>>);
+pub struct Leases(Arc<Mutex<HashMap<usize, Arc<Leased>>>>);
 
 impl Leases {
-    fn add(&self, jobs: &[Leased]) {
+    fn add(&self, jobs: &VecDeque<Arc<Leased>>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for j in jobs {
-            m.insert(j.id.clone(), j.clone());
+            m.insert(Arc::as_ptr(j) as usize, j.clone());
         }
     }
 
-    pub fn done(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    pub fn done(&self, job: &Arc<Leased>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(Arc::as_ptr(job) as usize));
     }
 
-    pub fn take_all(&self) -> Vec<Leased> {
+    pub fn take_all(&self) -> Vec<Arc<Leased>> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -60,7 +64,7 @@ pub struct QueueBackend {
     batch: usize,
     idle: Duration,
     leases: Leases,
-    buffer: VecDeque<Leased>,
+    buffer: VecDeque<Arc<Leased>>,
     pending: Option<Pending>,
 }
 
@@ -105,7 +109,7 @@ impl QueueBackend {
         }))
     }
 
-    fn release(&self, worker: &str, jobs: Vec<Leased>) -> Pending {
+    fn release(&self, worker: &str, jobs: Vec<Arc<Leased>>) -> Pending {
         let (queue, worker, leases) = (self.queue.clone(), worker.to_owned(), self.leases.clone());
         Pending::Close(Box::pin(async move {
             for job in jobs {
@@ -116,14 +120,14 @@ impl QueueBackend {
                 {
                     tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
                 }
-                leases.done(&job.id);
+                leases.done(&job);
             }
         }))
     }
 }
 
 impl Backend for QueueBackend {
-    type Task = Task<Leased>;
+    type Task = Task<Arc<Leased>>;
     type Error = QueueError;
 
     fn poll_ready(
@@ -138,7 +142,7 @@ impl Backend for QueueBackend {
         &mut self,
         cx: &mut Context<'_>,
         worker: &WorkerContext,
-    ) -> Poll<Option<Result<Task<Leased>, QueueError>>> {
+    ) -> Poll<Option<Result<Task<Arc<Leased>>, QueueError>>> {
         loop {
             if let Some(job) = self.buffer.pop_front() {
                 let (id, attempt) = (TaskId::from_string(job.id.clone()), job.attempt as usize);
@@ -151,8 +155,8 @@ impl Backend for QueueBackend {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(jobs)) if jobs.is_empty() => self.wait(self.idle),
                     Poll::Ready(Ok(jobs)) => {
-                        self.leases.add(&jobs);
-                        self.buffer.extend(jobs);
+                        self.buffer.extend(jobs.into_iter().map(Arc::new));
+                        self.leases.add(&self.buffer);
                         self.pending = None;
                         continue;
                     }
@@ -181,8 +185,8 @@ impl Backend for QueueBackend {
                 Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(jobs)) => {
-                        self.leases.add(&jobs);
-                        self.buffer.extend(jobs);
+                        self.buffer.extend(jobs.into_iter().map(Arc::new));
+                        self.leases.add(&self.buffer);
                         None
                     }
                     Poll::Ready(Err(_)) => None,
@@ -197,14 +201,14 @@ impl Backend for QueueBackend {
             if self.buffer.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            let unstarted: Vec<Leased> = self.buffer.drain(..).collect();
+            let unstarted: Vec<Arc<Leased>> = self.buffer.drain(..).collect();
             self.pending = Some(self.release(worker.name(), unstarted));
         }
     }
 }
 
 impl BackendConfig for QueueBackend {
-    type Args = Leased;
+    type Args = Arc<Leased>;
     type Id = RandomId;
     type Kind = Ephemeral;
     type Config = ();

@@ -37,28 +37,32 @@ pub trait Probe: Send + Sync {
     fn run<'a>(&'a self, job: &'a Leased) -> futures::future::BoxFuture<'a, ()>;
 }
 
-/// What every job of a worker is run with.
-#[derive(Clone)]
+/// What every job of a worker is run with; shared, so handing it to a job costs one
+/// reference count.
 struct JobEnv {
     ctx: Ctx,
     leases: Leases,
     timeout: Duration,
-    ran: Arc<AtomicU64>,
+    ran: AtomicU64,
     work: Work,
 }
 
 /// The apalis handler: runs one leased job through its layer and settles it. A panic is
 /// caught and the job dead-lettered with that reason, never left leased.
-async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Result<(), BoxDynError> {
-    let name = worker.name().to_owned();
+async fn execute(
+    job: Arc<Leased>,
+    env: Data<Arc<JobEnv>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let name = worker.name();
     let in_flight = &cep_shared::metrics::get().in_flight;
     in_flight.inc();
     let work = async {
         match &env.work {
-            Work::Layers => run_one(&env.ctx, &name, &job, env.timeout).await.map(drop),
+            Work::Layers => run_one(&env.ctx, name, &job, env.timeout).await.map(drop),
             Work::Probe(probe) => {
                 probe.run(&job).await;
-                let settled = env.ctx.queue.settle(&name, &job, Settle::Done).await;
+                let settled = env.ctx.queue.settle(name, &job, Settle::Done).await;
                 settled.map(drop).map_err(crate::JobError::from)
             }
         }
@@ -89,12 +93,12 @@ async fn execute(job: Leased, env: Data<JobEnv>, worker: WorkerContext) -> Resul
             let _ = env
                 .ctx
                 .queue
-                .settle(&name, &job, Settle::Dead { reason })
+                .settle(name, &job, Settle::Dead { reason })
                 .await;
         }
     }
     in_flight.dec();
-    env.leases.done(&job.id);
+    env.leases.done(&job);
     env.ran.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -112,13 +116,13 @@ pub async fn run(
     let batch = (ctx.settings.queue.fetch_batch as usize).min(opts.concurrency);
     let leases = Leases::default();
     ctx.queue.listen_for_wakeups();
-    let env = JobEnv {
+    let env = Arc::new(JobEnv {
         ctx: ctx.clone(),
         leases: leases.clone(),
         timeout: Duration::from_secs(ctx.settings.worker.job_timeout_seconds),
-        ran: Arc::new(AtomicU64::new(0)),
+        ran: AtomicU64::new(0),
         work: opts.work.clone(),
-    };
+    });
     let backend = QueueBackend::new(
         ctx.queue.clone(),
         queues.clone(),

@@ -86,6 +86,9 @@ pub struct Leased {
     pub max_attempts: u32,
     /// The enqueuer's `traceparent`, so the job's span continues its trace.
     pub trace: Option<String>,
+    /// What the queue needs back to settle this lease: on Redis, the job's entry as it
+    /// sits in the worker's in-flight list; empty on SQLite.
+    pub receipt: String,
 }
 
 /// Reads the current span's trace context as a `traceparent`; registered once by the

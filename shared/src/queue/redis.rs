@@ -1,15 +1,20 @@
 //! The fleet queue on Redis.
 //!
-//! Keys (all under one hash tag, so a cluster keeps them on one slot):
-//! `{p}:job:<id>` hash (queue, payload, attempts, max, error), `{p}:ready:<q>` list
-//! (due now; pushed left, taken right), `{p}:delayed:<q>` zset (due later, by due
-//! time), `{p}:inflight:<worker>` list (leased), `{p}:workers` zset (last heartbeat),
-//! `{p}:dead:<q>` list, `{p}:dedup:<key>` (deduplication keys, with a TTL).
+//! A job lives as one string, its *entry* (see [`Entry`]), in exactly one place at a
+//! time. Keys, all under one hash tag so a cluster keeps them on one slot:
+//! `{p}:ready:<q>` list (due now; pushed left, taken right), `{p}:delayed:<q>` zset (due
+//! later, scored by due time), `{p}:inflight:<worker>` list (leased), `{p}:workers` zset
+//! (last heartbeat), `{p}:dead:<q>` list with `{p}:reasons` (why each died),
+//! `{p}:dedup:<key>` (deduplication keys, with a TTL).
 //!
-//! Fetch moves ids from `ready` to the worker's own in-flight list in one script
+//! Fetch moves entries from `ready` to the worker's own in-flight list in one script
 //! (reliable fetch), promoting at most `PROMOTE_BATCH` due delayed jobs per call, so a
-//! backlog of any size never overflows a Lua stack. A worker whose heartbeat is older
-//! than the orphan window has its in-flight list returned to the queues.
+//! backlog of any size never overflows a Lua stack. Finishing a job is one `LREM` of its
+//! entry from that list: no per-job hash to read, count or delete. An entry counts the
+//! deliveries that ended before it was fetched; a retry or an orphan recovery writes it
+//! back counted one more, so a job that keeps killing its worker still reaches its
+//! dead letter. A worker whose heartbeat is older than the orphan window has its
+//! in-flight list returned to the queues.
 
 use super::{DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id};
 use crate::clock::wall_millis;
@@ -35,6 +40,79 @@ impl std::fmt::Debug for RedisQueue {
     }
 }
 
+/// A job as Redis holds it: `v1|<ended>|<max>|<due>|<queue>|<id>|<trace>|<payload>`,
+/// where `ended` counts deliveries that ended before this one (a retry, or a worker
+/// that died holding it) and `due` is its due time on the scheduling clock. The
+/// payload comes last, so it may hold any character.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry<'a> {
+    ended: u32,
+    max: u32,
+    due: i64,
+    queue: &'a str,
+    id: &'a str,
+    trace: &'a str,
+    payload: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    fn encode(&self) -> String {
+        format!(
+            "v1|{}|{}|{}|{}|{}|{}|{}",
+            self.ended, self.max, self.due, self.queue, self.id, self.trace, self.payload
+        )
+    }
+
+    fn decode(raw: &'a str) -> Result<Self, QueueError> {
+        let bad = || QueueError::Corrupt(format!("not a job entry: {:.80}", raw));
+        let mut f = raw.splitn(8, '|');
+        if f.next() != Some("v1") {
+            return Err(bad());
+        }
+        let mut next = || f.next().ok_or_else(bad);
+        Ok(Self {
+            ended: next()?.parse().map_err(|_| bad())?,
+            max: next()?.parse().map_err(|_| bad())?,
+            due: next()?.parse().map_err(|_| bad())?,
+            queue: next()?,
+            id: next()?,
+            trace: next()?,
+            payload: next()?,
+        })
+    }
+
+    /// `job` written back after `ended` deliveries, due at `due`.
+    fn of(job: &'a Leased, ended: u32, due: i64) -> Self {
+        Self {
+            ended,
+            max: job.max_attempts,
+            due,
+            queue: &job.queue,
+            id: &job.id,
+            trace: job.trace.as_deref().unwrap_or_default(),
+            payload: &job.payload,
+        }
+    }
+
+    /// The lease on a fetched entry; an unreadable one comes back with its reason.
+    fn lease(raw: String) -> Result<Leased, (String, QueueError)> {
+        let mut job = match Entry::decode(&raw) {
+            Ok(e) => Leased {
+                id: e.id.to_owned(),
+                queue: e.queue.to_owned(),
+                payload: e.payload.to_owned(),
+                attempt: e.ended + 1,
+                max_attempts: e.max,
+                trace: Some(e.trace.to_owned()).filter(|t| !t.is_empty()),
+                receipt: String::new(),
+            },
+            Err(e) => return Err((raw, e)),
+        };
+        job.receipt = raw;
+        Ok(job)
+    }
+}
+
 struct Scripts {
     push: Script,
     fetch: Script,
@@ -43,97 +121,80 @@ struct Scripts {
 }
 
 const PUSH: &str = r#"
--- KEYS: job, ready, delayed, dedup ('' when none)
--- ARGV: id, queue, payload, max_attempts, run_at, now, ttl_seconds, trace
-if KEYS[4] ~= '' then
-  if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'EX', ARGV[7]) then return 0 end
-end
-redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'payload', ARGV[3], 'attempts', 0, 'max', ARGV[4], 'due', ARGV[5], 'trace', ARGV[8])
-if tonumber(ARGV[5]) <= tonumber(ARGV[6]) then
-  redis.call('LPUSH', KEYS[2], ARGV[1])
+-- A job with a deduplication key. KEYS: ready, delayed, dedup
+-- ARGV: entry, run_at, now, ttl_seconds, id
+if not redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', ARGV[4]) then return 0 end
+if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
 else
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 end
 return 1
 "#;
 
 const FETCH: &str = r#"
 -- KEYS: inflight, workers, then ready/delayed pairs
--- ARGV: now, limit, worker, wall_now, prefix, promote_batch
+-- ARGV: now, limit, worker, wall_now, promote_batch
 local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 local out = {}
-local taken = 0
 for i = 3, #KEYS, 2 do
   local ready, delayed = KEYS[i], KEYS[i + 1]
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
-  for _, id in ipairs(due) do
-    redis.call('ZREM', delayed, id)
-    redis.call('LPUSH', ready, id)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+  if #due > 0 then
+    redis.call('ZREM', delayed, unpack(due))
+    redis.call('LPUSH', ready, unpack(due))
   end
-  while taken < limit do
-    local id = redis.call('LMOVE', ready, KEYS[1], 'RIGHT', 'LEFT')
-    if not id then break end
-    local job = ARGV[5] .. ':job:' .. id
-    local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-    local f = redis.call('HMGET', job, 'queue', 'payload', 'max', 'trace')
-    out[#out + 1] = id
-    out[#out + 1] = f[1] or ''
-    out[#out + 1] = f[2] or ''
-    out[#out + 1] = attempts
-    out[#out + 1] = f[3] or '1'
-    out[#out + 1] = f[4] or ''
-    taken = taken + 1
+  local got = redis.call('RPOP', ready, limit - #out)
+  if got then
+    redis.call('LPUSH', KEYS[1], unpack(got))
+    for _, e in ipairs(got) do out[#out + 1] = e end
   end
-  if taken >= limit then break end
+  if #out >= limit then break end
 end
 return out
 "#;
 
 const SETTLE: &str = r#"
--- KEYS: inflight, job, ready, delayed, dead
--- ARGV: id, how (done|retry|dead|release), run_at, reason, now, wake channel
+-- A retry, a release or a dead letter. KEYS: inflight, ready, delayed, dead, reasons
+-- ARGV: leased entry, how (retry|release|dead), entry to write, run_at, now,
+--       wake channel, id, reason
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-local how = ARGV[2]
-if how == 'done' then
-  redis.call('DEL', KEYS[2])
-elseif how == 'dead' then
-  redis.call('HSET', KEYS[2], 'error', ARGV[4])
-  redis.call('LPUSH', KEYS[5], ARGV[1])
+if ARGV[2] == 'dead' then
+  redis.call('LPUSH', KEYS[4], ARGV[3])
+  redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
+elseif tonumber(ARGV[4]) <= tonumber(ARGV[5]) then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('PUBLISH', ARGV[6], '1')
 else
-  if how == 'release' then redis.call('HINCRBY', KEYS[2], 'attempts', -1)
-  else redis.call('HSET', KEYS[2], 'error', ARGV[4]) end
-  redis.call('HSET', KEYS[2], 'due', ARGV[3])
-  if tonumber(ARGV[3]) <= tonumber(ARGV[5]) then
-    redis.call('RPUSH', KEYS[3], ARGV[1])
-    redis.call('PUBLISH', ARGV[6], '1')
-  else
-    redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-  end
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 end
 return 1
 "#;
 
 const REAP: &str = r#"
--- KEYS: workers. ARGV: cutoff (wall ms), prefix, budget
+-- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget
 local prefix, budget = ARGV[2], tonumber(ARGV[3])
 local moved = 0
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)
 for _, w in ipairs(gone) do
   local inflight = prefix .. ':inflight:' .. w
   while moved < budget do
-    local id = redis.call('RPOP', inflight)
-    if not id then break end
-    local job = prefix .. ':job:' .. id
-    local f = redis.call('HMGET', job, 'queue', 'attempts', 'max')
-    if f[1] then
-      if tonumber(f[2] or '0') >= tonumber(f[3] or '1') then
-        redis.call('HSET', job, 'error', 'its worker stopped answering during every attempt')
-        redis.call('LPUSH', prefix .. ':dead:' .. f[1], id)
+    local e = redis.call('RPOP', inflight)
+    if not e then break end
+    local ended, max, rest = string.match(e, '^v1|(%d+)|(%d+)|(.*)$')
+    local queue = rest and string.match(rest, '^%-?%d+|([^|]*)|')
+    if queue then
+      local again = 'v1|' .. (tonumber(ended) + 1) .. '|' .. max .. '|' .. rest
+      if tonumber(ended) + 1 >= tonumber(max) then
+        local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
+        redis.call('HSET', KEYS[2], id, 'its worker stopped answering during every attempt')
+        redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
       else
-        redis.call('HSET', job, 'error', 'its worker stopped answering; delivered again')
-        redis.call('RPUSH', prefix .. ':ready:' .. f[1], id)
+        redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
       end
+    else
+      redis.call('LPUSH', prefix .. ':unreadable', e)
     end
     moved = moved + 1
   end
@@ -186,49 +247,71 @@ impl RedisQueue {
         k
     }
 
+    /// Runs a pipeline that invokes scripts, loading them first on a server that has
+    /// not seen them.
+    async fn query_scripted<T: ::redis::FromRedisValue>(
+        &self,
+        pipe: &::redis::Pipeline,
+    ) -> Result<T, QueueError> {
+        let mut conn = self.conn.clone();
+        match pipe.query_async(&mut conn).await {
+            Ok(r) => Ok(r),
+            Err(e)
+                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
+            {
+                self.load_scripts().await?;
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<usize, QueueError> {
         let now = self.ctx.clock.now_millis();
         let ttl = u64::from(self.ctx.settings.idempotency_ttl_days) * 86_400;
         let mut added = 0usize;
         for chunk in jobs.chunks(500) {
             let mut pipe = ::redis::pipe();
+            let mut unkeyed = 0;
             for job in chunk {
                 let id = new_job_id();
                 let queue = job.kind.queue();
-                let max = job.max_attempts.unwrap_or(self.ctx.settings.max_attempts);
-                let dedup = job
-                    .key
-                    .as_deref()
-                    .map(|k| self.key(&["dedup", k]))
-                    .unwrap_or_default();
-                let mut inv = self.scripts.push.key(self.key(&["job", &id]));
-                inv.key(self.key(&["ready", queue]))
-                    .key(self.key(&["delayed", queue]))
-                    .key(dedup)
-                    .arg(&id)
-                    .arg(queue)
-                    .arg(&job.payload)
-                    .arg(max)
-                    .arg(job.run_at)
-                    .arg(now)
-                    .arg(ttl)
-                    .arg(job.trace.as_deref().unwrap_or_default());
-                pipe.invoke_script(&inv);
-            }
-            let mut conn = self.conn.clone();
-            let results: Vec<i64> = match pipe.query_async(&mut conn).await {
-                Ok(r) => r,
-                Err(e)
-                    if e.kind()
-                        == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
-                {
-                    // First use on this server: load the scripts, then retry the chunk.
-                    self.load_scripts().await?;
-                    pipe.query_async(&mut conn).await?
+                let entry = Entry {
+                    ended: 0,
+                    max: job.max_attempts.unwrap_or(self.ctx.settings.max_attempts),
+                    due: job.run_at,
+                    queue,
+                    id: &id,
+                    trace: job.trace.as_deref().unwrap_or_default(),
+                    payload: &job.payload,
                 }
-                Err(e) => return Err(e.into()),
-            };
-            added += results.iter().filter(|r| **r == 1).count();
+                .encode();
+                let (ready, delayed) = (self.key(&["ready", queue]), self.key(&["delayed", queue]));
+                match job.key.as_deref() {
+                    Some(key) => {
+                        let mut inv = self.scripts.push.key(ready);
+                        inv.key(delayed)
+                            .key(self.key(&["dedup", key]))
+                            .arg(entry)
+                            .arg(job.run_at)
+                            .arg(now)
+                            .arg(ttl)
+                            .arg(&id);
+                        pipe.invoke_script(&inv);
+                    }
+                    // Without a key there is nothing to check: one plain command.
+                    None if job.run_at <= now => {
+                        pipe.lpush(ready, entry).ignore();
+                        unkeyed += 1;
+                    }
+                    None => {
+                        pipe.zadd(delayed, entry, job.run_at).ignore();
+                        unkeyed += 1;
+                    }
+                }
+            }
+            let results: Vec<i64> = self.query_scripted(&pipe).await?;
+            added += unkeyed + results.iter().filter(|r| **r == 1).count();
         }
         if added > 0 && jobs.iter().any(|j| j.run_at <= now) {
             self.wake().await?;
@@ -297,7 +380,8 @@ impl RedisQueue {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut inv = self.scripts.fetch.key(self.key(&["inflight", worker]));
+        let inflight = self.key(&["inflight", worker]);
+        let mut inv = self.scripts.fetch.key(&inflight);
         inv.key(self.key(&["workers"]));
         // Start at a different queue each time so one busy queue cannot starve others.
         let start = (wall_millis() as usize) % queues.len();
@@ -310,29 +394,39 @@ impl RedisQueue {
             .arg(limit)
             .arg(worker)
             .arg(wall_millis())
-            .arg(&self.prefix)
             .arg(PROMOTE_BATCH);
         let mut conn = self.conn.clone();
-        let flat: Vec<::redis::Value> = inv.invoke_async(&mut conn).await?;
-        let mut out = Vec::with_capacity(flat.len() / 6);
-        for c in flat.chunks(6) {
-            let s = |v: &::redis::Value| -> Result<String, QueueError> {
-                ::redis::from_redis_value_ref::<String>(v)
-                    .map_err(|e| QueueError::Corrupt(e.to_string()))
-            };
-            if c.len() < 6 {
-                return Err(QueueError::Corrupt("short fetch reply".into()));
+        let entries: Vec<String> = inv.invoke_async(&mut conn).await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for raw in entries {
+            match Entry::lease(raw) {
+                Ok(job) => out.push(job),
+                Err((raw, e)) => self.set_aside(&inflight, raw, &e).await?,
             }
-            out.push(Leased {
-                id: s(&c[0])?,
-                queue: s(&c[1])?,
-                payload: s(&c[2])?,
-                attempt: s(&c[3])?.parse().unwrap_or(1),
-                max_attempts: s(&c[4])?.parse().unwrap_or(1),
-                trace: Some(s(&c[5])?).filter(|t| !t.is_empty()),
-            });
         }
         Ok(out)
+    }
+
+    /// Moves an entry no worker can read out of an in-flight list, so it neither runs
+    /// nor comes back as an orphan, and says where it went.
+    async fn set_aside(
+        &self,
+        inflight: &str,
+        raw: String,
+        why: &QueueError,
+    ) -> Result<(), QueueError> {
+        let unreadable = self.key(&["unreadable"]);
+        tracing::error!(error = %why, list = %unreadable, "set aside an unreadable queue entry");
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .lrem(inflight, 1, &raw)
+            .ignore()
+            .lpush(&unreadable, &raw)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn settle(
@@ -341,24 +435,34 @@ impl RedisQueue {
         job: &Leased,
         how: Settle,
     ) -> Result<bool, QueueError> {
-        let (name, run_at, reason) = match &how {
-            Settle::Done => ("done", 0, ""),
-            Settle::Retry { run_at, reason } => ("retry", *run_at, reason.as_str()),
-            Settle::Dead { reason } => ("dead", 0, reason.as_str()),
-            Settle::Release { run_at } => ("release", *run_at, ""),
+        let inflight = self.key(&["inflight", worker]);
+        let mut conn = self.conn.clone();
+        let now = self.ctx.clock.now_millis();
+        let (name, run_at, reason, ended) = match &how {
+            // The common case is one command: take the entry off the in-flight list.
+            Settle::Done => {
+                let removed: i64 = conn.lrem(inflight, 1, &job.receipt).await?;
+                return Ok(removed == 1);
+            }
+            Settle::Retry { run_at, reason } => ("retry", *run_at, reason.as_str(), job.attempt),
+            Settle::Dead { reason } => ("dead", now, reason.as_str(), job.attempt),
+            // Handed back unstarted: this delivery does not count.
+            Settle::Release { run_at } => ("release", *run_at, "", job.attempt.saturating_sub(1)),
         };
-        let mut inv = self.scripts.settle.key(self.key(&["inflight", worker]));
-        inv.key(self.key(&["job", &job.id]))
-            .key(self.key(&["ready", &job.queue]))
+        let next = Entry::of(job, ended, run_at);
+        let mut inv = self.scripts.settle.key(inflight);
+        inv.key(self.key(&["ready", &job.queue]))
             .key(self.key(&["delayed", &job.queue]))
             .key(self.key(&["dead", &job.queue]))
-            .arg(&job.id)
+            .key(self.key(&["reasons"]))
+            .arg(&job.receipt)
             .arg(name)
+            .arg(next.encode())
             .arg(run_at)
-            .arg(reason)
-            .arg(self.ctx.clock.now_millis())
-            .arg(self.wake_channel());
-        let mut conn = self.conn.clone();
+            .arg(now)
+            .arg(self.wake_channel())
+            .arg(&job.id)
+            .arg(reason);
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(r == 1)
     }
@@ -374,7 +478,10 @@ impl RedisQueue {
     pub(super) async fn recover_orphans(&self) -> Result<usize, QueueError> {
         let cutoff = wall_millis() - self.ctx.settings.orphan_window().as_millis() as i64;
         let mut inv = self.scripts.reap.key(self.key(&["workers"]));
-        inv.arg(cutoff).arg(&self.prefix).arg(10_000);
+        inv.key(self.key(&["reasons"]))
+            .arg(cutoff)
+            .arg(&self.prefix)
+            .arg(10_000);
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
         if moved > 0 {
@@ -393,31 +500,29 @@ impl RedisQueue {
     }
 
     pub(super) async fn stats(&self, queues: &[&str]) -> Result<Vec<QueueStats>, QueueError> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.ctx.clock.now_millis();
         let mut conn = self.conn.clone();
-        // In-flight ids per queue: every live worker's list, then each id's queue, each
-        // read in one pipelined round trip.
-        // Redis refuses an empty pipeline, hence the guards.
+        // Running jobs: every live worker's in-flight list, read in one pipelined round
+        // trip (Redis refuses an empty pipeline, hence the guard).
         let workers: Vec<String> = conn.zrange(self.key(&["workers"]), 0, -1).await?;
-        let mut owners: Vec<Option<String>> = Vec::new();
+        let mut running: Vec<String> = Vec::new();
         if !workers.is_empty() {
             let mut pipe = ::redis::pipe();
             for w in &workers {
                 pipe.lrange(self.key(&["inflight", w]), 0, -1);
             }
             let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
-            let ids: Vec<&String> = lists.iter().flatten().collect();
-            if !ids.is_empty() {
-                let mut pipe = ::redis::pipe();
-                for id in ids {
-                    pipe.hget(self.key(&["job", id]), "queue");
-                }
-                owners = pipe.query_async(&mut conn).await?;
-            }
+            running = lists.into_iter().flatten().collect();
         }
-        if queues.is_empty() {
-            return Ok(Vec::new());
-        }
+        let running_in = |q: &str| {
+            running
+                .iter()
+                .filter(|raw| Entry::decode(raw).is_ok_and(|e| e.queue == q))
+                .count() as u64
+        };
         let mut pipe = ::redis::pipe();
         for q in queues {
             pipe.llen(self.key(&["ready", q]))
@@ -433,7 +538,7 @@ impl RedisQueue {
                 queue: (*q).to_owned(),
                 ready: c[0] + c[1],
                 scheduled: c[2],
-                running: owners.iter().filter(|o| o.as_deref() == Some(*q)).count() as u64,
+                running: running_in(q),
                 dead: c[3],
             })
             .collect())
@@ -445,32 +550,37 @@ impl RedisQueue {
         limit: usize,
     ) -> Result<Vec<DeadLetter>, QueueError> {
         let mut conn = self.conn.clone();
-        let ids: Vec<String> = conn
+        let raws: Vec<String> = conn
             .lrange(
                 self.key(&["dead", queue]),
                 0,
                 limit.saturating_sub(1) as isize,
             )
             .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (payload, attempts, error): (Option<String>, Option<u32>, Option<String>) =
-                ::redis::cmd("HMGET")
-                    .arg(self.key(&["job", &id]))
-                    .arg("payload")
-                    .arg("attempts")
-                    .arg("error")
-                    .query_async(&mut conn)
-                    .await?;
-            out.push(DeadLetter {
-                id,
-                queue: queue.to_owned(),
-                payload: payload.unwrap_or_default(),
-                attempts: attempts.unwrap_or(0),
-                reason: error.unwrap_or_default(),
-            });
+        let entries = raws
+            .iter()
+            .map(|raw| Entry::decode(raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let ids: Vec<&str> = entries.iter().map(|e| e.id).collect();
+        let reasons: Vec<Option<String>> = ::redis::cmd("HMGET")
+            .arg(self.key(&["reasons"]))
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+        Ok(entries
+            .iter()
+            .zip(reasons)
+            .map(|(e, reason)| DeadLetter {
+                id: e.id.to_owned(),
+                queue: queue.to_owned(),
+                payload: e.payload.to_owned(),
+                attempts: e.ended,
+                reason: reason.unwrap_or_default(),
+            })
+            .collect())
     }
 
     pub(super) async fn next_due(&self, queues: &[&str]) -> Result<Option<i64>, QueueError> {
@@ -505,40 +615,25 @@ impl RedisQueue {
             pipe.zrangebyscore_limit_withscores(self.key(&["delayed", q]), "-inf", now, 0, 1);
         }
         let replies: Vec<::redis::Value> = pipe.query_async(&mut conn).await?;
-        let mut heads: Vec<(Option<String>, Option<i64>)> = Vec::new();
-        for pair in replies.chunks(2) {
+        let mut out = Vec::with_capacity(queues.len());
+        for (q, pair) in queues.iter().zip(replies.chunks(2)) {
             let head: Option<String> = ::redis::from_redis_value_ref(&pair[0])
                 .map_err(|e| QueueError::Corrupt(e.to_string()))?;
             let delayed: Vec<(String, f64)> = ::redis::from_redis_value_ref(&pair[1])
                 .map_err(|e| QueueError::Corrupt(e.to_string()))?;
-            heads.push((head, delayed.first().map(|(_, s)| *s as i64)));
+            let ready = head
+                .as_deref()
+                .map(Entry::decode)
+                .transpose()?
+                .map(|e| e.due);
+            let delayed = delayed.first().map(|(_, s)| *s as i64);
+            let oldest = match (ready, delayed) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            out.push((q.to_string(), oldest));
         }
-        let ids: Vec<&String> = heads.iter().filter_map(|(h, _)| h.as_ref()).collect();
-        let mut dues: std::collections::HashMap<String, i64> = Default::default();
-        if !ids.is_empty() {
-            let mut pipe = ::redis::pipe();
-            for id in &ids {
-                pipe.hget(self.key(&["job", id]), "due");
-            }
-            let got: Vec<Option<i64>> = pipe.query_async(&mut conn).await?;
-            for (id, due) in ids.iter().zip(got) {
-                if let Some(d) = due {
-                    dues.insert((*id).clone(), d);
-                }
-            }
-        }
-        Ok(queues
-            .iter()
-            .zip(heads)
-            .map(|(q, (head, delayed))| {
-                let ready = head.and_then(|h| dues.get(&h).copied());
-                let oldest = match (ready, delayed) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                (q.to_string(), oldest)
-            })
-            .collect())
+        Ok(out)
     }
 
     /// Deletes every key under this queue's prefix (tests give each run its own prefix).
@@ -566,5 +661,41 @@ impl RedisQueue {
             cursor = next;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_reads_back_what_was_written_and_its_payload_may_hold_separators() {
+        let e = Entry {
+            ended: 2,
+            max: 5,
+            due: -1,
+            queue: "outreach",
+            id: "0193abc",
+            trace: "",
+            payload: r#"{"note":"a|b|c"}"#,
+        };
+        let raw = e.encode();
+        assert_eq!(Entry::decode(&raw).unwrap(), e);
+        let job = Entry::lease(raw.clone()).unwrap();
+        assert_eq!(
+            (job.attempt, job.trace.as_deref(), job.payload.as_str()),
+            (3, None, e.payload)
+        );
+        assert_eq!(job.receipt, raw);
+        let retried = Entry::of(&job, job.attempt, 7).encode();
+        assert_eq!(retried, raw.replacen("|2|5|-1|", "|3|5|7|", 1));
+    }
+
+    #[test]
+    fn a_bare_id_or_a_torn_entry_is_refused_by_name() {
+        for raw in ["0193abc", "v1|x|5|0|q|id||{}", "v1|1|5|0|q"] {
+            let err = Entry::decode(raw).unwrap_err().to_string();
+            assert!(err.contains("not a job entry"), "{raw}: {err}");
+        }
     }
 }

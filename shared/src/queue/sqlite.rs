@@ -139,6 +139,7 @@ impl SqliteQueue {
                 attempt: attempts as u32,
                 max_attempts: max as u32,
                 trace,
+                receipt: String::new(),
             })
             .collect())
     }
