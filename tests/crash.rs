@@ -204,3 +204,72 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A job body that outlasts any drain.
+struct Stuck;
+
+impl cep_workers::runtime::Probe for Stuck {
+    fn run<'a>(&'a self, _: &'a cep_shared::queue::Leased) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(tokio::time::sleep(Duration::from_secs(600)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_still_running_at_the_drain_deadline_is_handed_back_at_once_uncounted() {
+    let mut s = settings();
+    // An orphan window of 50 s: the job must come back long before it.
+    s.queue.heartbeat_interval_seconds = 5;
+    s.queue.missed_heartbeats = 10;
+    s.worker.shutdown_deadline_seconds = 1;
+    let h = harness(Backend::Fleet, s, Clock::System).await;
+    let kind = JobKind::Layer(Layer::Prospecting);
+    h.ctx
+        .queue
+        .push(NewJob::new(kind, &"slow", 0))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let opts = cep_workers::runtime::WorkerOptions {
+        name: cep_shared::queue::worker_name("drain"),
+        kinds: vec![kind],
+        concurrency: 2,
+        work: cep_workers::runtime::Work::Probe(std::sync::Arc::new(Stuck)),
+    };
+    let worker = tokio::spawn(cep_workers::runtime::run(h.ctx.clone(), opts, stopped));
+    let started = Instant::now();
+    loop {
+        let st = &h.ctx.queue.stats(&[kind.queue()]).await.unwrap()[0];
+        if st.running == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    let asked = Instant::now();
+    let ran = tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker stops at its deadline")
+        .unwrap()
+        .unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "it waited for the job: {took:?}"
+    );
+    assert_eq!(ran, 0, "the job did not finish");
+    let st = &h.ctx.queue.stats(&[kind.queue()]).await.unwrap()[0];
+    assert_eq!(
+        (st.ready, st.running),
+        (1, 0),
+        "handed back, not left leased"
+    );
+    let again = h.ctx.queue.fetch(&[kind.queue()], "next", 1).await.unwrap();
+    assert_eq!(
+        again[0].attempt, 1,
+        "a hand-back does not use up an attempt"
+    );
+}

@@ -1,12 +1,13 @@
 //! The worker: an apalis worker (tracing and concurrency middleware) over our queue
-//! backend, with heartbeats and orphan recovery beside it; on shutdown it stops fetching,
-//! finishes in-flight jobs within the deadline and hands back any it could not finish.
+//! backend, run by an apalis `Monitor`, with heartbeats and orphan recovery beside it; on
+//! shutdown it stops fetching, finishes in-flight jobs within the deadline (the monitor's
+//! terminator) and hands back any it could not finish.
 
 use crate::backend::{Leases, QueueBackend};
 use crate::{Ctx, run_one};
-use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt, WorkerContext};
 use cep_shared::JobKind;
-use cep_shared::queue::{Leased, Settle};
+use cep_shared::queue::{Leased, Queue, Settle};
 use futures::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,17 +104,18 @@ async fn execute(
     Ok(())
 }
 
-/// Runs an apalis worker on the queue until `shutdown` turns true, then drains within
-/// the deadline. Returns the number of jobs run.
+/// Runs an apalis worker, supervised by an apalis [`Monitor`], on the queue until
+/// `shutdown` turns true, then drains within the deadline. Returns the number of jobs run.
 pub async fn run(
     ctx: Ctx,
     opts: WorkerOptions,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
     let queues: Vec<&'static str> = opts.kinds.iter().map(|k| k.queue()).collect();
     let heartbeat = Duration::from_secs(ctx.settings.queue.heartbeat_interval_seconds);
     let idle = Duration::from_millis(ctx.settings.queue.idle_poll_millis);
     let batch = (ctx.settings.queue.fetch_batch as usize).min(opts.concurrency);
+    let deadline = Duration::from_secs(ctx.settings.worker.shutdown_deadline_seconds);
     let leases = Leases::default();
     ctx.queue.listen_for_wakeups();
     let env = Arc::new(JobEnv {
@@ -123,29 +125,39 @@ pub async fn run(
         ran: AtomicU64::new(0),
         work: opts.work.clone(),
     });
-    let backend = QueueBackend::new(
-        ctx.queue.clone(),
-        queues.clone(),
-        batch,
-        idle,
-        leases.clone(),
-    );
-    let worker = WorkerBuilder::new(opts.name.clone())
-        .backend(backend)
-        .enable_tracing()
-        .concurrency(opts.concurrency)
-        .data(env.clone())
-        .build(execute);
     tracing::info!(worker = %opts.name, queues = ?queues, "worker started");
-
+    let monitor = {
+        let (queue, name, leases, env) = (
+            ctx.queue.clone(),
+            opts.name.clone(),
+            leases.clone(),
+            env.clone(),
+        );
+        let concurrency = opts.concurrency;
+        // No restarts: our backend retries its own errors, so a worker that still stops
+        // with one ends the process and its supervisor (Kubernetes) restarts it.
+        Monitor::new()
+            .register(move |_| {
+                let backend =
+                    QueueBackend::new(queue.clone(), queues.clone(), batch, idle, leases.clone());
+                WorkerBuilder::new(name.clone())
+                    .backend(backend)
+                    .enable_tracing()
+                    .concurrency(concurrency)
+                    .data(env.clone())
+                    .build(execute)
+            })
+            // Past the deadline the monitor stops waiting for in-flight jobs.
+            .with_terminator(async move { tokio::time::sleep(deadline).await })
+    };
     let signal = {
-        let mut shutdown = shutdown.clone();
+        let mut shutdown = shutdown;
         async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
+            tracing::info!(deadline_s = deadline.as_secs(), "draining");
             Ok::<(), std::io::Error>(())
         }
     };
-    let running = worker.run_until(signal);
     // Heartbeats and orphan recovery run beside the worker, through the drain too, so no
     // other worker takes jobs this one is still finishing.
     let keep_alive = async {
@@ -168,43 +180,34 @@ pub async fn run(
             }
         }
     };
-    let deadline = Duration::from_secs(ctx.settings.worker.shutdown_deadline_seconds);
-    let expired = async {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-        tracing::info!(deadline_s = deadline.as_secs(), "draining");
-        tokio::time::sleep(deadline).await;
+    let stopped = tokio::select! {
+        r = monitor.run_with_signal(signal) => r,
+        never = keep_alive => never,
     };
-    let drained = tokio::select! {
-        r = running => {
-            if let Err(e) = r {
-                tracing::error!(error = %e, "worker stopped with an error");
-            }
-            true
-        }
-        _ = keep_alive => false,
-        _ = expired => false,
-    };
-    if !drained {
-        // Past the deadline: hand unfinished jobs straight back instead of waiting out
-        // the orphan window.
-        let unfinished = leases.take_all();
-        for job in &unfinished {
-            let now = ctx.now();
-            if let Err(e) = ctx
-                .queue
-                .settle(&opts.name, job, Settle::Release { run_at: now })
-                .await
-            {
-                tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
-            }
-        }
-        tracing::warn!(
-            handed_back = unfinished.len(),
-            "deadline passed; unfinished jobs handed back"
-        );
+    // Whatever is still leased did not finish (the deadline passed, or the worker gave
+    // up): hand it straight back instead of leaving it to the orphan window.
+    let unfinished = leases.take_all();
+    if !unfinished.is_empty() {
+        let n = unfinished.len();
+        release(&ctx.queue, &opts.name, &unfinished).await;
+        tracing::warn!(handed_back = n, "unfinished jobs handed back");
     }
     ctx.queue.deregister(&opts.name).await?;
+    stopped.map_err(|e| anyhow::anyhow!("worker {} stopped: {e}", opts.name))?;
     let ran = env.ran.load(Ordering::Relaxed);
     tracing::info!(worker = %opts.name, jobs = ran, "worker stopped");
     Ok(ran)
+}
+
+/// Hands leased jobs back to their queue, due now, without counting an attempt.
+async fn release(queue: &Queue, worker: &str, jobs: &[Arc<Leased>]) {
+    for job in jobs {
+        let now = queue.clock().now_millis();
+        if let Err(e) = queue
+            .settle(worker, job, Settle::Release { run_at: now })
+            .await
+        {
+            tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
+        }
+    }
 }
