@@ -74,6 +74,15 @@ fn a_shutdown_deadline_longer_than_the_orphan_window_is_refused() {
 }
 
 #[test]
+fn a_fetch_batch_larger_than_one_redis_script_can_move_is_refused() {
+    let (_g, p) = write("queue: {fetch_batch: 5000}\n");
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert_eq!(invalid_key(err), "queue.fetch_batch");
+    let (_g, p) = write("queue: {fetch_batch: 1000}\n");
+    assert!(Settings::load_with_env(Some(&p), &[]).is_ok());
+}
+
+#[test]
 fn environment_overrides_win_over_the_file() {
     let env = vec![
         ("CEP__WORKER__CONCURRENCY".to_string(), "3".to_string()),

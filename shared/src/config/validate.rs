@@ -102,9 +102,9 @@ impl Settings {
             "must be at least 1",
         )?;
         check(
-            q.fetch_batch >= 1,
+            (1..=crate::queue::MAX_FETCH as u32).contains(&q.fetch_batch),
             "queue.fetch_batch",
-            "must be at least 1",
+            "must be between 1 and 1000 (one fetch moves its batch in one Redis script)",
         )?;
         check(
             q.backoff_base_seconds <= q.backoff_max_seconds,

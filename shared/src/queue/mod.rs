@@ -34,6 +34,10 @@ pub enum QueueError {
     Corrupt(String),
 }
 
+/// The most jobs one fetch leases: a Redis fetch moves its whole batch in one script,
+/// and Lua unpacks at most a few thousand values at once.
+pub const MAX_FETCH: usize = 1000;
+
 /// A job to enqueue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewJob {
@@ -216,13 +220,14 @@ impl Queue {
         Ok(added)
     }
 
-    /// Leases up to `limit` due jobs of `queues` for `worker`.
+    /// Leases up to `limit` due jobs of `queues` for `worker` (at most [`MAX_FETCH`]).
     pub async fn fetch(
         &self,
         queues: &[&str],
         worker: &str,
         limit: usize,
     ) -> Result<Vec<Leased>, QueueError> {
+        let limit = limit.min(MAX_FETCH);
         delegate!(self, q => q.fetch(queues, worker, limit).await)
     }
 
