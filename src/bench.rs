@@ -184,6 +184,14 @@ fn noop_jobs(n: usize) -> Vec<NewJob> {
     (0..n).map(|_| NewJob::new(KIND, &(), 0)).collect()
 }
 
+/// Enqueues `n` no-op jobs, due now, 1,000 per call.
+async fn fill(queue: &Queue, n: usize) -> anyhow::Result<()> {
+    for start in (0..n).step_by(1000) {
+        queue.push_many(noop_jobs(1000.min(n - start))).await?;
+    }
+    Ok(())
+}
+
 /// Microseconds since the epoch, the latency probe's clock.
 fn micros() -> i64 {
     std::time::SystemTime::now()
@@ -206,9 +214,9 @@ fn cpu_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A `/proc/self/status` figure in kB (Linux).
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A figure in kB from a `/proc` file of `Field: N kB` lines (Linux).
+fn proc_kb(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
@@ -221,6 +229,11 @@ fn status_kb(field: &str) -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// A `/proc/self/status` figure in kB.
+fn status_kb(field: &str) -> u64 {
+    proc_kb("/proc/self/status", field)
 }
 
 // ---- the worker child ------------------------------------------------------------
@@ -521,9 +534,7 @@ async fn enqueue(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     purge(&queue).await?;
     let n = *sizes.backlogs.first().unwrap_or(&10_000);
     let t = Instant::now();
-    for chunk in noop_jobs(n).chunks(1000) {
-        queue.push_many(chunk.to_vec()).await?;
-    }
+    fill(&queue, n).await?;
     rows.push(
         row(
             "enqueue",
@@ -542,9 +553,7 @@ async fn drain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         for procs in [1usize, 2] {
             let p = prefix("drain");
             let queue = bench_queue(&p).await?;
-            for chunk in noop_jobs(n).chunks(1000) {
-                queue.push_many(chunk.to_vec()).await?;
-            }
+            fill(&queue, n).await?;
             let before = server_cost().await?;
             let t = Instant::now();
             let mut workers = Workers::spawn(procs, &p, "noop", "", 64)?;
@@ -694,9 +703,7 @@ async fn io_bound(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let p = prefix("io");
     let queue = bench_queue(&p).await?;
     let n = sizes.io_jobs;
-    for chunk in noop_jobs(n).chunks(1000) {
-        queue.push_many(chunk.to_vec()).await?;
-    }
+    fill(&queue, n).await?;
     let t = Instant::now();
     let mut workers = Workers::spawn(1, &p, "http", &url, 1024)?;
     drained(&queue, &mut workers, Duration::from_secs(1800)).await?;
@@ -955,16 +962,7 @@ async fn sales_chain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(app::worker(ctx.clone(), JobKind::all().collect(), rx));
     let queues: Vec<&str> = JobKind::all().map(JobKind::queue).collect();
-    loop {
-        let busy = ctx
-            .queue
-            .stats(&queues)
-            .await?
-            .iter()
-            .any(|q| q.ready > 0 || q.running > 0);
-        if !busy {
-            break;
-        }
+    while !ctx.queue.is_idle(&queues).await? {
         anyhow::ensure!(
             t.elapsed() < Duration::from_secs(1800),
             "the sales chain did not finish"
@@ -1069,19 +1067,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
 
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .unwrap_or(0);
+    let mem = proc_kb("/proc/meminfo", "MemTotal:");
     format!("{cpus} CPUs, {:.0} GiB", mem as f64 / 1024.0 / 1024.0)
 }
 

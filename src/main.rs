@@ -113,7 +113,7 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Only these scenarios: enqueue, drain, latency, io_bound, scheduler,
-        /// aggregation, main_job.
+        /// aggregation, main_job, sales_chain.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         #[arg(long, default_value = "bench.json")]

@@ -112,17 +112,25 @@ impl QueueBackend {
     fn release(&self, worker: &str, jobs: Vec<Arc<Leased>>) -> Pending {
         let (queue, worker, leases) = (self.queue.clone(), worker.to_owned(), self.leases.clone());
         Pending::Close(Box::pin(async move {
-            for job in jobs {
-                let now = queue.clock().now_millis();
-                if let Err(e) = queue
-                    .settle(&worker, &job, Settle::Release { run_at: now })
-                    .await
-                {
-                    tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
-                }
-                leases.done(&job);
+            hand_back(&queue, &worker, &jobs).await;
+            for job in &jobs {
+                leases.done(job);
             }
         }))
+    }
+}
+
+/// Hands leased jobs back to their queue, due now, without counting an attempt: jobs
+/// fetched but never started, or still running when a worker had to stop.
+pub async fn hand_back(queue: &Queue, worker: &str, jobs: &[Arc<Leased>]) {
+    for job in jobs {
+        let now = queue.clock().now_millis();
+        if let Err(e) = queue
+            .settle(worker, job, Settle::Release { run_at: now })
+            .await
+        {
+            tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //! shutdown it stops fetching, finishes in-flight jobs within the deadline (the monitor's
 //! terminator) and hands back any it could not finish.
 
-use crate::backend::{Leases, QueueBackend};
+use crate::backend::{Leases, QueueBackend, hand_back};
 use crate::{Ctx, run_one};
 use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt, WorkerContext};
 use cep_shared::JobKind;
-use cep_shared::queue::{Leased, Queue, Settle};
+use cep_shared::queue::{Leased, Settle};
 use futures::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,7 +189,7 @@ pub async fn run(
     let unfinished = leases.take_all();
     if !unfinished.is_empty() {
         let n = unfinished.len();
-        release(&ctx.queue, &opts.name, &unfinished).await;
+        hand_back(&ctx.queue, &opts.name, &unfinished).await;
         tracing::warn!(handed_back = n, "unfinished jobs handed back");
     }
     ctx.queue.deregister(&opts.name).await?;
@@ -197,17 +197,4 @@ pub async fn run(
     let ran = env.ran.load(Ordering::Relaxed);
     tracing::info!(worker = %opts.name, jobs = ran, "worker stopped");
     Ok(ran)
-}
-
-/// Hands leased jobs back to their queue, due now, without counting an attempt.
-async fn release(queue: &Queue, worker: &str, jobs: &[Arc<Leased>]) {
-    for job in jobs {
-        let now = queue.clock().now_millis();
-        if let Err(e) = queue
-            .settle(worker, job, Settle::Release { run_at: now })
-            .await
-        {
-            tracing::warn!(error = %e, job_id = %job.id, "could not hand a job back; it returns after the orphan window");
-        }
-    }
 }
