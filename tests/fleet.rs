@@ -90,24 +90,28 @@ async fn prometheus_scrapes_the_fleet_and_a_sigterm_under_load_loses_nothing() {
     let queue = redis_queue(&s, Clock::System).await;
     let dir = TempDir::new();
 
-    // Load: one prospecting job per city × category × day, 12 days (1,632 jobs), and one
-    // aggregation so Φ_sync has a stored value.
-    let mut jobs = Vec::new();
-    for day in 5..17 {
-        let period = format!("2026-01-{day:02}");
-        for (city, _) in cep_workers::prospecting::directory::CITIES {
-            for category in cep_workers::prospecting::directory::CATEGORIES {
-                let job = ProspectingJob {
-                    period: period.clone(),
-                    location: city.into(),
-                    category: category.into(),
-                    max_prospects: Some(2),
-                };
-                jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0));
+    // Load: one prospecting job per city × category × day, 12 days (1,632 jobs) now and
+    // 12 more just before the SIGTERM, and one aggregation so Φ_sync has a stored value.
+    let load = |days: std::ops::Range<u32>| {
+        let mut jobs = Vec::new();
+        for day in days {
+            let period = format!("2026-01-{day:02}");
+            for (city, _) in cep_workers::prospecting::directory::CITIES {
+                for category in cep_workers::prospecting::directory::CATEGORIES {
+                    let job = ProspectingJob {
+                        period: period.clone(),
+                        location: city.into(),
+                        category: category.into(),
+                        max_prospects: Some(2),
+                    };
+                    jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0));
+                }
             }
         }
-    }
-    let total = jobs.len() as i64;
+        jobs
+    };
+    let (mut jobs, more) = (load(5..17), load(17..29));
+    let total = (jobs.len() + more.len()) as i64;
     jobs.push(NewJob::new(
         JobKind::AGGREGATION,
         &serde_json::json!({"period": "2026-01-10"}),
@@ -159,6 +163,9 @@ async fn prometheus_scrapes_the_fleet_and_a_sigterm_under_load_loses_nothing() {
     assert_eq!(instances.len(), 2, "{instances:?}");
 
     // SIGTERM one worker under load: it stops fetching, finishes or hands back its jobs.
+    // The second half of the load goes in first, so the first half finishing while
+    // Prometheus scraped cannot leave the workers idle at the SIGTERM.
+    queue.push_many(more).await.unwrap();
     let (done,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM job_outcomes WHERE queue = 'prospecting'")
             .fetch_one(store.pool())
