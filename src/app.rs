@@ -1,7 +1,7 @@
 //! Opening the backends the settings choose, and the roles that run on them.
 
 use anyhow::Context as _;
-use cep_shared::queue::{Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::queue::{QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Secrets, Settings};
 use cep_workers::Ctx;
@@ -40,7 +40,11 @@ async fn connect_with(settings: Settings, secrets: Secrets, clock: Clock) -> any
     };
     let queue = match &settings.backends.redis_url {
         Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),
-        None => Queue::Sqlite(SqliteQueue::open(store.pool().clone(), qctx).await?),
+        None => {
+            let queue = SqliteQueue::open(&settings.data_dir.join(QUEUE_FILE), qctx).await?;
+            queue.adopt_legacy(store.pool()).await?;
+            Queue::Sqlite(queue)
+        }
     };
     Ctx::new(settings, secrets, store, queue, clock)
 }

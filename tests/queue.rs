@@ -13,12 +13,16 @@ const Q: JobKind = JobKind::Layer(Layer::Outreach);
 async fn queue_on(backend: Backend, settings: &Settings, clock: Clock) -> (Queue, Option<TempDir>) {
     match backend {
         Backend::Embedded => {
-            let (store, dir) = fresh_sqlite().await;
-            (sqlite_queue(&store, settings, clock).await, Some(dir))
+            let dir = TempDir::new();
+            (sqlite_queue(&dir, settings, clock).await, Some(dir))
         }
         Backend::Fleet => (redis_queue(settings, clock).await, None),
     }
 }
+
+/// Past the 2 s orphan window the conformance tests set, with the second the embedded
+/// queue may add (it keeps a worker's last sign of life in whole seconds, as apalis does).
+const ORPHANED: std::time::Duration = std::time::Duration::from_millis(3_200);
 
 fn start() -> Clock {
     Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap())
@@ -83,7 +87,7 @@ macro_rules! conformance {
                 q.push(NewJob::new(Q, &"work", 0)).await.unwrap();
                 let held = q.fetch(&[Q.queue()], "dies", 1).await.unwrap().remove(0);
                 assert_eq!(q.recover_orphans().await.unwrap(), 0, "a live worker keeps its job");
-                tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+                tokio::time::sleep(ORPHANED).await;
                 assert_eq!(q.recover_orphans().await.unwrap(), 1);
                 let again = q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().remove(0);
                 assert_eq!((again.id.as_str(), again.attempt), (held.id.as_str(), 2));
@@ -100,11 +104,11 @@ macro_rules! conformance {
                 let payload = serde_json::json!({"note": "pipes | and | bars"});
                 q.push(NewJob::new(Q, &payload, 0).max_attempts(2)).await.unwrap();
                 let first = q.fetch(&[Q.queue()], "dies-1", 1).await.unwrap().remove(0);
-                tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+                tokio::time::sleep(ORPHANED).await;
                 assert_eq!(q.recover_orphans().await.unwrap(), 1);
                 let second = q.fetch(&[Q.queue()], "dies-2", 1).await.unwrap().remove(0);
                 assert_eq!((second.id.as_str(), second.attempt), (first.id.as_str(), 2));
-                tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+                tokio::time::sleep(ORPHANED).await;
                 assert_eq!(q.recover_orphans().await.unwrap(), 1);
                 assert!(q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().is_empty());
                 let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
@@ -131,6 +135,171 @@ macro_rules! conformance {
 }
 
 conformance!(Embedded => embedded, Fleet => fleet);
+
+/// The embedded queue on the wall clock, as `cep run` and `cep worker` keep it, and a
+/// pool of apalis-sqlite's own on the same file.
+async fn embedded_queue_and_apalis_pool() -> (Queue, apalis_sqlite::SqlitePool, TempDir) {
+    let dir = TempDir::new();
+    let q = sqlite_queue(&dir, &settings(), Clock::System).await;
+    let url = format!(
+        "sqlite://{}",
+        dir.0.join(cep_shared::queue::QUEUE_FILE).display()
+    );
+    let pool = apalis_sqlite::SqlitePool::connect(&url).await.unwrap();
+    (q, pool, dir)
+}
+
+#[tokio::test]
+async fn an_apalis_sqlite_worker_runs_a_job_the_embedded_queue_holds() {
+    use apalis::prelude::*;
+    use apalis_sqlite::{Config, SqliteStorage};
+    let (q, pool, _dir) = embedded_queue_and_apalis_pool().await;
+    let payload = serde_json::json!({"prospect_id": "p-1", "step": 2});
+    let now = Clock::System.now_millis();
+    assert!(
+        q.push(NewJob::new(Q, &payload, now).key("outreach:p-1:2"))
+            .await
+            .unwrap()
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    async fn handle(
+        args: serde_json::Value,
+        worker: WorkerContext,
+        seen: Data<tokio::sync::mpsc::UnboundedSender<serde_json::Value>>,
+    ) -> Result<(), BoxDynError> {
+        seen.send(args)?;
+        worker.stop()?;
+        Ok(())
+    }
+    let storage = SqliteStorage::<serde_json::Value>::new(&pool)
+        .with_config(Config::default().queue(Q.queue()));
+    let worker = WorkerBuilder::new("apalis-native")
+        .backend(storage)
+        .data(tx)
+        .build(handle);
+    tokio::time::timeout(std::time::Duration::from_secs(30), worker.run())
+        .await
+        .expect("the apalis-sqlite worker found the job")
+        .unwrap();
+    assert_eq!(rx.recv().await.unwrap(), payload);
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!((st.ready, st.scheduled, st.running, st.dead), (0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_job_apalis_sqlite_enqueued_reaches_a_cep_worker_once_per_key() {
+    use apalis::prelude::*;
+    use apalis_sqlite::{Config, SqliteStorage};
+    let (q, pool, _dir) = embedded_queue_and_apalis_pool().await;
+    let mut storage = SqliteStorage::<serde_json::Value>::new(&pool)
+        .with_config(Config::default().queue(Q.queue()));
+    let payload = serde_json::json!({"prospect_id": "p-2", "step": 1});
+    for _ in 0..2 {
+        let task = TaskBuilder::new(payload.clone())
+            .idempotency_key("outreach:p-2:1")
+            .build();
+        storage.push_task(task).await.unwrap();
+    }
+    // cep's key for the same step is the same key: not enqueued a second time.
+    let now = Clock::System.now_millis();
+    assert!(
+        !q.push(NewJob::new(Q, &payload, now).key("outreach:p-2:1"))
+            .await
+            .unwrap()
+    );
+    let got = q.fetch(&[Q.queue()], "cep-worker", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let got_payload: serde_json::Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!((got_payload, got[0].attempt), (payload, 1));
+    assert!(q.settle("cep-worker", &got[0], Settle::Done).await.unwrap());
+}
+
+#[tokio::test]
+async fn jobs_an_earlier_build_queued_in_the_store_move_into_the_apalis_sqlite_queue() {
+    let (store, dir) = fresh_sqlite().await;
+    let clock = start();
+    let now = clock.now_millis();
+    sqlx::query(
+        "CREATE TABLE queue_jobs (id TEXT PRIMARY KEY, queue TEXT NOT NULL, dedup_key TEXT UNIQUE,
+            payload TEXT NOT NULL, status TEXT NOT NULL, run_at BIGINT NOT NULL, attempts BIGINT NOT NULL,
+            max_attempts BIGINT NOT NULL, worker TEXT, lease_until BIGINT, last_error TEXT,
+            enqueued_at BIGINT NOT NULL, trace TEXT)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    for (id, key, status, run_at, attempts, error) in [
+        ("a", Some("outreach:p-1:1"), "ready", now - 5_000, 0, None),
+        ("b", None, "running", now - 9_000, 1, None),
+        ("c", None, "dead", now - 60_000, 3, Some("no such prospect")),
+        ("d", None, "done", now - 90_000, 1, None),
+        ("e", None, "ready", now + 3_600_000, 0, None),
+    ] {
+        sqlx::query(
+            "INSERT INTO queue_jobs (id, queue, dedup_key, payload, status, run_at, attempts, max_attempts,
+                                     last_error, enqueued_at)
+             VALUES ($1, 'outreach', $2, $3, $4, $5, $6, 3, $7, 0)",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(format!("{{\"job\":\"{id}\"}}"))
+        .bind(status)
+        .bind(run_at)
+        .bind(attempts)
+        .bind(error)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let q = sqlite_queue(&dir, &settings(), clock.clone()).await;
+    let Queue::Sqlite(sq) = &q else {
+        unreachable!()
+    };
+    assert_eq!(
+        sq.adopt_legacy(store.pool()).await.unwrap(),
+        4,
+        "all but the done job"
+    );
+    assert_eq!(
+        sq.adopt_legacy(store.pool()).await.unwrap(),
+        0,
+        "nothing twice"
+    );
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!((st.ready, st.scheduled, st.running, st.dead), (2, 1, 0, 1));
+    let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
+    assert_eq!(
+        (
+            dead[0].id.as_str(),
+            dead[0].reason.as_str(),
+            dead[0].attempts
+        ),
+        ("c", "no such prospect", 3)
+    );
+    assert!(
+        !q.push(NewJob::new(Q, &"again", now).key("outreach:p-1:1"))
+            .await
+            .unwrap(),
+        "keys move too"
+    );
+    let mut got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
+    got.sort_by(|x, y| x.id.cmp(&y.id));
+    let seen: Vec<(&str, &str, u32)> = got
+        .iter()
+        .map(|j| (j.id.as_str(), j.payload.as_str(), j.attempt))
+        .collect();
+    assert_eq!(
+        seen,
+        [("a", r#"{"job":"a"}"#, 1), ("b", r#"{"job":"b"}"#, 2)]
+    );
+    let left: Option<(String,)> =
+        sqlx::query_as("SELECT name FROM sqlite_master WHERE name = 'queue_jobs'")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+    assert!(left.is_none(), "the old table is gone");
+}
 
 #[tokio::test]
 async fn a_100k_backlog_already_due_in_redis_drains_with_none_lost_and_none_twice() {

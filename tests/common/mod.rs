@@ -2,7 +2,7 @@
 //! cannot reach Postgres or Redis fails loudly; it never skips.
 #![allow(dead_code)]
 
-use cep_shared::queue::{Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::queue::{QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
 use cep_shared::{Clock, Secrets, Settings};
 use cep_workers::Ctx;
@@ -87,9 +87,10 @@ pub async fn redis_queue(settings: &Settings, clock: Clock) -> Queue {
     Queue::Redis(q)
 }
 
-pub async fn sqlite_queue(store: &Store, settings: &Settings, clock: Clock) -> Queue {
+/// The embedded queue in `dir`, beside the store as `cep` keeps it.
+pub async fn sqlite_queue(dir: &TempDir, settings: &Settings, clock: Clock) -> Queue {
     Queue::Sqlite(
-        SqliteQueue::open(store.pool().clone(), qctx(settings, clock))
+        SqliteQueue::open(&dir.0.join(QUEUE_FILE), qctx(settings, clock))
             .await
             .unwrap(),
     )
@@ -141,7 +142,7 @@ pub async fn harness_with(
     let (store, queue, dir) = match backend {
         Backend::Embedded => {
             let (store, dir) = fresh_sqlite().await;
-            let queue = sqlite_queue(&store, &settings, clock.clone()).await;
+            let queue = sqlite_queue(&dir, &settings, clock.clone()).await;
             (store, queue, Some(dir))
         }
         Backend::Fleet => {

@@ -13,7 +13,7 @@ mod sqlite;
 
 pub use self::limits::{Budget, window_bounds};
 pub use self::redis::RedisQueue;
-pub use self::sqlite::SqliteQueue;
+pub use self::sqlite::{QUEUE_FILE, SqliteQueue};
 
 use crate::clock::Clock;
 use crate::config::QueueSettings;
@@ -28,6 +28,8 @@ pub enum QueueError {
     Redis(#[from] ::redis::RedisError),
     #[error("queue database: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("queue database: {0}")]
+    Apalis(#[from] apalis_sqlite::Error),
     #[error("cannot connect to the queue at {target}: {reason}")]
     Connect { target: String, reason: String },
     #[error("queue holds a corrupt record: {0}")]
@@ -208,9 +210,12 @@ impl Queue {
         if jobs.is_empty() {
             return Ok(0);
         }
-        if let Some(trace) = current_trace() {
-            for j in jobs.iter_mut().filter(|j| j.trace.is_none()) {
-                j.trace = Some(trace.clone());
+        let trace = current_trace();
+        let now = self.clock().now_millis();
+        for j in &mut jobs {
+            j.run_at = whole_second(j.run_at, now);
+            if j.trace.is_none() {
+                j.trace.clone_from(&trace);
             }
         }
         let added = delegate!(self, q => q.push_many(jobs).await)?;
@@ -240,6 +245,17 @@ impl Queue {
         how: Settle,
     ) -> Result<bool, QueueError> {
         let requeued = matches!(how, Settle::Retry { .. } | Settle::Release { .. });
+        let now = self.clock().now_millis();
+        let how = match how {
+            Settle::Retry { run_at, reason } => Settle::Retry {
+                run_at: whole_second(run_at, now),
+                reason,
+            },
+            Settle::Release { run_at } => Settle::Release {
+                run_at: whole_second(run_at, now),
+            },
+            how => how,
+        };
         let settled = delegate!(self, q => q.settle(worker, job, how).await)?;
         if settled && requeued {
             self.ctx().notify.notify_waiters();
@@ -310,6 +326,17 @@ impl Queue {
     }
 }
 
+/// Due times are whole seconds on every backend (apalis-sqlite keeps `run_at` in
+/// seconds, and both backends must make the same choices in `cep simulate`): a job due
+/// now stays due now, and a later one is never early.
+fn whole_second(run_at: i64, now: i64) -> i64 {
+    if run_at <= now {
+        run_at.div_euclid(1000) * 1000
+    } else {
+        (run_at + 999).div_euclid(1000) * 1000
+    }
+}
+
 pub fn backoff_millis(settings: &QueueSettings, attempt: u32) -> i64 {
     let exp = attempt.saturating_sub(1).min(20);
     let secs = settings
@@ -363,6 +390,16 @@ mod tests {
         assert_eq!(backoff_millis(&s, 3), 40_000);
         assert_eq!(backoff_millis(&s, 4), 60_000);
         assert_eq!(backoff_millis(&s, 40), 60_000);
+    }
+
+    #[test]
+    fn due_times_round_to_whole_seconds_without_changing_what_is_due() {
+        let now = 10_500;
+        assert_eq!(whole_second(10_500, now), 10_000, "due now stays due");
+        assert_eq!(whole_second(9_999, now), 9_000);
+        assert_eq!(whole_second(10_501, now), 11_000, "later is never early");
+        assert_eq!(whole_second(11_000, now), 11_000);
+        assert_eq!(whole_second(-1, now), -1_000);
     }
 
     #[test]
