@@ -216,6 +216,40 @@ async fn a_job_apalis_sqlite_enqueued_reaches_a_cep_worker_once_per_key() {
 }
 
 #[tokio::test]
+async fn a_done_jobs_key_is_remembered_for_the_idempotency_ttl_and_then_forgotten() {
+    let (q, pool, _dir) = embedded_queue_and_apalis_pool().await;
+    let now = Clock::System.now_millis();
+    let key = "prospecting:2026-01-05:austin:plumber";
+    assert!(
+        q.push(NewJob::new(Q, &"first", now).key(key))
+            .await
+            .unwrap()
+    );
+    let job = q.fetch(&[Q.queue()], "w", 1).await.unwrap().remove(0);
+    assert!(q.settle("w", &job, Settle::Done).await.unwrap());
+    q.recover_orphans().await.unwrap();
+    assert!(
+        !q.push(NewJob::new(Q, &"again", now).key(key))
+            .await
+            .unwrap(),
+        "remembered"
+    );
+    // Done 41 days ago: past the 40-day default, as a Redis key would have expired.
+    sqlx::query("UPDATE Jobs SET done_at = done_at - 41 * 86400 WHERE id = $1")
+        .bind(&job.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    q.recover_orphans().await.unwrap();
+    assert!(
+        q.push(NewJob::new(Q, &"again", now).key(key))
+            .await
+            .unwrap(),
+        "forgotten"
+    );
+}
+
+#[tokio::test]
 async fn jobs_an_earlier_build_queued_in_the_store_move_into_the_apalis_sqlite_queue() {
     let (store, dir) = fresh_sqlite().await;
     let clock = start();

@@ -345,7 +345,8 @@ impl SqliteQueue {
     /// Jobs held by workers silent for longer than the orphan window go back to their
     /// queue (their delivery was counted when they were leased), or to the dead letters
     /// when that was their last attempt. Workers silent that long and holding nothing are
-    /// forgotten.
+    /// forgotten, and so are jobs done longer ago than `idempotency_ttl_days`, their
+    /// deduplication keys with them, as Redis expires its keys.
     pub(super) async fn recover_orphans(&self) -> Result<usize, QueueError> {
         // `last_seen` is a whole second, at most a second before the worker's last
         // sign of life: a worker counts as gone once a full window has passed since
@@ -380,6 +381,11 @@ impl SqliteQueue {
         .bind(cutoff)
         .execute(&mut *tx)
         .await?;
+        let ttl = i64::from(self.ctx.settings.idempotency_ttl_days) * 86_400;
+        sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
+            .bind(wall_secs() - ttl)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok((dead + back) as usize)
     }
