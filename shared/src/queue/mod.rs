@@ -329,7 +329,7 @@ impl Queue {
 /// Due times are whole seconds on every backend (apalis-sqlite keeps `run_at` in
 /// seconds, and both backends must make the same choices in `cep simulate`): a job due
 /// now stays due now, and a later one is never early.
-fn whole_second(run_at: i64, now: i64) -> i64 {
+pub(super) fn whole_second(run_at: i64, now: i64) -> i64 {
     if run_at <= now {
         run_at.div_euclid(1000) * 1000
     } else {

@@ -14,20 +14,29 @@
 //! `run_at` is in whole seconds of the scheduling clock; a worker's liveness is its
 //! `Workers.last_seen`, in wall-clock seconds.
 
-use super::{DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id};
+use super::{
+    DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id,
+    whole_second,
+};
 use crate::clock::wall_millis;
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::metadata::MetadataStore;
 use apalis_core::task::task_id::TaskId;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
     pub(super) pool: SqlitePool,
     pub(super) ctx: QueueContext,
+    /// The wall-clock second each of this process's workers was last recorded alive
+    /// in. `last_seen` holds whole seconds, so a fetch writes it at most once a second
+    /// instead of on every poll.
+    seen_in: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// The queue's file in the data directory.
@@ -71,8 +80,9 @@ fn failure(reason: &str) -> String {
     serde_json::json!({ "Err": reason }).to_string()
 }
 
-fn wall_secs() -> i64 {
-    wall_millis().div_euclid(1000)
+/// Milliseconds to the whole second they fall in, as apalis keeps times.
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(1000)
 }
 
 impl SqliteQueue {
@@ -108,7 +118,11 @@ impl SqliteQueue {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
         }
-        Ok(Self { pool, ctx })
+        Ok(Self {
+            pool,
+            ctx,
+            seen_in: Default::default(),
+        })
     }
 
     /// Moves the jobs an earlier build kept in the store's `queue_jobs` table into this
@@ -163,7 +177,7 @@ impl SqliteQueue {
             .bind(status)
             .bind(attempts)
             .bind(max)
-            .bind((run_at + 999).div_euclid(1000))
+            .bind(secs(whole_second(run_at, self.ctx.clock.now_millis())))
             .bind(error.as_deref().map(failure))
             .bind(meta)
             .bind(key)
@@ -188,7 +202,7 @@ impl SqliteQueue {
 
     /// The scheduling clock in whole seconds, as `run_at` is kept.
     fn now_secs(&self) -> i64 {
-        self.ctx.clock.now_millis().div_euclid(1000)
+        secs(self.ctx.clock.now_millis())
     }
 
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<usize, QueueError> {
@@ -205,7 +219,7 @@ impl SqliteQueue {
             let mut task = TaskBuilder::new(job.payload.into_bytes())
                 .task_id(TaskId::from_string(new_job_id()))
                 .max_attempts(max as usize)
-                .run_at_timestamp(job.run_at.div_euclid(1000).max(0) as u64)
+                .run_at_timestamp(secs(job.run_at).max(0) as u64)
                 .with_metadata(meta);
             if let Some(key) = &job.key {
                 task = task.idempotency_key(key);
@@ -221,7 +235,7 @@ impl SqliteQueue {
 
     /// Records `worker` as alive now (apalis's `Workers` row, which a lease refers to).
     async fn seen(&self, worker: &str, queues: Option<&[&str]>) -> Result<(), QueueError> {
-        let now = wall_secs();
+        let now = secs(wall_millis());
         sqlx::query(
             "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen, started_at)
              VALUES ($1, 'cep', 'cep', $2, $3, $3)
@@ -233,7 +247,12 @@ impl SqliteQueue {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        self.seen_now().insert(worker.to_owned(), now);
         Ok(())
+    }
+
+    fn seen_now(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.seen_in.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) async fn fetch(
@@ -245,7 +264,9 @@ impl SqliteQueue {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        self.seen(worker, Some(queues)).await?;
+        if self.seen_now().get(worker) != Some(&secs(wall_millis())) {
+            self.seen(worker, Some(queues)).await?;
+        }
         let sql = format!(
             "UPDATE Jobs SET status = 'Running', lock_by = $1, lock_at = $2, attempts = attempts + 1
              WHERE ROWID IN (SELECT ROWID FROM Jobs
@@ -258,7 +279,7 @@ impl SqliteQueue {
         );
         let mut q = sqlx::query_as::<_, LeaseRow>(sqlx::AssertSqlSafe(sql))
             .bind(worker)
-            .bind(wall_secs())
+            .bind(secs(wall_millis()))
             .bind(self.now_secs())
             .bind(limit as i64);
         for name in queues {
@@ -308,7 +329,7 @@ impl SqliteQueue {
             )))
             .bind(&job.id)
             .bind(worker)
-            .bind(wall_secs()),
+            .bind(secs(wall_millis())),
             Settle::Retry { run_at, reason } => sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, run_at = $3,
                         last_result = $4
@@ -316,7 +337,7 @@ impl SqliteQueue {
             )))
             .bind(&job.id)
             .bind(worker)
-            .bind(run_at.div_euclid(1000))
+            .bind(secs(run_at))
             .bind(failure(&reason)),
             Settle::Dead { reason } => sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE Jobs SET status = 'Killed', lock_by = NULL, done_at = $3, last_result = $4
@@ -324,7 +345,7 @@ impl SqliteQueue {
             )))
             .bind(&job.id)
             .bind(worker)
-            .bind(wall_secs())
+            .bind(secs(wall_millis()))
             .bind(failure(&reason)),
             Settle::Release { run_at } => sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, run_at = $3,
@@ -333,7 +354,7 @@ impl SqliteQueue {
             )))
             .bind(&job.id)
             .bind(worker)
-            .bind(run_at.div_euclid(1000)),
+            .bind(secs(run_at)),
         };
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)
     }
@@ -352,7 +373,7 @@ impl SqliteQueue {
         // sign of life: a worker counts as gone once a full window has passed since
         // the end of that second, so a live one is never robbed of its jobs.
         let window = self.ctx.settings.orphan_window().as_millis() as i64;
-        let cutoff = (wall_millis() - window).div_euclid(1000);
+        let cutoff = secs(wall_millis() - window);
         let mut tx = self.pool.begin().await?;
         let dead = sqlx::query(
             "UPDATE Jobs SET status = 'Killed', lock_by = NULL, done_at = $2, last_result = $3
@@ -360,7 +381,7 @@ impl SqliteQueue {
                AND lock_by IN (SELECT id FROM Workers WHERE last_seen < $1)",
         )
         .bind(cutoff)
-        .bind(wall_secs())
+        .bind(secs(wall_millis()))
         .bind(failure("its worker stopped answering during every attempt"))
         .execute(&mut *tx)
         .await?
@@ -383,7 +404,7 @@ impl SqliteQueue {
         .await?;
         let ttl = i64::from(self.ctx.settings.idempotency_ttl_days) * 86_400;
         sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
-            .bind(wall_secs() - ttl)
+            .bind(secs(wall_millis()) - ttl)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -392,6 +413,7 @@ impl SqliteQueue {
 
     /// A worker leaving cleanly holds no job: its row goes.
     pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
+        self.seen_now().remove(worker);
         sqlx::query(
             "DELETE FROM Workers WHERE id = $1
                AND NOT EXISTS (SELECT 1 FROM Jobs WHERE Jobs.lock_by = Workers.id)",
