@@ -28,7 +28,7 @@ use tower::layer::util::Identity;
 pub struct Leases(Arc<Mutex<HashMap<usize, Arc<Leased>>>>);
 
 impl Leases {
-    fn add(&self, jobs: &VecDeque<Arc<Leased>>) {
+    fn add<'a>(&self, jobs: impl Iterator<Item = &'a Arc<Leased>>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for j in jobs {
             m.insert(Arc::as_ptr(j) as usize, j.clone());
@@ -109,6 +109,13 @@ impl QueueBackend {
         }))
     }
 
+    /// Buffers freshly leased jobs and tracks them until settled.
+    fn hold(&mut self, jobs: Vec<Leased>) {
+        let from = self.buffer.len();
+        self.buffer.extend(jobs.into_iter().map(Arc::new));
+        self.leases.add(self.buffer.range(from..));
+    }
+
     fn release(&self, worker: &str, jobs: Vec<Arc<Leased>>) -> Pending {
         let (queue, worker, leases) = (self.queue.clone(), worker.to_owned(), self.leases.clone());
         Pending::Close(Box::pin(async move {
@@ -163,8 +170,7 @@ impl Backend for QueueBackend {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(jobs)) if jobs.is_empty() => self.wait(self.idle),
                     Poll::Ready(Ok(jobs)) => {
-                        self.buffer.extend(jobs.into_iter().map(Arc::new));
-                        self.leases.add(&self.buffer);
+                        self.hold(jobs);
                         self.pending = None;
                         continue;
                     }
@@ -193,8 +199,7 @@ impl Backend for QueueBackend {
                 Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(jobs)) => {
-                        self.buffer.extend(jobs.into_iter().map(Arc::new));
-                        self.leases.add(&self.buffer);
+                        self.hold(jobs);
                         None
                     }
                     Poll::Ready(Err(_)) => None,
