@@ -41,30 +41,12 @@ async fn scalar(store: &cep_shared::store::Store, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing_and_runs_nothing_twice() {
     let (url, store) = fresh_postgres_with_url().await;
-    let mut s = settings();
-    s.queue.heartbeat_interval_seconds = 1;
-    s.queue.missed_heartbeats = 2;
+    let s = settings_with_short_orphan_window();
     let queue = redis_queue(&s, Clock::System).await;
     let dir = TempDir::new();
 
     // One prospecting job per city × category × day: 8 × 17 × 3 = 408 jobs.
-    let mut jobs = Vec::new();
-    for day in ["2026-01-05", "2026-01-06", "2026-01-07"] {
-        for (city, _) in cep_workers::prospecting::directory::CITIES {
-            for category in cep_workers::prospecting::directory::CATEGORIES {
-                let job = ProspectingJob {
-                    period: day.into(),
-                    location: city.into(),
-                    category: category.into(),
-                    max_prospects: Some(3),
-                };
-                jobs.push(
-                    NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0)
-                        .key(format!("prospecting:{day}:{city}:{category}")),
-                );
-            }
-        }
-    }
+    let jobs = prospecting_load(5..8, 3);
     let total = jobs.len() as i64;
     assert_eq!(queue.push_many(jobs).await.unwrap() as i64, total);
 

@@ -92,25 +92,7 @@ async fn prometheus_scrapes_the_fleet_and_a_sigterm_under_load_loses_nothing() {
 
     // Load: one prospecting job per city × category × day, 12 days (1,632 jobs) now and
     // 12 more just before the SIGTERM, and one aggregation so Φ_sync has a stored value.
-    let load = |days: std::ops::Range<u32>| {
-        let mut jobs = Vec::new();
-        for day in days {
-            let period = format!("2026-01-{day:02}");
-            for (city, _) in cep_workers::prospecting::directory::CITIES {
-                for category in cep_workers::prospecting::directory::CATEGORIES {
-                    let job = ProspectingJob {
-                        period: period.clone(),
-                        location: city.into(),
-                        category: category.into(),
-                        max_prospects: Some(2),
-                    };
-                    jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0));
-                }
-            }
-        }
-        jobs
-    };
-    let (mut jobs, more) = (load(5..17), load(17..29));
+    let (mut jobs, more) = (prospecting_load(5..17, 2), prospecting_load(17..29, 2));
     let total = (jobs.len() + more.len()) as i64;
     jobs.push(NewJob::new(
         JobKind::AGGREGATION,

@@ -80,9 +80,7 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn a_dead_workers_jobs_return_to_the_queue_and_its_late_ack_is_refused() {
-                let mut s = settings();
-                s.queue.heartbeat_interval_seconds = 1;
-                s.queue.missed_heartbeats = 2;
+                let s = settings_with_short_orphan_window();
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 q.push(NewJob::new(Q, &"work", 0)).await.unwrap();
                 let held = q.fetch(&[Q.queue()], "dies", 1).await.unwrap().remove(0);
@@ -97,9 +95,7 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn a_job_whose_worker_dies_on_its_last_attempt_is_dead_lettered_with_why() {
-                let mut s = settings();
-                s.queue.heartbeat_interval_seconds = 1;
-                s.queue.missed_heartbeats = 2;
+                let s = settings_with_short_orphan_window();
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 let payload = serde_json::json!({"note": "pipes | and | bars"});
                 q.push(NewJob::new(Q, &payload, 0).max_attempts(2)).await.unwrap();

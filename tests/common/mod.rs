@@ -2,9 +2,10 @@
 //! cannot reach Postgres or Redis fails loudly; it never skips.
 #![allow(dead_code)]
 
-use cep_shared::queue::{QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::jobs::ProspectingJob;
+use cep_shared::queue::{NewJob, QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
-use cep_shared::{Clock, Secrets, Settings};
+use cep_shared::{Clock, JobKind, Layer, Secrets, Settings};
 use cep_workers::Ctx;
 
 pub fn postgres_admin_url() -> String {
@@ -94,6 +95,36 @@ pub async fn sqlite_queue(dir: &TempDir, settings: &Settings, clock: Clock) -> Q
             .await
             .unwrap(),
     )
+}
+
+/// [`settings`] with a 2 s orphan window: a heartbeat a second, two missed.
+pub fn settings_with_short_orphan_window() -> Settings {
+    let mut s = settings();
+    s.queue.heartbeat_interval_seconds = 1;
+    s.queue.missed_heartbeats = 2;
+    s
+}
+
+/// A load of real layer work: one prospecting job per city × category for each day of
+/// January 2026 in `days` (136 a day), keyed by day, city and category.
+pub fn prospecting_load(days: std::ops::Range<u32>, max_prospects: u32) -> Vec<NewJob> {
+    let mut jobs = Vec::new();
+    for day in days {
+        let period = format!("2026-01-{day:02}");
+        for (city, _) in cep_workers::prospecting::directory::CITIES {
+            for category in cep_workers::prospecting::directory::CATEGORIES {
+                let key = format!("prospecting:{period}:{city}:{category}");
+                let job = ProspectingJob {
+                    period: period.clone(),
+                    location: city.into(),
+                    category: category.into(),
+                    max_prospects: Some(max_prospects),
+                };
+                jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0).key(key));
+            }
+        }
+    }
+    jobs
 }
 
 /// Settings for a test: its own Redis key prefix.
