@@ -53,7 +53,7 @@ async fn connect_with(settings: Settings, secrets: Secrets, clock: Clock) -> any
 pub async fn health(ctx: &Ctx) -> (String, bool) {
     let mut out = String::new();
     let mut ok = true;
-    for (name, r) in cep_workers::ops::readiness(ctx).await {
+    for (name, r) in cep_workers::http::ops::readiness(ctx).await {
         match r {
             Ok(s) => out.push_str(&format!("ok      {name}: {s}\n")),
             Err(e) => {
@@ -63,7 +63,7 @@ pub async fn health(ctx: &Ctx) -> (String, bool) {
         }
     }
     if ctx.secrets.calendly_api_token.is_some() {
-        use cep_workers::booking::calendly_api;
+        use cep_workers::layers::booking::calendly_api;
         let line = match calendly_api::status(ctx).await {
             Ok(Some(s)) if s.state == "active" => Ok(format!("subscription {} active", s.uri)),
             Ok(Some(s)) => Err(format!("Calendly disabled {}; run `cep calendly`", s.uri)),
@@ -144,11 +144,11 @@ pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let shutdown = shutdown.clone();
         async move { cep_scheduler::run(queue, &settings, shutdown).await }
     });
-    let listener = cep_workers::ops::bind(&ctx.settings.server.bind).await?;
+    let listener = cep_workers::http::ops::bind(&ctx.settings.server.bind).await?;
     let server = tokio::spawn({
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        let router = cep_workers::api::router(ctx.clone());
-        async move { cep_workers::ops::serve_on(ctx, router, listener, shutdown).await }
+        let router = cep_workers::http::router(ctx.clone());
+        async move { cep_workers::http::ops::serve_on(ctx, router, listener, shutdown).await }
     });
     worker(ctx, JobKind::all().collect(), shutdown).await?;
     sched.await.context("scheduler task panicked")??;
@@ -162,11 +162,11 @@ pub async fn ops_server(
     ctx: &Ctx,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let listener = cep_workers::ops::bind(&ctx.settings.server.bind).await?;
+    let listener = cep_workers::http::ops::bind(&ctx.settings.server.bind).await?;
     let ctx = ctx.clone();
     Ok(tokio::spawn(async move {
-        let router = cep_workers::ops::router(ctx.clone());
-        cep_workers::ops::serve_on(ctx, router, listener, shutdown).await
+        let router = cep_workers::http::ops::router(ctx.clone());
+        cep_workers::http::ops::serve_on(ctx, router, listener, shutdown).await
     }))
 }
 

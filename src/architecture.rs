@@ -13,6 +13,7 @@ use cep_shared::config::{
 };
 use cep_shared::layer::CHAINS;
 use cep_shared::{Container, JobKind, Layer, Secrets};
+use cep_workers::clients::llm::Llm;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -951,15 +952,12 @@ pub fn markdown(r: &Record, s: &Settings) -> String {
 }
 
 /// The LLM that reviews, when one is configured and has its key.
-pub fn reviewer(s: &Settings, secrets: &Secrets) -> Option<PitchWriter> {
+pub fn reviewer(s: &Settings, secrets: &Secrets) -> Option<Llm> {
     match s.engines.architecture.review {
         Reviewer::None => None,
-        Reviewer::Ollama => Some(PitchWriter::Ollama),
-        Reviewer::Anthropic => secrets
-            .anthropic_api_key
-            .as_ref()
-            .map(|_| PitchWriter::Anthropic),
-        Reviewer::Openai => secrets.openai_api_key.as_ref().map(|_| PitchWriter::Openai),
+        Reviewer::Ollama => Some(Llm::Ollama),
+        Reviewer::Anthropic => secrets.anthropic_api_key.as_ref().map(|_| Llm::Anthropic),
+        Reviewer::Openai => secrets.openai_api_key.as_ref().map(|_| Llm::Openai),
     }
 }
 
@@ -973,8 +971,8 @@ struct ReviewAnswer {
 /// Asks the configured LLM to review the record; `None` when no reviewer is set up.
 /// A failed review is recorded with its reason and does not fail the check.
 pub async fn review(ctx: &cep_workers::Ctx, record: &Record) -> Option<Review> {
-    use cep_workers::pitch_generation::llm::{self, Prompt};
-    let writer = reviewer(&ctx.settings, &ctx.secrets)?;
+    use cep_workers::clients::llm::{self, Prompt};
+    let llm = reviewer(&ctx.settings, &ctx.secrets)?;
     let model = ctx.settings.engines.architecture.model.clone();
     let prompt = Prompt {
         system: "You review the design of a job-queue worker fleet for a local-SEO agency. \
@@ -994,7 +992,7 @@ pub async fn review(ctx: &cep_workers::Ctx, record: &Record) -> Option<Review> {
         }),
     };
     let by = ctx.settings.engines.architecture.review.as_str().to_owned();
-    let answer = llm::ask_model(ctx, writer, &model, &prompt)
+    let answer = llm::ask_model(ctx, llm, &model, &prompt)
         .await
         .map_err(|f| f.to_string())
         .and_then(|text| {

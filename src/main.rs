@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use cep::{app, simulate, telemetry};
 use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Settings};
-use cep_workers::outreach::tasks;
+use cep_workers::layers::outreach::tasks;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -84,7 +84,7 @@ enum Command {
         task_id: String,
         /// For outreach tasks: done, replied or opted_out.
         #[arg(long, default_value = "done")]
-        outcome: cep_workers::outreach::tasks::TaskOutcome,
+        outcome: cep_workers::layers::outreach::tasks::TaskOutcome,
     },
     /// Link a client to its Business Profile location (`accounts/<id>/locations/<id>`):
     /// the optimization layer then edits that profile (dry run by default).
@@ -295,7 +295,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Calendly => {
             let ctx = app::open(settings, Clock::System).await?;
-            let done = cep_workers::booking::calendly_api::ensure_subscription(&ctx).await?;
+            let done =
+                cep_workers::layers::booking::calendly_api::ensure_subscription(&ctx).await?;
             println!("{}", serde_json::to_string_pretty(&done)?);
         }
         Command::Config => {
@@ -359,7 +360,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let ctx = app::open(settings, Clock::System).await?;
             let bind = ctx.settings.server.bind.clone();
-            cep_workers::api::serve(ctx, &bind, app::shutdown_signal()).await?;
+            cep_workers::http::serve(ctx, &bind, app::shutdown_signal()).await?;
         }
         Command::Health => {
             let ctx = app::connect(settings, Clock::System).await?;
@@ -396,17 +397,17 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             location,
         } => {
             let ctx = app::open(settings, Clock::System).await?;
-            cep_workers::gbp::link(&ctx, &client_id, &location).await?;
+            cep_workers::layers::optimization::gbp::link(&ctx, &client_id, &location).await?;
             println!("{client_id} is linked to {location}");
         }
         Command::Audit { prospect_id } => {
             let ctx = app::open(settings, Clock::System).await?;
-            let audit = cep_workers::audit::prospect(&ctx, &prospect_id).await?;
+            let audit = cep_workers::engines::audit::prospect(&ctx, &prospect_id).await?;
             println!("{}", serde_json::to_string_pretty(&audit)?);
         }
         Command::Research { prospect_id } => {
             let ctx = app::open(settings, Clock::System).await?;
-            let found = cep_workers::research::prospect(&ctx, &prospect_id).await?;
+            let found = cep_workers::engines::research::prospect(&ctx, &prospect_id).await?;
             println!("{}", serde_json::to_string_pretty(&found)?);
         }
         Command::Tasks { channel, limit } => {
@@ -421,13 +422,15 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 println!("{task_id}: {}", serde_json::to_string(&outcome)?);
             } else {
                 let done =
-                    cep_workers::onboarding::complete_task(&ctx, &task_id, ctx.now()).await?;
+                    cep_workers::layers::onboarding::complete_task(&ctx, &task_id, ctx.now())
+                        .await?;
                 println!("{}", serde_json::to_string_pretty(&done)?);
             }
         }
         Command::InvoicePaid { invoice_id } => {
             let ctx = app::open(settings, Clock::System).await?;
-            let new = cep_workers::finance::record_payment(&ctx, &invoice_id, ctx.now()).await?;
+            let new =
+                cep_workers::layers::finance::record_payment(&ctx, &invoice_id, ctx.now()).await?;
             println!(
                 "{}",
                 if new {
@@ -439,7 +442,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rollback { change_id } => {
             let ctx = app::open(settings, Clock::System).await?;
-            let name = cep_workers::params::rollback(&ctx, &change_id).await?;
+            let name = cep_workers::layers::params::rollback(&ctx, &change_id).await?;
             println!("`{name}` is back to its value before {change_id}");
         }
         Command::DeadLetters { queue, limit } => {

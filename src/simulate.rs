@@ -8,8 +8,9 @@ use cep_shared::JobKind;
 use cep_shared::config::Settings;
 use cep_shared::ids::{SeededRng, stable_hash};
 use cep_shared::queue::{Leased, worker_name};
-use cep_workers::signature;
-use cep_workers::{Ctx, api, finance, onboarding, outreach};
+use cep_workers::clients::signature;
+use cep_workers::layers::{finance, onboarding, outreach};
+use cep_workers::{Ctx, http};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
@@ -237,7 +238,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
         secrets: Arc::new(secrets),
         ..ctx
     };
-    let router = api::router(ctx.clone());
+    let router = http::router(ctx.clone());
     let settings = ctx.settings.clone();
     let start = opts.start.timestamp_millis();
     let end = start + i64::from(opts.days) * DAY;

@@ -81,7 +81,7 @@ pub fn init(mode: Mode, default: &str) -> Telemetry {
         opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
             Box::new(TraceContextPropagator::new()),
         ]));
-        cep_shared::queue::set_trace_context(cep_workers::trace::current_traceparent);
+        cep_shared::queue::set_trace_context(cep_workers::runtime::trace::current_traceparent);
         // Spans are exported whatever the log level; only our own and apalis's.
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("cep"))

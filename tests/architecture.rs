@@ -2,11 +2,9 @@
 //! manifests pass, a broken design fails naming what is wrong, the record is stored
 //! with its findings linked, and an LLM (a local fake of Anthropic) reviews it.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::Settings;
 use cep_shared::store::Store;
-use common::*;
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -1,13 +1,11 @@
 //! The testing engine in Debian's headless Chromium against pages served on localhost:
 //! what a phone sees, checked against the business, with a screenshot.
 
-mod common;
-
+use crate::helpers::*;
 use axum::response::Html;
 use axum::routing::get;
 use cep_shared::Clock;
-use cep_workers::audit::{self, Expect};
-use common::*;
+use cep_workers::engines::audit::{self, Expect};
 
 const GOOD: &str = r#"<!doctype html><html><head>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -110,7 +108,7 @@ async fn a_prospects_audit_lands_in_test_results_and_its_website_signal() {
         Clock::System,
     )
     .unwrap();
-    cep_workers::pitch_generation::handle(
+    cep_workers::layers::pitch_generation::handle(
         &auditing,
         cep_shared::jobs::PitchJob {
             prospect_id: id.clone(),

@@ -2,9 +2,7 @@
 //! Redis and Postgres and lands in the table and the JSON. It asserts what was
 //! measured, never how fast.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 #[test]
 fn the_quick_bench_runs_every_scenario_and_writes_its_table_as_json() {

@@ -2,13 +2,12 @@
 //! who replied or booked, and LinkedIn messages and calls as tasks for a person within
 //! their daily caps.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::jobs::{BookingJob, FollowUp, FollowUpJob, OutreachWork};
 use cep_shared::{Clock, Secrets, Settings};
-use cep_workers::outreach::tasks::{self, TaskOutcome};
-use cep_workers::{Ctx, Disposition, booking, outreach};
-use common::*;
+use cep_workers::layers::outreach::tasks::{self, TaskOutcome};
+use cep_workers::layers::{booking, outreach};
+use cep_workers::{Ctx, Disposition};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -2,12 +2,10 @@
 //! loses none of them; another worker takes them over once the orphan window passes, and
 //! each job's effect is recorded once.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::jobs::ProspectingJob;
 use cep_shared::queue::NewJob;
 use cep_shared::{Clock, JobKind, Layer};
-use common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

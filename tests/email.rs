@@ -2,14 +2,13 @@
 //! each test): the headers that arrive, bounces and deferrals, replies and bounces
 //! coming back through the inbound endpoint, and a worker killed mid-send.
 
-mod common;
-
+use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::config::SmtpTls;
 use cep_shared::{Clock, Settings};
-use cep_workers::{Ctx, Disposition, api, outreach};
-use common::*;
+use cep_workers::layers::outreach;
+use cep_workers::{Ctx, Disposition, http};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,10 +84,10 @@ async fn on_smtp(port: u16) -> (Harness, Ctx) {
 
 /// The first lead `leads` finds (the directory is deterministic): its id and address.
 fn first_lead() -> (String, String) {
-    use cep_workers::prospecting::directory::{OfflineDirectory, ProspectSource};
+    use cep_workers::layers::prospecting::directory::{OfflineDirectory, ProspectSource};
     let rules = cep_shared::config::ProspectingRules::default();
     let found = OfflineDirectory.search("Miami, FL", "dental");
-    let (b, _) = cep_workers::prospecting::rank(found, &rules)
+    let (b, _) = cep_workers::layers::prospecting::rank(found, &rules)
         .into_iter()
         .find(|(_, p)| p.lead_class.qualifies())
         .unwrap();
@@ -254,7 +253,7 @@ async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
                 .unwrap();
         sent.push((id.clone(), mid, email_of(&ctx, id).await));
     }
-    let app = api::router(ctx.clone());
+    let app = http::router(ctx.clone());
     let status_of = |id: String| {
         let ctx = ctx.clone();
         async move {
@@ -306,7 +305,7 @@ async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
     );
     assert_eq!(
         v["message"].as_str(),
-        Some(cep_workers::outreach::message_row_id(p1, 0).as_str())
+        Some(cep_workers::layers::outreach::message_row_id(p1, 0).as_str())
     );
     assert_eq!(status_of(p1.clone()).await, "stopped");
     assert_eq!(

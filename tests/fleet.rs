@@ -4,12 +4,10 @@
 //! SIGTERM under load and every job still completes exactly once. Two worker processes
 //! share one provider's rate limit through Redis and defer what it does not allow.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::jobs::ProspectingJob;
 use cep_shared::queue::NewJob;
 use cep_shared::{Clock, JobKind, Layer};
-use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -260,7 +258,7 @@ async fn two_worker_processes_share_one_rate_limit_and_defer_what_it_does_not_al
     });
 
     // Eight searches, each a different city: none is answered from the cache.
-    let cities = cep_workers::prospecting::directory::CITIES;
+    let cities = cep_workers::layers::prospecting::directory::CITIES;
     let jobs: Vec<NewJob> = (0..8)
         .map(|i| {
             let job = ProspectingJob {

@@ -2,13 +2,12 @@
 //! missing fields patched, due posts published, unanswered reviews replied to — each
 //! once, within 10 edits a minute per profile, and nothing but a record in dry run.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::config::{Limit, Per};
 use cep_shared::jobs::OptimizationJob;
 use cep_shared::{Clock, Secrets, Settings};
-use cep_workers::{Ctx, Disposition, gbp, optimization};
-use common::*;
+use cep_workers::layers::optimization::{self, gbp};
+use cep_workers::{Ctx, Disposition};
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -2,16 +2,15 @@
 //! suppression and at-most-once; the signed Calendly webhook; onboarding, finance and
 //! the feedback loop's reversible parameters.
 
-mod common;
-
+use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::jobs::{BookingJob, OnboardingJob};
 use cep_shared::{Clock, JobKind, Layer};
-use cep_workers::signature;
-use cep_workers::{Ctx, JobError, api, booking, finance, onboarding, outreach, params};
+use cep_workers::clients::signature;
+use cep_workers::layers::{booking, finance, onboarding, outreach, params};
+use cep_workers::{Ctx, JobError, http};
 use chrono::TimeZone;
-use common::*;
 use tower::ServiceExt;
 
 const HOUR: i64 = 3_600_000;
@@ -157,7 +156,7 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
     let ctx = with_keys(&h.ctx);
     let ids = pitched(&ctx, 1).await;
     let r = send_step(&ctx, &ids[0], 0).await.unwrap();
-    let app = api::router(ctx.clone());
+    let app = http::router(ctx.clone());
     let post = |uri: String| {
         Request::post(uri)
             .header("content-type", "application/x-www-form-urlencoded")
@@ -225,7 +224,7 @@ async fn a_bad_or_stale_signature_gets_a_4xx_and_enqueues_nothing() {
     for backend in [Backend::Embedded, Backend::Fleet] {
         let h = harness(backend, settings(), Clock::simulated(in_window())).await;
         let now = in_window().timestamp();
-        let unsigned = api::router(h.ctx.clone());
+        let unsigned = http::router(h.ctx.clone());
         let body = calendly_body(
             "invitee.created",
             "https://api.calendly.com/i/1",
@@ -243,7 +242,7 @@ async fn a_bad_or_stale_signature_gets_a_4xx_and_enqueues_nothing() {
             "no signing key configured: refuse, do not trust"
         );
         let ctx = with_keys(&h.ctx);
-        let app = api::router(ctx.clone());
+        let app = http::router(ctx.clone());
         let key = "calendly-test-key";
         let cases = [
             (None, StatusCode::UNAUTHORIZED),

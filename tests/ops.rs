@@ -1,15 +1,13 @@
 //! Health and metrics as a platform engineer sees them: `/readyz` answers for the store
 //! and the queue, `/metrics` counts real jobs and shows queue depth and Φ_sync.
 
-mod common;
-
+use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::jobs::ProspectingJob;
 use cep_shared::queue::NewJob;
 use cep_shared::{Clock, JobKind, Layer};
 use chrono::TimeZone;
-use common::*;
 use tower::ServiceExt;
 
 async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
@@ -38,7 +36,7 @@ fn value(metrics: &str, series: &str) -> Option<f64> {
 async fn metrics_count_real_jobs_and_show_queue_depth_and_phi() {
     let clock = Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 6, 0, 0).unwrap());
     let h = harness(Backend::Fleet, settings(), clock).await;
-    let app = cep_workers::api::router(h.ctx.clone());
+    let app = cep_workers::http::router(h.ctx.clone());
     let before = get(&app, "/metrics").await.1;
     let ok = |m: &str| {
         value(
@@ -71,7 +69,7 @@ async fn metrics_count_real_jobs_and_show_queue_depth_and_phi() {
     cep_workers::handle(&h.ctx, JobKind::AGGREGATION, r#"{"period":"2026-01-05"}"#)
         .await
         .unwrap();
-    cep_workers::ops::sample_queue(&h.ctx).await.unwrap();
+    cep_workers::http::ops::sample_queue(&h.ctx).await.unwrap();
     let after = get(&app, "/metrics").await.1;
     assert!(
         ok(&after).unwrap_or(0.0) >= ok(&before).unwrap_or(0.0) + 1.0,
@@ -101,7 +99,7 @@ async fn metrics_count_real_jobs_and_show_queue_depth_and_phi() {
 async fn readyz_answers_for_store_and_queue_and_refuses_an_unmigrated_store() {
     for backend in [Backend::Embedded, Backend::Fleet] {
         let h = harness(backend, settings(), Clock::System).await;
-        let app = cep_workers::api::router(h.ctx.clone());
+        let app = cep_workers::http::router(h.ctx.clone());
         assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, "ok".into()));
         let (status, body) = get(&app, "/readyz").await;
         assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");

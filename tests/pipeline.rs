@@ -1,13 +1,11 @@
 //! The sales chain end to end through the real queue and store: prospecting → pitch
 //! generation, on the embedded default and on Redis + Postgres.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::jobs::ProspectingJob;
 use cep_shared::queue::NewJob;
 use cep_shared::{Clock, JobKind, Layer};
 use chrono::TimeZone;
-use common::*;
 
 fn clock() -> Clock {
     Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 6, 0, 0).unwrap())

@@ -1,15 +1,14 @@
 //! External HTTP APIs against local fakes (wiremock): what each answer means for the
 //! job, the LLM pitch writers and their fallback, and fleet-wide rate limits.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::config::{Limit, Per, PitchWriter, Provider};
 use cep_shared::jobs::PitchJob;
 use cep_shared::queue::Budget;
 use cep_shared::{Clock, Secrets};
-use cep_workers::{Ctx, Disposition, JobError, provider};
+use cep_workers::clients::provider;
+use cep_workers::{Ctx, Disposition, JobError};
 use chrono::TimeZone;
-use common::*;
 use std::time::Duration;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -228,7 +227,7 @@ async fn pitch_with(
     tweak: impl FnOnce(&mut cep_shared::Settings),
 ) -> (
     Ctx,
-    Result<cep_workers::pitch_generation::PitchGenerationResult, JobError>,
+    Result<cep_workers::layers::pitch_generation::PitchGenerationResult, JobError>,
     Harness,
 ) {
     let mut s = settings();
@@ -245,7 +244,7 @@ async fn pitch_with(
     let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
     let ctx = h.ctx.clone();
     let id = leads(&ctx, 1).await.remove(0);
-    let r = cep_workers::pitch_generation::handle(&ctx, PitchJob { prospect_id: id }).await;
+    let r = cep_workers::layers::pitch_generation::handle(&ctx, PitchJob { prospect_id: id }).await;
     (ctx, r, h)
 }
 
@@ -417,7 +416,7 @@ async fn a_spent_llm_budget_defers_the_pitch_without_calling_the_model() {
     .await;
     assert_eq!(first.unwrap().writer, "anthropic");
     let second = leads(&ctx, 2).await.remove(1);
-    let e = cep_workers::pitch_generation::handle(
+    let e = cep_workers::layers::pitch_generation::handle(
         &ctx,
         PitchJob {
             prospect_id: second,
@@ -457,7 +456,7 @@ async fn prospect_with(
     secrets: Secrets,
 ) -> (
     Harness,
-    Result<cep_workers::prospecting::ProspectSearchResult, JobError>,
+    Result<cep_workers::layers::prospecting::ProspectSearchResult, JobError>,
 ) {
     let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
     let r = search_miami_dentists(&h.ctx, "2026-03-10").await;
@@ -468,8 +467,8 @@ async fn prospect_with(
 async fn search_miami_dentists(
     ctx: &Ctx,
     period: &str,
-) -> Result<cep_workers::prospecting::ProspectSearchResult, JobError> {
-    cep_workers::prospecting::handle(
+) -> Result<cep_workers::layers::prospecting::ProspectSearchResult, JobError> {
+    cep_workers::layers::prospecting::handle(
         ctx,
         cep_shared::jobs::ProspectingJob {
             period: period.into(),
@@ -633,7 +632,7 @@ async fn places_pages_through_text_search_and_stores_only_the_place_id_and_our_s
     );
 
     // The pitch reads the name back from Places when it is written.
-    let pitch = cep_workers::pitch_generation::handle(
+    let pitch = cep_workers::layers::pitch_generation::handle(
         &h.ctx,
         PitchJob {
             prospect_id: "places:ChIJ-a".into(),
@@ -677,7 +676,7 @@ async fn finance_mirrors_each_invoice_to_stripe_once_with_idempotency_keys() {
     let job = cep_shared::jobs::PeriodJob {
         period: "2026-03".into(),
     };
-    cep_workers::finance::handle(&h.ctx, job.clone())
+    cep_workers::layers::finance::handle(&h.ctx, job.clone())
         .await
         .unwrap();
 
@@ -723,7 +722,9 @@ async fn finance_mirrors_each_invoice_to_stripe_once_with_idempotency_keys() {
     );
 
     // A rerun of the period pushes nothing again.
-    cep_workers::finance::handle(&h.ctx, job).await.unwrap();
+    cep_workers::layers::finance::handle(&h.ctx, job)
+        .await
+        .unwrap();
     assert_eq!(server.received_requests().await.unwrap().len(), 6);
 }
 
@@ -747,7 +748,7 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
     let period = cep_shared::jobs::PeriodJob {
         period: "2026-03".into(),
     };
-    let inv = cep_workers::finance::handle(&h.ctx, period)
+    let inv = cep_workers::layers::finance::handle(&h.ctx, period)
         .await
         .unwrap()
         .invoices
@@ -759,7 +760,7 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
                             "status_transitions": {"paid_at": noon().timestamp()}}}
     }))
     .unwrap();
-    let app = cep_workers::api::router(h.ctx.clone());
+    let app = cep_workers::http::router(h.ctx.clone());
     let post = |sig: String| {
         Request::post("/webhooks/stripe")
             .header("Stripe-Signature", sig)
@@ -767,7 +768,7 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
             .unwrap()
     };
     let now = noon().timestamp();
-    let sign = cep_workers::signature::sign;
+    let sign = cep_workers::clients::signature::sign;
     for bad in [
         sign("whsec_other", now, &body),
         sign("whsec_test", now - 301, &body),
@@ -859,7 +860,7 @@ async fn the_calendly_subscription_is_created_kept_and_recreated_once_disabled()
         ..Default::default()
     };
     let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
-    use cep_workers::booking::calendly_api::ensure_subscription;
+    use cep_workers::layers::booking::calendly_api::ensure_subscription;
     for (state, action) in [
         (None, "created"),
         (Some("active"), "kept"),

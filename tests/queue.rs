@@ -1,11 +1,9 @@
 //! The queue's promises, on SQLite (embedded) and Redis (fleet) alike.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::queue::{NewJob, Queue, Settle};
 use cep_shared::{Clock, JobKind, Layer, Settings};
 use chrono::TimeZone;
-use common::*;
 
 const Q: JobKind = JobKind::Layer(Layer::Outreach);
 

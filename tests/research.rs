@@ -1,12 +1,10 @@
 //! The research engine against local fakes of SearxNG, DuckDuckGo, Firecrawl and an
 //! Ollama summary: every fact cites a page that was read, results are cached and logged.
 
-mod common;
-
+use crate::helpers::*;
 use cep_shared::config::{PitchWriter, ResearchSearch};
 use cep_shared::{Clock, Secrets};
-use cep_workers::research;
-use common::*;
+use cep_workers::engines::research;
 use wiremock::matchers::{
     body_partial_json, body_string_contains, header, method, path, query_param,
 };
@@ -223,7 +221,7 @@ async fn the_llm_pitch_is_written_from_cited_facts_and_the_website_audit_and_cac
             .execute(ctx.store.pool())
             .await
             .unwrap();
-        cep_workers::pitch_generation::handle(
+        cep_workers::layers::pitch_generation::handle(
             ctx,
             cep_shared::jobs::PitchJob {
                 prospect_id: id.clone(),

@@ -1,11 +1,9 @@
 //! The main job: 90 simulated days of the agency through every layer, on the embedded
 //! default and on Redis + Postgres, giving the same funnel and the same Φ_sync series.
 
-mod common;
-
+use crate::helpers::*;
 use cep::simulate::{self, Options, Summary};
 use cep_shared::Clock;
-use common::*;
 
 async fn simulate(backend: Backend, days: u32, seed: u64) -> (Summary, TempDir) {
     let dir = TempDir::new();

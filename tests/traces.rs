@@ -2,11 +2,9 @@
 //! job (layer, job id, attempt), and a job's span continues the trace of the job that
 //! enqueued it — across the queue. The collector here is a local OTLP/HTTP endpoint.
 
-mod common;
-
+use crate::helpers::{TempDir, cep_embedded, serve_locally};
 use axum::body::Bytes;
 use axum::routing::post;
-use common::{TempDir, cep_embedded, serve_locally};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;

@@ -9,6 +9,7 @@ pub mod layer;
 pub mod metrics;
 pub mod phi;
 pub mod queue;
+pub mod signals;
 pub mod store;
 
 pub use clock::Clock;

@@ -1,31 +1,20 @@
-//! The layer workers and the Φ_sync aggregator: each layer's handler, the worker
-//! runtime that leases jobs and settles them, and the dispatch between the two.
+//! The layer workers and the Φ_sync aggregator.
+//!
+//! - [`runtime`]: the worker that leases jobs, runs them and settles them;
+//! - [`clients`]: the platforms the fleet talks to (provider calls, signatures, SMTP, LLMs);
+//! - [`engines`]: research and website audits, used by several layers;
+//! - [`layers`]: the nine layers, one folder each;
+//! - [`aggregation`]: Φ_sync from the containers' health;
+//! - [`http`]: webhooks, inbound mail, unsubscribe links and the ops endpoints.
+//!
+//! Arrows point down that list's reverse: `http` uses layers, layers use engines and
+//! clients, everything uses the runtime's `Ctx` and errors.
 
 pub mod aggregation;
-pub mod api;
-pub mod audit;
-pub mod backend;
-pub mod booking;
-mod context;
-mod dispatch;
-mod error;
-pub mod feedback_loop;
-pub mod finance;
-pub mod gbp;
-pub mod onboarding;
-pub mod ops;
-pub mod optimization;
-pub mod outreach;
-pub mod params;
-pub mod pitch_generation;
-pub mod prospecting;
-pub mod provider;
-pub mod reporting;
-pub mod research;
+pub mod clients;
+pub mod engines;
+pub mod http;
+pub mod layers;
 pub mod runtime;
-pub mod signature;
-pub mod trace;
 
-pub use context::Ctx;
-pub use dispatch::{Outcome, handle, run_one};
-pub use error::{Disposition, JobError};
+pub use runtime::{Ctx, Disposition, JobError, Outcome, handle, run_one};

@@ -1,0 +1,339 @@
+//! Test helpers: a fresh database and a fresh Redis key prefix per test. A test that
+//! cannot reach Postgres or Redis fails loudly; it never skips.
+
+use cep_shared::jobs::ProspectingJob;
+use cep_shared::queue::{NewJob, QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
+use cep_shared::store::Store;
+use cep_shared::{Clock, JobKind, Layer, Secrets, Settings};
+use cep_workers::Ctx;
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", cep_shared::queue::new_job_id())
+}
+
+/// A new, migrated Postgres database of its own.
+pub async fn fresh_postgres() -> Store {
+    fresh_postgres_with_url().await.1
+}
+
+/// A new, migrated Postgres database of its own, and its URL (for child processes).
+pub async fn fresh_postgres_with_url() -> (String, Store) {
+    let admin_url = postgres_admin_url();
+    let admin = Store::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("tests need Postgres at {admin_url}: {e}"));
+    let name = unique("cep_test");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin.pool())
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap();
+    let url = format!("{base}/{name}");
+    let store = Store::connect(&url).await.expect("connect test database");
+    store.migrate().await.expect("migrate");
+    (url, store)
+}
+
+/// A new, migrated SQLite database in a temporary directory (kept alive by the guard).
+pub async fn fresh_sqlite() -> (Store, TempDir) {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}?mode=rwc", dir.0.join("cep.db").display());
+    let store = Store::connect(&url).await.expect("open sqlite");
+    store.migrate().await.expect("migrate");
+    (store, dir)
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(unique("cep"));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn qctx(settings: &Settings, clock: Clock) -> QueueContext {
+    QueueContext {
+        clock,
+        settings: settings.queue.clone(),
+        notify: Default::default(),
+    }
+}
+
+pub async fn redis_queue(settings: &Settings, clock: Clock) -> Queue {
+    let url = redis_url();
+    let q = RedisQueue::connect(&url, qctx(settings, clock))
+        .await
+        .unwrap_or_else(|e| panic!("tests need Redis at {url}: {e}"));
+    Queue::Redis(q)
+}
+
+/// The embedded queue in `dir`, beside the store as `cep` keeps it.
+pub async fn sqlite_queue(dir: &TempDir, settings: &Settings, clock: Clock) -> Queue {
+    Queue::Sqlite(
+        SqliteQueue::open(&dir.0.join(QUEUE_FILE), qctx(settings, clock))
+            .await
+            .unwrap(),
+    )
+}
+
+/// [`settings`] with a 2 s orphan window: a heartbeat a second, two missed.
+pub fn settings_with_short_orphan_window() -> Settings {
+    let mut s = settings();
+    s.queue.heartbeat_interval_seconds = 1;
+    s.queue.missed_heartbeats = 2;
+    s
+}
+
+/// A load of real layer work: one prospecting job per city × category for each day of
+/// January 2026 in `days` (136 a day), keyed by day, city and category.
+pub fn prospecting_load(days: std::ops::Range<u32>, max_prospects: u32) -> Vec<NewJob> {
+    let mut jobs = Vec::new();
+    for day in days {
+        let period = format!("2026-01-{day:02}");
+        for (city, _) in cep_workers::layers::prospecting::directory::CITIES {
+            for category in cep_workers::layers::prospecting::directory::CATEGORIES {
+                let key = format!("prospecting:{period}:{city}:{category}");
+                let job = ProspectingJob {
+                    period: period.clone(),
+                    location: city.into(),
+                    category: category.into(),
+                    max_prospects: Some(max_prospects),
+                };
+                jobs.push(NewJob::new(JobKind::Layer(Layer::Prospecting), &job, 0).key(key));
+            }
+        }
+    }
+    jobs
+}
+
+/// Settings for a test: its own Redis key prefix.
+pub fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.queue.key_prefix = unique("t");
+    s
+}
+
+pub fn ctx(settings: Settings, store: Store, queue: Queue, clock: Clock) -> Ctx {
+    ctx_with(settings, Secrets::default(), store, queue, clock)
+}
+
+pub fn ctx_with(
+    settings: Settings,
+    secrets: Secrets,
+    store: Store,
+    queue: Queue,
+    clock: Clock,
+) -> Ctx {
+    Ctx::new(settings, secrets, store, queue, clock).expect("test settings are valid")
+}
+
+/// Which backends a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Embedded,
+    Fleet,
+}
+
+pub struct Harness {
+    pub ctx: Ctx,
+    _dir: Option<TempDir>,
+}
+
+pub async fn harness(backend: Backend, settings: Settings, clock: Clock) -> Harness {
+    harness_with(backend, settings, Secrets::default(), clock).await
+}
+
+pub async fn harness_with(
+    backend: Backend,
+    settings: Settings,
+    secrets: Secrets,
+    clock: Clock,
+) -> Harness {
+    let (store, queue, dir) = match backend {
+        Backend::Embedded => {
+            let (store, dir) = fresh_sqlite().await;
+            let queue = sqlite_queue(&dir, &settings, clock.clone()).await;
+            (store, queue, Some(dir))
+        }
+        Backend::Fleet => {
+            let store = fresh_postgres().await;
+            let queue = redis_queue(&settings, clock.clone()).await;
+            (store, queue, None)
+        }
+    };
+    Harness {
+        ctx: ctx_with(settings, secrets, store, queue, clock),
+        _dir: dir,
+    }
+}
+
+/// Runs a worker for every queue until the queue is idle (bounded by a timeout).
+pub async fn drain(ctx: &Ctx) -> u64 {
+    let kinds: Vec<_> = cep_shared::JobKind::all().collect();
+    let queues: Vec<&str> = kinds.iter().map(|k| k.queue()).collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(cep_workers::runtime::run(
+        ctx.clone(),
+        cep_workers::runtime::WorkerOptions {
+            name: cep_shared::queue::worker_name("test"),
+            kinds: kinds.clone(),
+            concurrency: 8,
+            work: Default::default(),
+        },
+        rx,
+    ));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if ctx.queue.is_idle(&queues).await.unwrap() {
+            // Idle twice in a row: no job was between fetch and settle.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if ctx.queue.is_idle(&queues).await.unwrap() {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not drain in time"
+        );
+    }
+    tx.send(true).unwrap();
+    worker.await.unwrap().unwrap()
+}
+
+/// `cep` with these arguments on the embedded default, its data in `dir`, run from there.
+pub fn cep_embedded(dir: &TempDir, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cep"));
+    cmd.args(args)
+        .env("CEP__DATA_DIR", &dir.0)
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
+        .current_dir(&dir.0);
+    cmd
+}
+
+/// Serves `app` on a free loopback port (a local fake of an outside endpoint).
+pub async fn serve_locally(app: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// Finds `n` Miami dentists (all hot or warm leads) with the prospecting layer; their ids.
+pub async fn leads(ctx: &Ctx, n: u32) -> Vec<String> {
+    let found = cep_workers::layers::prospecting::handle(
+        ctx,
+        cep_shared::jobs::ProspectingJob {
+            period: "2026-01-05".into(),
+            location: "Miami, FL".into(),
+            category: "dental".into(),
+            max_prospects: Some(n),
+        },
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = found
+        .prospects
+        .iter()
+        .filter(|p| p.lead_class.qualifies())
+        .map(|p| p.id.clone())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        n as usize,
+        "the first Miami dentists are all leads"
+    );
+    ids
+}
+
+/// One number from the store.
+pub async fn scalar(ctx: &Ctx, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+/// Finds and pitches `n` Miami dentists; their ids.
+pub async fn pitched(ctx: &Ctx, n: u32) -> Vec<String> {
+    let ids = leads(ctx, n).await;
+    for id in &ids {
+        cep_workers::layers::pitch_generation::handle(
+            ctx,
+            cep_shared::jobs::PitchJob {
+                prospect_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    ids
+}
+
+/// Runs one outreach step of a prospect's sequence.
+pub async fn send_step(
+    ctx: &Ctx,
+    prospect: &str,
+    step: u32,
+) -> Result<cep_workers::layers::outreach::OutreachResult, cep_workers::JobError> {
+    cep_workers::layers::outreach::handle(
+        ctx,
+        cep_shared::jobs::OutreachWork::Step(cep_shared::jobs::OutreachJob {
+            prospect_id: prospect.into(),
+            step,
+        }),
+    )
+    .await
+}
+
+/// Wednesday 2026-01-07 15:00 UTC: inside the send window of every directory city.
+pub fn in_window() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 1, 7, 15, 0, 0).unwrap()
+}
+
+/// `ctx` with the test keys of the signed endpoints: Calendly's signing key, the
+/// unsubscribe key and the inbound-mail token.
+pub fn with_keys(ctx: &Ctx) -> Ctx {
+    let mut secrets = (*ctx.secrets).clone();
+    secrets.calendly_signing_key = Some("calendly-test-key".into());
+    secrets.unsubscribe_key = Some("unsubscribe-test-key".into());
+    secrets.inbound_token = Some("inbound-test-token".into());
+    Ctx {
+        secrets: std::sync::Arc::new(secrets),
+        ..ctx.clone()
+    }
+}
+
+/// A live dental client, `client_1` (Oak Dental), with no prospect behind it.
+pub async fn a_client(ctx: &Ctx) {
+    sqlx::query(
+        "INSERT INTO clients (id, prospect_id, client_name, business_name, email, phone, business_type, billing_tier, state, gbp_score, started_at)
+         VALUES ('client_1', NULL, 'Pat Owner', 'Oak Dental', 'pat@oak.example', NULL, 'dental', 'starter', 'live', 40, 0)",
+    )
+    .execute(ctx.store.pool())
+    .await
+    .unwrap();
+}

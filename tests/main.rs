@@ -1,0 +1,25 @@
+//! The integration tests, one binary: each module a part of the fleet as its users
+//! meet it, on real SQLite, Postgres, Redis, SMTP, Chromium and promtool, with local fakes
+//! of the external APIs. [`helpers`] starts what they need; a test that cannot reach
+//! Postgres or Redis fails, it never skips.
+
+mod alerts;
+mod architecture;
+mod audit;
+mod bench;
+mod channels;
+mod config;
+mod crash;
+mod deploy;
+mod email;
+mod fleet;
+mod gbp;
+mod helpers;
+mod layers;
+mod ops;
+mod pipeline;
+mod providers;
+mod queue;
+mod research;
+mod simulate;
+mod traces;

@@ -1,0 +1,367 @@
+//! Google Business Profile: the optimization layer's edits on a client's real profile.
+//!
+//! Reads go to the Business Information API v1 (`locations/{l}` with a `readMask`) and
+//! the v4 API (reviews); edits are a `PATCH` of the location (with an `updateMask`), a
+//! local post, or a review reply. Dry run (the default) records each edit it would
+//! make in `gbp_edits` and makes none. Every call spends the `gbp` budget and every
+//! edit also the `gbp_edits` budget of its location (Google allows 10 edits a minute
+//! per profile): a spent budget defers the run to the next window, and a rerun skips
+//! the edits already made, so a post is never published twice.
+
+use crate::clients::provider;
+use crate::{Ctx, JobError};
+use cep_shared::config::Provider;
+use cep_shared::ids::stable_id;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// What one sync did on a profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GbpSync {
+    pub location: String,
+    pub dry_run: bool,
+    pub profile_fields: Vec<String>,
+    pub posts: usize,
+    pub review_replies: usize,
+}
+
+/// A location name as the APIs want it: `accounts/{a}/locations/{l}`.
+pub fn parse_location(s: &str) -> Result<(&str, &str), String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        ["accounts", a, "locations", l]
+            if !a.is_empty()
+                && !l.is_empty()
+                && a.chars()
+                    .chain(l.chars())
+                    .all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Ok((a, l))
+        }
+        _ => Err(format!(
+            "`{s}` is not a Business Profile location: expected accounts/<account id>/locations/<location id>"
+        )),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    #[serde(default)]
+    website_uri: Option<String>,
+    #[serde(default)]
+    profile: Option<Profile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Profile {
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reviews {
+    #[serde(default)]
+    reviews: Vec<Review>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    review_id: String,
+    #[serde(default)]
+    star_rating: Option<String>,
+    #[serde(default)]
+    reviewer: Option<Reviewer>,
+    #[serde(default)]
+    review_reply: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reviewer {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    name: Option<String>,
+}
+
+/// The client facts a sync works from.
+pub struct Client<'a> {
+    pub id: &'a str,
+    pub business_name: &'a str,
+    pub category: &'a str,
+    pub website: Option<&'a str>,
+    pub location: &'a str,
+}
+
+fn token(ctx: &Ctx) -> Option<&str> {
+    ctx.secrets.gbp_access_token.as_deref()
+}
+
+/// Our reply to a review, by its stars.
+pub fn review_reply(business: &str, reviewer: Option<&str>, stars: Option<&str>) -> String {
+    let name = reviewer
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("there");
+    match stars {
+        Some("FOUR" | "FIVE") => format!(
+            "Thank you, {name}! We are glad you had a good experience with {business} and hope to see you again soon."
+        ),
+        Some("THREE") => format!(
+            "Thank you for the feedback, {name}. We would love to hear how {business} could have done better: please get in touch."
+        ),
+        _ => format!(
+            "We are sorry to hear this, {name}. {business} takes every review seriously; please contact us so we can put it right."
+        ),
+    }
+}
+
+/// Makes (or in dry run records) the profile edits a client is due: missing profile
+/// fields, posts whose date has come, and replies to unanswered reviews.
+pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
+    let g = &ctx.settings.providers.gbp;
+    let (account, loc) = parse_location(c.location).map_err(JobError::Invalid)?;
+    let mut out = GbpSync {
+        location: c.location.to_owned(),
+        dry_run: g.dry_run,
+        ..GbpSync::default()
+    };
+    // Reads need a token; without one (dry run only) the profile and reviews are
+    // unknown and only the due posts are recorded.
+    if token(ctx).is_some() {
+        let url = format!(
+            "{}/v1/locations/{loc}?readMask=name,websiteUri,profile",
+            g.business_information_url.trim_end_matches('/')
+        );
+        let current: Location = read(ctx, &url).await?;
+        let mut patch = serde_json::Map::new();
+        let mut fields = Vec::new();
+        let missing = |s: &Option<String>| s.as_deref().is_none_or(|v| v.trim().is_empty());
+        if current
+            .profile
+            .as_ref()
+            .is_none_or(|p| missing(&p.description))
+        {
+            patch.insert(
+                "profile".into(),
+                json!({ "description": format!(
+                    "{} is a local {} business. Call us or book online: we are glad to help.",
+                    c.business_name, c.category
+                ) }),
+            );
+            fields.push("profile.description".to_owned());
+        }
+        if missing(&current.website_uri)
+            && let Some(site) = c.website
+        {
+            patch.insert("websiteUri".into(), json!(site));
+            fields.push("websiteUri".to_owned());
+        }
+        if !fields.is_empty() {
+            let url = format!(
+                "{}/v1/locations/{loc}?updateMask={}",
+                g.business_information_url.trim_end_matches('/'),
+                fields.join(",")
+            );
+            let body = serde_json::Value::Object(patch);
+            if edit(ctx, c, "profile", &fields.join(","), "PATCH", &url, &body).await? {
+                out.profile_fields = fields;
+            }
+        }
+    }
+
+    let v4 = format!(
+        "{}/v4/accounts/{account}/locations/{loc}",
+        g.v4_url.trim_end_matches('/')
+    );
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, body FROM posts WHERE client_id = $1 AND scheduled_for <= $2 AND published_at IS NULL ORDER BY scheduled_for, id",
+    )
+    .bind(c.id)
+    .bind(ctx.now())
+    .fetch_all(ctx.store.pool())
+    .await?;
+    for (post_id, summary) in due {
+        let body = json!({
+            "languageCode": "en",
+            "summary": summary,
+            "topicType": "STANDARD",
+            "callToAction": { "actionType": "CALL" },
+        });
+        let url = format!("{v4}/localPosts");
+        if edit(ctx, c, "post", &post_id, "POST", &url, &body).await? {
+            out.posts += 1;
+        }
+    }
+
+    if token(ctx).is_some() && g.max_review_replies > 0 {
+        let reviews: Reviews = read(ctx, &format!("{v4}/reviews?pageSize=50")).await?;
+        let unanswered = reviews
+            .reviews
+            .iter()
+            .filter(|r| r.review_reply.is_none())
+            .take(g.max_review_replies as usize);
+        for r in unanswered {
+            let comment = review_reply(
+                c.business_name,
+                r.reviewer.as_ref().and_then(|x| x.display_name.as_deref()),
+                r.star_rating.as_deref(),
+            );
+            let url = format!("{v4}/reviews/{}/reply", r.review_id);
+            let body = json!({ "comment": comment });
+            if edit(ctx, c, "review_reply", &r.review_id, "PUT", &url, &body).await? {
+                out.review_replies += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Links a client to its Business Profile location.
+pub async fn link(ctx: &Ctx, client_id: &str, location: &str) -> Result<(), JobError> {
+    parse_location(location).map_err(JobError::Invalid)?;
+    let linked = sqlx::query("UPDATE clients SET gbp_location = $2 WHERE id = $1")
+        .bind(client_id)
+        .bind(location)
+        .execute(ctx.store.pool())
+        .await?;
+    if linked.rows_affected() == 0 {
+        return Err(JobError::Invalid(format!("no client `{client_id}`")));
+    }
+    Ok(())
+}
+
+async fn read<T: serde::de::DeserializeOwned>(ctx: &Ctx, url: &str) -> Result<T, JobError> {
+    let req = ctx
+        .http
+        .get(url)
+        .bearer_auth(token(ctx).unwrap_or_default());
+    provider::call(ctx, Provider::Gbp, "", req).await?.json()
+}
+
+/// One edit, made once: recorded before it is made, so a retry after it was made
+/// skips it. Returns whether it was made (or recorded, in dry run) now.
+async fn edit(
+    ctx: &Ctx,
+    c: &Client<'_>,
+    kind: &str,
+    target: &str,
+    verb: &str,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<bool, JobError> {
+    let id = stable_id("gbpedit", &[c.id, kind, target]);
+    let now = ctx.now();
+    let pool = ctx.store.pool();
+    let dry_run = ctx.settings.providers.gbp.dry_run;
+    let request = serde_json::to_string(body)?;
+    // A row in dry run (or one that failed) is made once dry run is off; one applying,
+    // applied or unknown is never made again.
+    let claimed: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO gbp_edits (id, client_id, location, kind, target, request, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, request = excluded.request, updated_at = excluded.updated_at
+         WHERE gbp_edits.status IN ('dry_run', 'failed') AND excluded.status = 'applying'
+         RETURNING id",
+    )
+    .bind(&id)
+    .bind(c.id)
+    .bind(c.location)
+    .bind(kind)
+    .bind(target)
+    .bind(&request)
+    .bind(if dry_run { "dry_run" } else { "applying" })
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if claimed.is_none() || dry_run {
+        return Ok(claimed.is_some());
+    }
+    let outcome = async {
+        provider::take_budget(ctx, Provider::GbpEdits, c.location).await?;
+        let req = match verb {
+            "PATCH" => ctx.http.patch(url),
+            "PUT" => ctx.http.put(url),
+            _ => ctx.http.post(url),
+        }
+        .bearer_auth(token(ctx).unwrap_or_default())
+        .json(body);
+        provider::call(ctx, Provider::Gbp, "", req).await
+    }
+    .await;
+    match outcome {
+        Ok(reply) => {
+            let created: Option<Created> = serde_json::from_slice(&reply.body).ok();
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE gbp_edits SET status = 'applied', response = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(provider::snippet(&reply.body))
+            .bind(ctx.now())
+            .execute(&mut *tx)
+            .await?;
+            if kind == "post" {
+                sqlx::query("UPDATE posts SET published_at = $2, gbp_post = $3 WHERE id = $1")
+                    .bind(target)
+                    .bind(ctx.now())
+                    .bind(created.and_then(|c| c.name))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+        Err(e) => {
+            // Not made (a refusal, our budget, a 5xx): `failed`, free for the retry. A
+            // post whose answer never came may exist: `unknown`, never posted again.
+            let maybe_made = kind == "post" && provider::outcome_unknown(&e);
+            let status = if maybe_made { "unknown" } else { "failed" };
+            sqlx::query(
+                "UPDATE gbp_edits SET status = $2, response = $3, updated_at = $4 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(status)
+            .bind(e.to_string())
+            .bind(ctx.now())
+            .execute(pool)
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_must_name_an_account_and_a_location() {
+        assert_eq!(
+            parse_location("accounts/123/locations/456"),
+            Ok(("123", "456"))
+        );
+        for bad in [
+            "locations/456",
+            "accounts/1/locations/",
+            "accounts/1/locations/4/x",
+            "accounts/../locations/4",
+        ] {
+            assert!(parse_location(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn review_replies_follow_the_stars() {
+        assert!(
+            review_reply("Bright Smiles", Some("Ana Diaz"), Some("FIVE"))
+                .starts_with("Thank you, Ana!")
+        );
+        assert!(review_reply("Bright Smiles", None, Some("ONE")).contains("sorry"));
+    }
+}

@@ -1,0 +1,57 @@
+use crate::clients::smtp::Mailer;
+use cep_shared::queue::Queue;
+use cep_shared::store::Store;
+use cep_shared::{Clock, Secrets, Settings};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a handler may touch.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub settings: Arc<Settings>,
+    pub secrets: Arc<Secrets>,
+    pub store: Store,
+    pub queue: Queue,
+    pub clock: Clock,
+    /// One pooled HTTP client per process for every external API.
+    pub http: reqwest::Client,
+    /// The pooled SMTP transport, when outreach sends for real.
+    pub mailer: Option<Mailer>,
+}
+
+impl Ctx {
+    /// Builds the per-process clients the settings ask for; refuses settings whose
+    /// providers lack their secrets.
+    pub fn new(
+        settings: Settings,
+        secrets: Secrets,
+        store: Store,
+        queue: Queue,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        settings.check_secrets(&secrets)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.providers.http_timeout_seconds))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("cep-fleet/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mailer = if settings.layers.outreach.dry_run {
+            None
+        } else {
+            Some(Mailer::new(&settings.providers.smtp, &secrets)?)
+        };
+        Ok(Self {
+            settings: Arc::new(settings),
+            secrets: Arc::new(secrets),
+            store,
+            queue,
+            clock,
+            http,
+            mailer,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+}

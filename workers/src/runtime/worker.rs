@@ -1,0 +1,201 @@
+//! The worker: an apalis worker (tracing and concurrency middleware) over our queue
+//! backend, run by an apalis `Monitor`, with heartbeats and orphan recovery beside it; on
+//! shutdown it stops fetching, finishes in-flight jobs within the deadline (the monitor's
+//! terminator) and hands back any it could not finish.
+
+use super::backend::{Leases, QueueBackend, hand_back};
+use super::run_one;
+use crate::Ctx;
+use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use cep_shared::JobKind;
+use cep_shared::queue::{Leased, Settle};
+use futures::FutureExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct WorkerOptions {
+    pub name: String,
+    pub kinds: Vec<JobKind>,
+    pub concurrency: usize,
+    pub work: Work,
+}
+
+/// What a worker does with each leased job.
+#[derive(Clone, Default)]
+pub enum Work {
+    /// Runs it through its layer, records its outcome, settles it.
+    #[default]
+    Layers,
+    /// Hands it to a probe, then settles it done: `cep bench` measures the queue and
+    /// the worker around a job of known cost.
+    Probe(Arc<dyn Probe>),
+}
+
+/// A job body of known cost, for benchmarks.
+pub trait Probe: Send + Sync {
+    fn run<'a>(&'a self, job: &'a Leased) -> futures::future::BoxFuture<'a, ()>;
+}
+
+/// What every job of a worker is run with; shared, so handing it to a job costs one
+/// reference count.
+struct JobEnv {
+    ctx: Ctx,
+    leases: Leases,
+    timeout: Duration,
+    ran: AtomicU64,
+    work: Work,
+}
+
+/// The apalis handler: runs one leased job through its layer and settles it. A panic is
+/// caught and the job dead-lettered with that reason, never left leased.
+async fn execute(
+    job: Arc<Leased>,
+    env: Data<Arc<JobEnv>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let name = worker.name();
+    let in_flight = &cep_shared::metrics::get().in_flight;
+    in_flight.inc();
+    let work = async {
+        match &env.work {
+            Work::Layers => run_one(&env.ctx, name, &job, env.timeout).await.map(drop),
+            Work::Probe(probe) => {
+                probe.run(&job).await;
+                let settled = env.ctx.queue.settle(name, &job, Settle::Done).await;
+                settled.map(drop).map_err(crate::JobError::from)
+            }
+        }
+    };
+    let run = std::panic::AssertUnwindSafe(work).catch_unwind().await;
+    match run {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, job_id = %job.id, "could not settle job; its lease will expire")
+        }
+        Err(_) => {
+            let reason = "the handler panicked".to_string();
+            tracing::error!(job_id = %job.id, "{reason}");
+            if let Ok(kind) = job.queue.parse::<JobKind>() {
+                let _ = env
+                    .ctx
+                    .store
+                    .record_outcome(
+                        &job.id,
+                        kind,
+                        false,
+                        job.attempt,
+                        Some(&reason),
+                        env.ctx.now(),
+                    )
+                    .await;
+            }
+            let _ = env
+                .ctx
+                .queue
+                .settle(name, &job, Settle::Dead { reason })
+                .await;
+        }
+    }
+    in_flight.dec();
+    env.leases.done(&job);
+    env.ran.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs an apalis worker, supervised by an apalis [`Monitor`], on the queue until
+/// `shutdown` turns true, then drains within the deadline. Returns the number of jobs run.
+pub async fn run(
+    ctx: Ctx,
+    opts: WorkerOptions,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<u64> {
+    let queues: Vec<&'static str> = opts.kinds.iter().map(|k| k.queue()).collect();
+    let heartbeat = Duration::from_secs(ctx.settings.queue.heartbeat_interval_seconds);
+    let idle = Duration::from_millis(ctx.settings.queue.idle_poll_millis);
+    let batch = (ctx.settings.queue.fetch_batch as usize).min(opts.concurrency);
+    let deadline = Duration::from_secs(ctx.settings.worker.shutdown_deadline_seconds);
+    let leases = Leases::default();
+    ctx.queue.listen_for_wakeups();
+    let env = Arc::new(JobEnv {
+        ctx: ctx.clone(),
+        leases: leases.clone(),
+        timeout: Duration::from_secs(ctx.settings.worker.job_timeout_seconds),
+        ran: AtomicU64::new(0),
+        work: opts.work.clone(),
+    });
+    tracing::info!(worker = %opts.name, queues = ?queues, "worker started");
+    let monitor = {
+        let (queue, name, leases, env) = (
+            ctx.queue.clone(),
+            opts.name.clone(),
+            leases.clone(),
+            env.clone(),
+        );
+        let concurrency = opts.concurrency;
+        // No restarts: our backend retries its own errors, so a worker that still stops
+        // with one ends the process and its supervisor (Kubernetes) restarts it.
+        Monitor::new()
+            .register(move |_| {
+                let backend =
+                    QueueBackend::new(queue.clone(), queues.clone(), batch, idle, leases.clone());
+                WorkerBuilder::new(name.clone())
+                    .backend(backend)
+                    .enable_tracing()
+                    .concurrency(concurrency)
+                    .data(env.clone())
+                    .build(execute)
+            })
+            // Past the deadline the monitor stops waiting for in-flight jobs.
+            .with_terminator(async move { tokio::time::sleep(deadline).await })
+    };
+    let signal = {
+        let mut shutdown = shutdown;
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            tracing::info!(deadline_s = deadline.as_secs(), "draining");
+            Ok::<(), std::io::Error>(())
+        }
+    };
+    // Heartbeats and orphan recovery run beside the worker, through the drain too, so no
+    // other worker takes jobs this one is still finishing.
+    let keep_alive = async {
+        let mut beat = tokio::time::interval(heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            if let Err(e) = ctx.queue.heartbeat(&opts.name).await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+            match ctx.queue.recover_orphans().await {
+                Ok(n) if n > 0 => {
+                    cep_shared::metrics::get()
+                        .orphans_recovered
+                        .inc_by(n as u64);
+                    tracing::warn!(jobs = n, "recovered jobs of a dead worker")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),
+            }
+        }
+    };
+    let stopped = tokio::select! {
+        r = monitor.run_with_signal(signal) => r,
+        never = keep_alive => never,
+    };
+    // Whatever is still leased did not finish (the deadline passed, or the worker gave
+    // up): hand it straight back instead of leaving it to the orphan window.
+    let unfinished = leases.take_all();
+    if !unfinished.is_empty() {
+        let n = unfinished.len();
+        hand_back(&ctx.queue, &opts.name, &unfinished).await;
+        tracing::warn!(handed_back = n, "unfinished jobs handed back");
+    }
+    ctx.queue.deregister(&opts.name).await?;
+    stopped.map_err(|e| anyhow::anyhow!("worker {} stopped: {e}", opts.name))?;
+    let ran = env.ran.load(Ordering::Relaxed);
+    tracing::info!(worker = %opts.name, jobs = ran, "worker stopped");
+    Ok(ran)
+}
