@@ -92,8 +92,8 @@ async fn a_prospects_audit_lands_in_test_results_and_its_website_signal() {
 
     // The design record in force when the audit runs is the one it is linked to.
     let now = chrono::Utc::now();
-    let design = cep::architecture::check(&ctx.settings, &ctx.secrets, None, now);
-    cep::architecture::store(&ctx.store, &design, now.timestamp_millis())
+    let design = cep::tools::architecture::check(&ctx.settings, &ctx.secrets, None, now);
+    cep::tools::architecture::store(&ctx.store, &design, now.timestamp_millis())
         .await
         .unwrap();
 

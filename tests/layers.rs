@@ -5,6 +5,7 @@
 use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use cep_shared::clock::HOUR;
 use cep_shared::jobs::{BookingJob, OnboardingJob};
 use cep_shared::{Clock, JobKind, Layer};
 use cep_workers::clients::signature;
@@ -12,8 +13,6 @@ use cep_workers::layers::{booking, finance, onboarding, outreach, params};
 use cep_workers::{Ctx, JobError, http};
 use chrono::TimeZone;
 use tower::ServiceExt;
-
-const HOUR: i64 = 3_600_000;
 
 /// Wednesday 2026-01-07 15:00 UTC: 10:00 in Miami, inside the send window.
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! default and on Redis + Postgres, giving the same funnel and the same Φ_sync series.
 
 use crate::helpers::*;
-use cep::simulate::{self, Options, Summary};
+use cep::tools::simulate::{self, Options, Summary};
 use cep_shared::Clock;
 
 async fn simulate(backend: Backend, days: u32, seed: u64) -> (Summary, TempDir) {

@@ -3,6 +3,11 @@
 //! and heartbeats always use the wall clock, because they guard real processes.
 
 use chrono::{DateTime, TimeZone, Utc};
+
+/// A minute, an hour and a day in milliseconds, the unit of every time the fleet stores.
+pub const MINUTE: i64 = 60_000;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

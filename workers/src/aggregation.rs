@@ -2,13 +2,12 @@
 //! rolled up into Φ_sync and stored in `coherence_metrics`.
 
 use crate::{Ctx, JobError};
+use cep_shared::clock::DAY;
 use cep_shared::config::Timescale;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::PeriodJob;
 use cep_shared::phi::{Coherence, ContainerInputs, coherence, ratio};
 use cep_shared::{Container, Layer};
-
-const DAY: i64 = 86_400_000;
 
 pub fn window_millis(t: Timescale) -> i64 {
     match t {

@@ -6,6 +6,7 @@ pub mod calendly_api;
 
 use crate::layers::outreach;
 use crate::{Ctx, JobError};
+use cep_shared::clock::HOUR;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{BookingJob, FollowUp, OnboardingJob};
 use cep_shared::queue::NewJob;
@@ -264,7 +265,7 @@ pub async fn handle(ctx: &Ctx, job: BookingJob) -> Result<BookingResult, JobErro
     let mut onboarding_at = None;
     if created {
         let hours = i64::from(ctx.settings.layers.onboarding.start_after_meeting_hours);
-        let at = start_at.unwrap_or(now).max(now) + hours * 3_600_000;
+        let at = start_at.unwrap_or(now).max(now) + hours * HOUR;
         ctx.queue
             .push(
                 NewJob::new(

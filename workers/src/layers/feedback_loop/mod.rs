@@ -7,6 +7,7 @@
 use crate::layers::outreach::SendHours;
 use crate::layers::params;
 use crate::{Ctx, JobError};
+use cep_shared::clock::{DAY, HOUR, MINUTE};
 use cep_shared::config::FeedbackRules;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::PeriodJob;
@@ -15,8 +16,6 @@ use cep_shared::queue::NewJob;
 use cep_shared::{JobKind, Layer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-const DAY: i64 = 86_400_000;
 
 /// One measured metric of a layer, with its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -435,7 +434,7 @@ async fn replies_in_hours(
     let mut sent = 0.0;
     let mut replied = 0.0;
     for (at, offset, status) in rows {
-        let hour = ((at + offset * 60_000).rem_euclid(DAY) / 3_600_000) as u32;
+        let hour = ((at + offset * MINUTE).rem_euclid(DAY) / HOUR) as u32;
         if (start..end).contains(&hour) {
             sent += 1.0;
             if ["replied", "booked", "client"].contains(&status.as_str()) {

@@ -5,6 +5,7 @@
 pub mod stripe;
 
 use crate::{Ctx, JobError};
+use cep_shared::clock::{DAY, HOUR};
 use cep_shared::config::FinanceRules;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::PeriodJob;
@@ -12,8 +13,6 @@ use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
 use serde::{Deserialize, Serialize};
-
-const DAY: i64 = 86_400_000;
 
 /// Tax on `subtotal` cents at `basis_points`, rounded half up to the cent.
 pub fn tax_cents(subtotal: i64, basis_points: i64) -> i64 {
@@ -245,7 +244,7 @@ pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<FinanceResult, JobError
         )
         .await?;
     // Finance → feedback loop, after the configured delay.
-    let delay = i64::from(ctx.settings.schedules.feedback_loop_delay_hours) * 3_600_000;
+    let delay = i64::from(ctx.settings.schedules.feedback_loop_delay_hours) * HOUR;
     ctx.queue
         .push(
             NewJob::new(

@@ -7,6 +7,7 @@
 use super::Line;
 use crate::clients::provider;
 use crate::{Ctx, JobError};
+use cep_shared::clock::DAY;
 use cep_shared::config::Provider;
 use serde::Deserialize;
 
@@ -84,7 +85,7 @@ pub async fn push_invoice(ctx: &Ctx, invoice_id: &str) -> Result<String, JobErro
             id
         }
     };
-    let days_until_due = ((due_at - ctx.now()) / 86_400_000).max(0);
+    let days_until_due = ((due_at - ctx.now()) / DAY).max(0);
     let stripe_invoice = post(
         ctx,
         "/v1/invoices",

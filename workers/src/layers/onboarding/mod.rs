@@ -4,6 +4,7 @@
 //! active client.
 
 use crate::{Ctx, JobError};
+use cep_shared::clock::{DAY, HOUR};
 use cep_shared::config::OnboardingRules;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{OnboardingJob, OptimizationJob};
@@ -11,8 +12,6 @@ use cep_shared::queue::NewJob;
 use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
 use serde::{Deserialize, Serialize};
-
-const DAY: i64 = 86_400_000;
 
 /// The client states, in order.
 pub const STATES: [&str; 10] = [
@@ -417,7 +416,7 @@ async fn review(ctx: &Ctx, period: &str) -> Result<ReviewResult, JobError> {
     .fetch_all(pool)
     .await?;
     for (id, due_at) in &overdue {
-        tracing::info!(task = %id, overdue_hours = (now - due_at) / 3_600_000, "onboarding task overdue");
+        tracing::info!(task = %id, overdue_hours = (now - due_at) / HOUR, "onboarding task overdue");
     }
     let clients: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM clients WHERE canceled_at IS NULL ORDER BY id")

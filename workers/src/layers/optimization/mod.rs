@@ -7,14 +7,13 @@ pub mod gbp;
 
 use crate::{Ctx, JobError};
 use cep_shared::Layer;
+use cep_shared::clock::{DAY, HOUR};
 use cep_shared::config::OptimizationRules;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::OptimizationJob;
 use cep_shared::store::Event;
 use gbp::GbpSync;
 use serde::{Deserialize, Serialize};
-
-const DAY: i64 = 86_400_000;
 
 /// Score after `completed` optimizations, capped at 100.
 pub fn score_after(before: u32, completed: u32, r: &OptimizationRules) -> u32 {
@@ -185,7 +184,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
             )
             .bind(stable_id("post", &[&job.client_id, &date, &slot.to_string()]))
             .bind(&job.client_id)
-            .bind(day + 10 * 3_600_000)
+            .bind(day + 10 * HOUR)
             .bind(t)
             .bind(body)
             .execute(&mut *tx)

@@ -16,6 +16,7 @@ use crate::clients::provider;
 use crate::clients::smtp::{self, Composed, Mailer};
 use crate::layers::params;
 use crate::{Ctx, JobError};
+use cep_shared::clock::HOUR;
 use cep_shared::config::Provider;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{FollowUp, FollowUpJob, OutreachJob, OutreachWork};
@@ -24,8 +25,6 @@ use cep_shared::store::Event;
 use cep_shared::{JobKind, Layer};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-
-const HOUR: i64 = 3_600_000;
 
 /// Prospect states after which no further message goes out.
 pub const STOPPED: [&str; 4] = ["replied", "booked", "client", "stopped"];

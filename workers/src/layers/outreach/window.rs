@@ -1,8 +1,7 @@
 //! The prospect's local send window: weekdays and hours, in the prospect's own time.
 
+use cep_shared::clock::{HOUR, MINUTE};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
-
-const HOUR: i64 = 3_600_000;
 
 /// The earliest instant at or after `now` (UTC ms) that falls inside the window, for a
 /// prospect `utc_offset_minutes` from UTC. `now` itself when the window is open.
@@ -13,7 +12,7 @@ pub fn next_open(
     start_hour: u32,
     end_hour: u32,
 ) -> i64 {
-    let offset = utc_offset_minutes * 60_000;
+    let offset = utc_offset_minutes * MINUTE;
     let Some(local) = DateTime::<Utc>::from_timestamp_millis(now + offset) else {
         return now;
     };

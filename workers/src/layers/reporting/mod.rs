@@ -6,6 +6,7 @@ pub mod render;
 
 use crate::layers::finance;
 use crate::{Ctx, JobError};
+use cep_shared::clock::DAY;
 use cep_shared::config::ReportingRules;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::PeriodJob;
@@ -15,7 +16,6 @@ use render::html_escape;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-const DAY: i64 = 86_400_000;
 pub const AGENCY: &str = "agency";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,170 @@
+//! What an operator asks of the fleet: its health, one layer on one input, dead letters,
+//! the tasks waiting for a person, payments, rollbacks, links to outside services; each
+//! prints its result.
+
+use crate::{alerts, app};
+use anyhow::Context as _;
+use cep_shared::{Clock, JobKind, Settings};
+use cep_workers::Ctx;
+use cep_workers::engines::{audit, research};
+use cep_workers::layers::outreach::tasks::{self, TaskOutcome};
+use cep_workers::layers::{booking, finance, onboarding, optimization, params};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum Operator {
+    /// The seed's health checks: store, queue, each container's health and Φ_sync;
+    /// exits non-zero when one fails (unreachable, unmigrated, or Φ_sync critical).
+    Health,
+    /// Print the Prometheus alerting rules for this configuration.
+    Alerts,
+    /// Load and validate the configuration, then print it.
+    Config,
+    #[command(flatten)]
+    OnStore(OnStore),
+}
+
+/// The operator's commands that act on the fleet's store and queue.
+#[derive(Subcommand)]
+pub enum OnStore {
+    /// Run one layer on one input and print its result as JSON.
+    Layer {
+        /// Layer name or number (`prospecting`, `2`, `aggregation`).
+        name: String,
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// List a queue's dead letters with their reasons.
+    DeadLetters {
+        queue: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Outreach waiting for a person (LinkedIn messages, calls, texts without an SMS
+    /// account), oldest first, as JSON.
+    Tasks {
+        /// Only this channel: linkedin, phone or sms.
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Close a task: an outreach task from `cep tasks` (with its outcome), or an
+    /// onboarding task (its dependency must be done first).
+    TaskDone {
+        task_id: String,
+        /// For outreach tasks: done, replied or opted_out.
+        #[arg(long, default_value = "done")]
+        outcome: TaskOutcome,
+    },
+    /// Link a client to its Business Profile location (`accounts/<id>/locations/<id>`):
+    /// the optimization layer then edits that profile (dry run by default).
+    GbpLink { client_id: String, location: String },
+    /// Research a prospect (web search, site scrape, cited summary; cached) and print
+    /// it as JSON.
+    Research { prospect_id: String },
+    /// Audit a prospect's website in headless Chromium (loads, name/phone/city,
+    /// LocalBusiness data, mobile viewport, load time, screenshot) and print it as JSON.
+    Audit { prospect_id: String },
+    /// Record an invoice's payment (its subtotal becomes revenue).
+    InvoicePaid { invoice_id: String },
+    /// Undo a parameter change the feedback loop made.
+    Rollback { change_id: String },
+    /// Make sure Calendly's webhook subscription points here and is active (creates it,
+    /// or recreates it when Calendly disabled it); needs CALENDLY_API_TOKEN.
+    Calendly,
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+impl Operator {
+    pub async fn run(self, settings: Settings) -> anyhow::Result<()> {
+        match self {
+            Operator::Health => {
+                let ctx = app::connect(settings, Clock::System).await?;
+                let (report, healthy) = app::health(&ctx).await;
+                print!("{report}");
+                anyhow::ensure!(healthy, "a health check failed");
+                Ok(())
+            }
+            Operator::Alerts => {
+                print!("{}", alerts::rules_yaml(&settings));
+                Ok(())
+            }
+            Operator::Config => print_json(&settings),
+            Operator::OnStore(command) => {
+                let ctx = app::open(settings, Clock::System).await?;
+                command.run(&ctx).await
+            }
+        }
+    }
+}
+
+impl OnStore {
+    async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let now = ctx.now();
+        match self {
+            OnStore::Layer { name, input } => {
+                let kind: JobKind = name.parse()?;
+                let text = std::fs::read_to_string(&input)
+                    .with_context(|| format!("cannot read {}", input.display()))?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", input.display()))?;
+                print_json(&app::run_layer(ctx, kind, value).await?)?;
+            }
+            OnStore::DeadLetters { queue, limit } => {
+                let kind: JobKind = queue.parse()?;
+                for d in ctx.queue.dead_letters(kind.queue(), limit).await? {
+                    println!("{}\t{}\t{}\t{}", d.id, d.attempts, d.reason, d.payload);
+                }
+            }
+            OnStore::Tasks { channel, limit } => {
+                print_json(&tasks::open(ctx, channel.as_deref(), limit).await?)?;
+            }
+            OnStore::TaskDone { task_id, outcome } => {
+                if tasks::is_message(ctx, &task_id).await? {
+                    tasks::complete(ctx, &task_id, outcome, now).await?;
+                    println!("{task_id}: {}", serde_json::to_string(&outcome)?);
+                } else {
+                    print_json(&onboarding::complete_task(ctx, &task_id, now).await?)?;
+                }
+            }
+            OnStore::GbpLink {
+                client_id,
+                location,
+            } => {
+                optimization::gbp::link(ctx, &client_id, &location).await?;
+                println!("{client_id} is linked to {location}");
+            }
+            OnStore::Research { prospect_id } => {
+                print_json(&research::prospect(ctx, &prospect_id).await?)?;
+            }
+            OnStore::Audit { prospect_id } => {
+                print_json(&audit::prospect(ctx, &prospect_id).await?)?;
+            }
+            OnStore::InvoicePaid { invoice_id } => {
+                let new = finance::record_payment(ctx, &invoice_id, now).await?;
+                println!(
+                    "{}",
+                    if new {
+                        "payment recorded"
+                    } else {
+                        "already paid"
+                    }
+                );
+            }
+            OnStore::Rollback { change_id } => {
+                let name = params::rollback(ctx, &change_id).await?;
+                println!("`{name}` is back to its value before {change_id}");
+            }
+            OnStore::Calendly => {
+                print_json(&booking::calendly_api::ensure_subscription(ctx).await?)?;
+            }
+        }
+        Ok(())
+    }
+}

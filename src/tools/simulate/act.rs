@@ -1,0 +1,193 @@
+//! What the world does, carried out the way it happens in production: a booking is a
+//! signed Calendly webhook through the real router, an unsubscribe the one-click link.
+
+use super::world::{Act, World, between};
+use cep_shared::clock::{DAY, HOUR};
+use cep_shared::ids::stable_hash;
+use cep_workers::Ctx;
+use cep_workers::clients::signature;
+use cep_workers::layers::{finance, onboarding, outreach};
+use tower::ServiceExt;
+
+pub(super) fn invitee_uri(prospect: &str, n: u32) -> String {
+    format!(
+        "https://api.calendly.com/scheduled_events/sim-{:x}-{n}/invitees/sim-{:x}-{n}",
+        stable_hash(&[prospect]),
+        stable_hash(&[prospect, "invitee"])
+    )
+}
+
+pub(super) fn iso(ms: i64) -> String {
+    cep_shared::clock::from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(super) async fn post(
+    router: &axum::Router,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> anyhow::Result<axum::http::StatusCode> {
+    let mut req = axum::http::Request::builder().method("POST").uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(body))?)
+        .await?;
+    Ok(resp.status())
+}
+
+pub(super) async fn webhook(
+    ctx: &Ctx,
+    router: &axum::Router,
+    w: &mut World,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&body)?;
+    let key = ctx
+        .secrets
+        .calendly_signing_key
+        .as_deref()
+        .unwrap_or_default();
+    let sig = signature::sign(key, ctx.now() / 1000, &body);
+    let status = post(
+        router,
+        "/webhooks/calendly",
+        &[
+            ("content-type", "application/json".into()),
+            (signature::HEADER, sig),
+        ],
+        body,
+    )
+    .await?;
+    if !status.is_success() {
+        w.webhooks_refused += 1;
+        tracing::warn!(%status, "simulated webhook refused");
+    }
+    Ok(())
+}
+
+/// The name and email a prospect books or cancels with.
+pub(super) async fn contact(ctx: &Ctx, prospect: &str) -> anyhow::Result<(String, String)> {
+    let (name, email): (String, Option<String>) =
+        sqlx::query_as("SELECT name, email FROM prospects WHERE id = $1")
+            .bind(prospect)
+            .fetch_one(ctx.store.pool())
+            .await?;
+    Ok((name, email.unwrap_or_default()))
+}
+
+pub(super) async fn act(
+    ctx: &Ctx,
+    router: &axum::Router,
+    w: &mut World,
+    a: Act,
+    now: i64,
+) -> anyhow::Result<()> {
+    match a {
+        Act::Reply { message } => {
+            outreach::record_reply(ctx, &message, now).await?;
+        }
+        Act::Unsubscribe { message } => {
+            let token =
+                outreach::unsubscribe_token(ctx.secrets.unsubscribe_key.as_deref(), &message);
+            let status = post(
+                router,
+                &format!("/unsubscribe/{message}?token={token}"),
+                &[("content-type", "application/x-www-form-urlencoded".into())],
+                b"List-Unsubscribe=One-Click".to_vec(),
+            )
+            .await?;
+            anyhow::ensure!(status.is_success(), "unsubscribe refused: {status}");
+        }
+        Act::Book {
+            prospect,
+            pitch,
+            n,
+            start_at,
+        } => {
+            let (name, email) = contact(ctx, &prospect).await?;
+            let mut rng = w.rng(&["booking", &prospect, &n.to_string()]);
+            let answers = ["A demo of what you would change", "Pricing questions", ""];
+            let answer = answers[rng.below(3) as usize];
+            let body = serde_json::json!({
+                "event": "invitee.created",
+                "created_at": iso(now),
+                "payload": {
+                    "uri": invitee_uri(&prospect, n),
+                    "email": email,
+                    "name": name,
+                    "status": "active",
+                    "rescheduled": false,
+                    "questions_and_answers": [{"question": "What should we cover?", "answer": answer, "position": 0}],
+                    "tracking": {"utm_source": "cep", "utm_medium": "email", "utm_campaign": prospect, "utm_content": pitch},
+                    "scheduled_event": {"name": "Discovery call", "start_time": iso(start_at)}
+                }
+            });
+            webhook(ctx, router, w, body).await?;
+            let roll = rng.unit();
+            if roll < w.b.reschedule {
+                let at = now + between(&mut rng, HOUR, (start_at - now).max(2 * HOUR));
+                w.at(
+                    at,
+                    Act::Cancel {
+                        prospect: prospect.clone(),
+                        n,
+                        rescheduled: true,
+                    },
+                );
+                w.at(
+                    at + 1,
+                    Act::Book {
+                        prospect,
+                        pitch,
+                        n: n + 1,
+                        start_at: start_at + 2 * DAY,
+                    },
+                );
+            } else if roll < w.b.reschedule + w.b.cancel {
+                let at = now + between(&mut rng, HOUR, (start_at - now).max(2 * HOUR));
+                w.at(
+                    at,
+                    Act::Cancel {
+                        prospect,
+                        n,
+                        rescheduled: false,
+                    },
+                );
+            }
+        }
+        Act::Cancel {
+            prospect,
+            n,
+            rescheduled,
+        } => {
+            let (name, email) = contact(ctx, &prospect).await?;
+            let body = serde_json::json!({
+                "event": "invitee.canceled",
+                "created_at": iso(now),
+                "payload": {
+                    "uri": invitee_uri(&prospect, n),
+                    "email": email,
+                    "name": name,
+                    "status": "canceled",
+                    "rescheduled": rescheduled,
+                    "tracking": {"utm_campaign": prospect},
+                    "scheduled_event": {"name": "Discovery call"}
+                }
+            });
+            webhook(ctx, router, w, body).await?;
+        }
+        Act::CompleteTask { task } => {
+            onboarding::complete_task(ctx, &task, now).await?;
+        }
+        Act::Pay { invoice } => {
+            finance::record_payment(ctx, &invoice, now).await?;
+        }
+        Act::CancelClient { client } => {
+            finance::cancel_client(ctx, &client, now).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The summary of a run: the funnel, money and the Φ_sync series, read back from the
+//! store, and printed as a table.
+
+use super::Options;
+use cep_workers::Ctx;
+use cep_workers::layers::finance;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Funnel counts, Φ_sync over time and where the reports are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub days: u32,
+    pub seed: u64,
+    pub backend: String,
+    pub funnel: BTreeMap<String, i64>,
+    pub phi_series: Vec<PhiPoint>,
+    pub final_phi_sync: Option<f64>,
+    pub final_status: String,
+    pub red_flags: Vec<String>,
+    pub parameter_changes: Vec<String>,
+    pub reports_dir: String,
+    pub reports: i64,
+    pub jobs_run: u64,
+    pub dead_letters: u64,
+    pub webhooks_refused: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhiPoint {
+    pub at: String,
+    pub phi_sync: Option<f64>,
+    pub status: String,
+    pub sales: Option<f64>,
+    pub operations: Option<f64>,
+    pub finance: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PhiRow {
+    computed_at: i64,
+    phi_sync: Option<f64>,
+    status: String,
+    sales_health: Option<f64>,
+    operations_health: Option<f64>,
+    finance_health: Option<f64>,
+}
+
+pub(super) async fn summarize(
+    ctx: &Ctx,
+    opts: &Options,
+    jobs_run: u64,
+    dead_letters: u64,
+) -> anyhow::Result<Summary> {
+    let pool = ctx.store.pool();
+    let mut funnel = BTreeMap::new();
+    let counts: [(&str, &str); 16] = [
+        ("prospects_found", "SELECT COUNT(*) FROM prospects"),
+        (
+            "hot_leads",
+            "SELECT COUNT(*) FROM prospects WHERE lead_class = 'hot'",
+        ),
+        (
+            "warm_leads",
+            "SELECT COUNT(*) FROM prospects WHERE lead_class = 'warm'",
+        ),
+        ("pitched", "SELECT COUNT(DISTINCT prospect_id) FROM pitches"),
+        (
+            "messages_recorded",
+            "SELECT COUNT(*) FROM messages WHERE status = 'recorded'",
+        ),
+        (
+            "messages_deferred_now",
+            "SELECT COUNT(*) FROM messages WHERE status = 'deferred'",
+        ),
+        (
+            "contacted",
+            "SELECT COUNT(*) FROM events WHERE kind = 'contacted'",
+        ),
+        (
+            "replied",
+            "SELECT COUNT(*) FROM events WHERE kind = 'replied'",
+        ),
+        ("unsubscribed", "SELECT COUNT(*) FROM suppressions"),
+        (
+            "meetings_booked",
+            "SELECT COUNT(*) FROM events WHERE kind = 'booked'",
+        ),
+        (
+            "meetings_canceled",
+            "SELECT COUNT(*) FROM events WHERE kind = 'canceled'",
+        ),
+        ("clients", "SELECT COUNT(*) FROM clients"),
+        (
+            "clients_live",
+            "SELECT COUNT(*) FROM clients WHERE live_at IS NOT NULL",
+        ),
+        ("invoices", "SELECT COUNT(*) FROM invoices"),
+        (
+            "invoices_paid",
+            "SELECT COUNT(*) FROM invoices WHERE paid_at IS NOT NULL",
+        ),
+        ("posts_scheduled", "SELECT COUNT(*) FROM posts"),
+    ];
+    for (name, sql) in counts {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await?;
+        funnel.insert(name.to_string(), n);
+    }
+    let m = finance::metrics(ctx, ctx.now()).await?;
+    let (revenue,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM transactions WHERE kind = 'revenue'",
+    )
+    .fetch_one(pool)
+    .await?;
+    funnel.insert("revenue_cents".into(), revenue);
+    funnel.insert("mrr_cents".into(), m.mrr_cents);
+
+    let rows: Vec<PhiRow> = sqlx::query_as(
+        "SELECT computed_at, phi_sync, status, sales_health, operations_health, finance_health
+               FROM coherence_metrics ORDER BY computed_at, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let phi_series: Vec<PhiPoint> = rows
+        .into_iter()
+        .map(|r| PhiPoint {
+            at: cep_shared::clock::from_millis(r.computed_at)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            phi_sync: r.phi_sync,
+            status: r.status,
+            sales: r.sales_health,
+            operations: r.operations_health,
+            finance: r.finance_health,
+        })
+        .collect();
+    let last: Option<(String,)> = sqlx::query_as(
+        "SELECT details FROM coherence_metrics ORDER BY computed_at DESC, id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let red_flags = match last {
+        Some((d,)) => serde_json::from_str::<serde_json::Value>(&d)?["red_flags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let changes: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT name, after_value, reason FROM parameter_changes ORDER BY changed_at, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let (reports,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reports")
+        .fetch_one(pool)
+        .await?;
+    let final_point = phi_series.last();
+    Ok(Summary {
+        days: opts.days,
+        seed: opts.seed,
+        backend: ctx.queue.backend_name().into(),
+        funnel,
+        final_phi_sync: final_point.and_then(|p| p.phi_sync),
+        final_status: final_point
+            .map(|p| p.status.clone())
+            .unwrap_or_else(|| "no data".into()),
+        phi_series,
+        red_flags,
+        parameter_changes: changes
+            .into_iter()
+            .map(|(n, v, r)| format!("{n} → {v} ({r})"))
+            .collect(),
+        reports_dir: ctx.settings.data_dir.join("reports").display().to_string(),
+        reports,
+        jobs_run,
+        dead_letters,
+        webhooks_refused: 0,
+    })
+}
+
+/// The summary as a person reads it.
+pub fn render(s: &Summary) -> String {
+    let mut out = format!(
+        "CEP simulation: {} days, seed {}, {} backend\n\nFunnel\n",
+        s.days, s.seed, s.backend
+    );
+    for (k, v) in &s.funnel {
+        if k.ends_with("_cents") {
+            out.push_str(&format!(
+                "  {:<24} ${:.2}\n",
+                k.trim_end_matches("_cents"),
+                *v as f64 / 100.0
+            ));
+        } else {
+            out.push_str(&format!("  {k:<24} {v}\n"));
+        }
+    }
+    out.push_str(
+        "\nΦ_sync by week: mean of the daily values with data (sales / operations / finance)\n",
+    );
+    let fmt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "no data".into())
+    };
+    let mean = |xs: &[Option<f64>]| {
+        let v: Vec<f64> = xs.iter().flatten().copied().collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let mut weeks: BTreeMap<String, Vec<&PhiPoint>> = BTreeMap::new();
+    for p in &s.phi_series {
+        let week = chrono::NaiveDateTime::parse_from_str(&p.at, "%Y-%m-%d %H:%M")
+            .map(|t| {
+                use chrono::Datelike;
+                let w = t.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            })
+            .unwrap_or_default();
+        weeks.entry(week).or_default().push(p);
+    }
+    for (week, ps) in &weeks {
+        let col =
+            |f: fn(&PhiPoint) -> Option<f64>| mean(&ps.iter().map(|p| f(p)).collect::<Vec<_>>());
+        out.push_str(&format!(
+            "  {week}  Φ {:<8} {} / {} / {}\n",
+            fmt(col(|p| p.phi_sync)),
+            fmt(col(|p| p.sales)),
+            fmt(col(|p| p.operations)),
+            fmt(col(|p| p.finance))
+        ));
+    }
+    out.push_str(&format!(
+        "\nFinal Φ_sync {} — status {}\nRed flags: {}\n",
+        fmt(s.final_phi_sync),
+        s.final_status,
+        if s.red_flags.is_empty() {
+            "none".into()
+        } else {
+            s.red_flags.join("; ")
+        }
+    ));
+    out.push_str(&format!(
+        "Feedback-loop parameter changes: {}\n",
+        if s.parameter_changes.is_empty() {
+            "none".into()
+        } else {
+            s.parameter_changes.join("; ")
+        }
+    ));
+    out.push_str(&format!(
+        "Jobs run: {}, dead letters: {}\nReports: {} in {}\n",
+        s.jobs_run, s.dead_letters, s.reports, s.reports_dir
+    ));
+    out
+}
