@@ -8,6 +8,7 @@ pub(super) fn micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// CPU seconds this process has used, user and system (Linux `/proc/self/stat`, in
 /// clock ticks of 1/100 s).
 pub(super) fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
@@ -21,8 +22,6 @@ pub(super) fn cpu_seconds() -> f64 {
         })
         .unwrap_or(0.0)
 }
-
-/// CPU seconds this process has used, user and system (Linux `/proc/self/stat`, in
 
 /// A figure in kB from a `/proc` file of `Field: N kB` lines (Linux).
 pub(super) fn proc_kb(path: &str, field: &str) -> u64 {
