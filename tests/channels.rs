@@ -4,6 +4,7 @@
 
 use crate::helpers::*;
 use cep_shared::jobs::{BookingJob, FollowUp, FollowUpJob, OutreachWork};
+use cep_shared::vocabulary::{Channel, MessageStatus};
 use cep_shared::{Clock, Secrets, Settings};
 use cep_workers::layers::outreach::tasks::{self, TaskOutcome};
 use cep_workers::layers::{booking, outreach};
@@ -110,10 +111,10 @@ async fn a_booked_prospect_gets_one_confirmation_text_and_a_cold_one_gets_none()
 
     // No cold SMS: not as a follow-up, not as the sequence's text step.
     let r = follow_up(ctx, cold, FollowUp::Booked).await.unwrap();
-    assert_eq!(r.status, "skipped");
+    assert_eq!(r.status, MessageStatus::Skipped);
     assert!(r.reason.unwrap().contains("no cold SMS"));
     let r = send_step(ctx, cold, 2).await.unwrap();
-    assert_eq!(r.status, "skipped");
+    assert_eq!(r.status, MessageStatus::Skipped);
 
     // A booking enqueues the confirmation; the worker sends it through Twilio once.
     book(ctx, warm).await;
@@ -136,7 +137,7 @@ async fn a_booked_prospect_gets_one_confirmation_text_and_a_cold_one_gets_none()
 
     // A redelivered job finds it sent and sends nothing.
     let again = follow_up(ctx, warm, FollowUp::Booked).await.unwrap();
-    assert_eq!(again.status, "sent");
+    assert_eq!(again.status, MessageStatus::Sent);
     assert_eq!(twilio.received_requests().await.unwrap().len(), 1);
 }
 
@@ -171,7 +172,7 @@ async fn twilio_refusals_suppress_the_number_and_outages_give_the_text_back() {
     }
 
     let r = follow_up(ctx, &ids[0], FollowUp::Replied).await.unwrap();
-    assert_eq!(r.status, "bounced");
+    assert_eq!(r.status, MessageStatus::Bounced);
     assert!(r.reason.unwrap().contains("opted out"));
     assert_eq!(
         scalar(
@@ -211,7 +212,7 @@ async fn linkedin_messages_and_calls_are_tasks_for_a_person_within_daily_caps() 
     for id in &ids {
         match send_step(ctx, id, 1).await {
             Ok(r) => {
-                assert_eq!(r.status, "task");
+                assert_eq!(r.status, MessageStatus::Task);
                 handed_out += 1;
             }
             Err(e) => assert!(e.to_string().contains("daily linkedin cap of 2"), "{e}"),
@@ -219,9 +220,9 @@ async fn linkedin_messages_and_calls_are_tasks_for_a_person_within_daily_caps() 
     }
     assert_eq!(handed_out, 2);
     let phone = send_step(ctx, &ids[0], 3).await.unwrap();
-    assert_eq!(phone.status, "task");
+    assert_eq!(phone.status, MessageStatus::Task);
 
-    let open = tasks::open(ctx, Some("linkedin"), 10).await.unwrap();
+    let open = tasks::open(ctx, Some(Channel::Linkedin), 10).await.unwrap();
     assert_eq!(open.len(), 2);
     assert!(
         open[0]
@@ -254,6 +255,6 @@ async fn linkedin_messages_and_calls_are_tasks_for_a_person_within_daily_caps() 
     );
     // Its next step is skipped: the sequence stopped at the reply.
     let next = send_step(ctx, &first.prospect_id, 3).await.unwrap();
-    assert_eq!(next.status, "skipped", "{next:?}");
+    assert_eq!(next.status, MessageStatus::Skipped, "{next:?}");
     assert!(next.reason.unwrap().contains("the prospect is replied"));
 }

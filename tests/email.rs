@@ -6,6 +6,7 @@ use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::config::SmtpTls;
+use cep_shared::vocabulary::MessageStatus;
 use cep_shared::{Clock, Settings};
 use cep_workers::layers::outreach;
 use cep_workers::{Ctx, Disposition, http};
@@ -116,7 +117,7 @@ async fn an_email_arrives_once_with_one_click_unsubscribe_and_our_message_id() {
     let (_h, ctx) = on_smtp(sink.port).await;
     let ids = pitched(&ctx, 1).await;
     let r = send_step(&ctx, &ids[0], 0).await.unwrap();
-    assert_eq!(r.status, "sent");
+    assert_eq!(r.status, MessageStatus::Sent);
 
     let got = sink.messages();
     assert_eq!(got.len(), 1);
@@ -152,7 +153,10 @@ async fn an_email_arrives_once_with_one_click_unsubscribe_and_our_message_id() {
     );
 
     // The job delivered again sends nothing more.
-    assert_eq!(send_step(&ctx, &ids[0], 0).await.unwrap().status, "sent");
+    assert_eq!(
+        send_step(&ctx, &ids[0], 0).await.unwrap().status,
+        MessageStatus::Sent
+    );
     assert_eq!(sink.messages().len(), 1);
 }
 
@@ -164,11 +168,14 @@ async fn a_recipient_the_server_rejects_bounces_and_is_suppressed() {
     let ids = pitched(&ctx, 1).await;
     assert_eq!(ids[0], first, "the directory is deterministic");
     let r = send_step(&ctx, &ids[0], 0).await.unwrap();
-    assert_eq!(r.status, "bounced");
+    assert_eq!(r.status, MessageStatus::Bounced);
     assert!(r.reason.unwrap().contains("550"));
     assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
     assert!(sink.messages().is_empty());
-    assert_eq!(send_step(&ctx, &ids[0], 1).await.unwrap().status, "skipped");
+    assert_eq!(
+        send_step(&ctx, &ids[0], 1).await.unwrap().status,
+        MessageStatus::Skipped
+    );
 }
 
 #[tokio::test]
@@ -291,7 +298,10 @@ async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
     let (s, v) = post_inbound(&app, "inbound-test-token", reply).await;
     assert_eq!((s, v["kind"].as_str()), (StatusCode::OK, Some("reply")));
     assert_eq!(status_of(p0.clone()).await, "replied");
-    assert_eq!(send_step(&ctx, p0, 1).await.unwrap().status, "skipped");
+    assert_eq!(
+        send_step(&ctx, p0, 1).await.unwrap().status,
+        MessageStatus::Skipped
+    );
 
     // A delivery report: a hard bounce suppresses the address.
     let (p1, m1, a1) = &sent[1];

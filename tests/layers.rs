@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::clock::HOUR;
 use cep_shared::jobs::{BookingJob, OnboardingJob};
+use cep_shared::vocabulary::MessageStatus;
 use cep_shared::{Clock, JobKind, Layer};
 use cep_workers::clients::signature;
 use cep_workers::layers::{booking, finance, onboarding, outreach, params};
@@ -20,7 +21,7 @@ async fn an_email_is_recorded_whole_with_one_click_unsubscribe_and_the_next_step
     let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
     let ids = pitched(&h.ctx, 1).await;
     let r = send_step(&h.ctx, &ids[0], 0).await.unwrap();
-    assert_eq!(r.status, "recorded");
+    assert_eq!(r.status, MessageStatus::Recorded);
     assert_eq!(
         r.next_step_at,
         Some(in_window().timestamp_millis() + 24 * HOUR)
@@ -84,7 +85,7 @@ async fn the_daily_cap_holds_across_backends_and_defers_to_the_next_day() {
         let mut deferred = 0;
         for id in &ids {
             match send_step(&h.ctx, id, 0).await {
-                Ok(r) if r.status == "recorded" => recorded += 1,
+                Ok(r) if r.status == MessageStatus::Recorded => recorded += 1,
                 Err(JobError::Deferred { until, reason }) => {
                     assert!(reason.contains("daily email cap of 2"), "{reason}");
                     let midnight = chrono::Utc.with_ymd_and_hms(2026, 1, 8, 0, 0, 0).unwrap();
@@ -108,7 +109,7 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
     // Delivered twice (a retry after a lost ack): one message, one delivery.
     let first = send_step(&h.ctx, &ids[0], 0).await.unwrap();
     let again = send_step(&h.ctx, &ids[0], 0).await.unwrap();
-    assert_eq!(again.status, "recorded");
+    assert_eq!(again.status, MessageStatus::Recorded);
     assert_eq!(again.message_id, first.message_id);
     assert_eq!(
         scalar(
@@ -126,7 +127,7 @@ async fn a_message_is_never_sent_twice_and_a_send_cut_short_is_flagged_not_resen
         .await
         .unwrap();
     let redelivered = send_step(&h.ctx, &ids[1], 0).await.unwrap();
-    assert_eq!(redelivered.status, "unknown");
+    assert_eq!(redelivered.status, MessageStatus::Unknown);
     assert_eq!(
         scalar(
             &h.ctx,
@@ -188,7 +189,7 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 1);
     let next = send_step(&ctx, &ids[0], 1).await.unwrap();
-    assert_eq!(next.status, "skipped");
+    assert_eq!(next.status, MessageStatus::Skipped);
     assert!(next.reason.unwrap().contains("stopped"));
 }
 
@@ -333,7 +334,7 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     assert_eq!(b.onboarding_at, Some(start.timestamp_millis()));
     // The sequence stopped.
     let step = send_step(ctx, &ids[0], 1).await.unwrap();
-    assert_eq!(step.status, "skipped");
+    assert_eq!(step.status, MessageStatus::Skipped);
 
     ctx.clock.set(start);
     let out = start_onboarding(ctx, &b.meeting_id).await;

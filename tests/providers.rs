@@ -673,7 +673,7 @@ async fn finance_mirrors_each_invoice_to_stripe_once_with_idempotency_keys() {
     };
     let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(noon())).await;
     a_client(&h.ctx).await;
-    let job = cep_shared::jobs::PeriodJob {
+    let job = cep_shared::jobs::FinanceJob {
         period: "2026-03".into(),
     };
     cep_workers::layers::finance::handle(&h.ctx, job.clone())
@@ -745,7 +745,7 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
     )
     .await;
     a_client(&h.ctx).await;
-    let period = cep_shared::jobs::PeriodJob {
+    let period = cep_shared::jobs::FinanceJob {
         period: "2026-03".into(),
     };
     let inv = cep_workers::layers::finance::handle(&h.ctx, period)

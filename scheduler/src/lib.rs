@@ -2,10 +2,10 @@
 //! period, with a deterministic key so any number of scheduler replicas (or a restart)
 //! enqueue each period exactly once.
 
+use cep_shared::Container;
 use cep_shared::config::{Settings, parse_cron};
-use cep_shared::jobs::{OnboardingJob, PeriodJob, ProspectingJob};
+use cep_shared::jobs::{AggregationJob, OnboardingJob, ProspectingJob, ReportingJob};
 use cep_shared::queue::{NewJob, Queue, QueueError};
-use cep_shared::{Container, JobKind, Layer};
 use chrono::{DateTime, Datelike, Utc};
 use tokio::sync::watch;
 
@@ -85,49 +85,28 @@ pub fn jobs_for(tick: &Tick, settings: &Settings) -> Vec<NewJob> {
             campaigns_for(day, settings)
                 .into_iter()
                 .map(|(location, category)| {
-                    let key = format!("prospecting:{period}:{location}:{category}");
                     let job = ProspectingJob {
                         period: period.clone(),
                         location,
                         category,
                         max_prospects: None,
                     };
-                    NewJob::new(JobKind::Layer(Layer::Prospecting), &job, at).key(key)
+                    NewJob::of(&job, at)
                 })
                 .collect()
         }
         // The weekly review fans out each client's optimization run.
-        Scheduled::Container(Container::Operations) => vec![
-            NewJob::new(
-                JobKind::Layer(Layer::Onboarding),
-                &OnboardingJob::Review {
-                    period: period.clone(),
-                },
-                at,
-            )
-            .key(format!("onboarding:review:{period}")),
-        ],
+        Scheduled::Container(Container::Operations) => vec![NewJob::of(
+            &OnboardingJob::Review {
+                period: period.clone(),
+            },
+            at,
+        )],
         // Reporting chains finance, finance the feedback loop, that the month's Φ_sync.
-        Scheduled::Container(Container::Finance) => vec![
-            NewJob::new(
-                JobKind::Layer(Layer::Reporting),
-                &PeriodJob {
-                    period: period.clone(),
-                },
-                at,
-            )
-            .key(format!("reporting:{period}")),
-        ],
-        Scheduled::Aggregation => vec![
-            NewJob::new(
-                JobKind::AGGREGATION,
-                &PeriodJob {
-                    period: period.clone(),
-                },
-                at,
-            )
-            .key(format!("aggregation:{period}")),
-        ],
+        Scheduled::Container(Container::Finance) => {
+            vec![NewJob::of(&ReportingJob::new(&period), at)]
+        }
+        Scheduled::Aggregation => vec![NewJob::of(&AggregationJob::new(&period), at)],
     }
 }
 

@@ -1,6 +1,131 @@
-//! The job contracts between layers: what each queue's payload holds.
+//! The job contracts between layers: what each queue's payload holds. A payload knows
+//! its queue and its deduplication key ([`Job`]), so enqueuing one is a single call —
+//! `NewJob::of(&job, due)` — and no layer imports another's job builder.
 
+use crate::layer::{JobKind, Layer};
 use serde::{Deserialize, Serialize};
+
+/// A job payload: the queue it travels on and the key that makes enqueuing it twice
+/// harmless (a second job with the same key, within the TTL, is dropped).
+pub trait Job: Serialize {
+    fn kind(&self) -> JobKind;
+    fn key(&self) -> String;
+}
+
+impl Job for ProspectingJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Prospecting)
+    }
+    fn key(&self) -> String {
+        format!(
+            "prospecting:{}:{}:{}",
+            self.period, self.location, self.category
+        )
+    }
+}
+
+impl Job for PitchJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::PitchGeneration)
+    }
+    fn key(&self) -> String {
+        format!("pitch_generation:{}", self.prospect_id)
+    }
+}
+
+impl Job for OutreachJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Outreach)
+    }
+    fn key(&self) -> String {
+        format!("outreach:{}:{}", self.prospect_id, self.step)
+    }
+}
+
+impl Job for FollowUpJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Outreach)
+    }
+    fn key(&self) -> String {
+        format!("outreach:{}:{}", self.prospect_id, self.follow_up.as_str())
+    }
+}
+
+impl Job for BookingJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Booking)
+    }
+    fn key(&self) -> String {
+        format!("booking:{}:{}", self.action, self.invitee_uri)
+    }
+}
+
+impl Job for OnboardingJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Onboarding)
+    }
+    fn key(&self) -> String {
+        match self {
+            OnboardingJob::Start { meeting_id } => format!("onboarding:start:{meeting_id}"),
+            OnboardingJob::Review { period } => format!("onboarding:review:{period}"),
+        }
+    }
+}
+
+impl Job for OptimizationJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Optimization)
+    }
+    fn key(&self) -> String {
+        format!("optimization:{}:{}", self.client_id, self.period)
+    }
+}
+
+/// The monthly chain and the aggregation run once a period: the payload is the period
+/// and the key is the queue and the period.
+macro_rules! period_job {
+    ($(#[$meta:meta])* $name:ident => $kind:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// `2026-02` for monthly work, `2026-01-05` for daily.
+            pub period: String,
+        }
+
+        impl $name {
+            pub fn new(period: impl Into<String>) -> Self {
+                Self { period: period.into() }
+            }
+        }
+
+        impl Job for $name {
+            fn kind(&self) -> JobKind {
+                $kind
+            }
+            fn key(&self) -> String {
+                format!("{}:{}", self.kind().queue(), self.period)
+            }
+        }
+    };
+}
+
+period_job!(
+    /// Layer 7: the period's reports; chains finance.
+    ReportingJob => JobKind::Layer(Layer::Reporting)
+);
+period_job!(
+    /// Layer 8: the period's invoices and the agency's numbers; chains the feedback loop.
+    FinanceJob => JobKind::Layer(Layer::Finance)
+);
+period_job!(
+    /// Layer 9: the period's insights and parameter changes; chains the aggregation.
+    FeedbackJob => JobKind::Layer(Layer::FeedbackLoop)
+);
+period_job!(
+    /// Φ_sync over the containers' windows ending now.
+    AggregationJob => JobKind::AGGREGATION
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,9 +240,29 @@ pub struct OptimizationJob {
     pub period: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeriodJob {
-    /// `2026-02` for monthly work, `2026-01-05` for daily.
-    pub period: String,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_payload_names_its_queue_and_a_key_that_tells_apart_what_must_run_twice() {
+        let step = |step| OutreachJob {
+            prospect_id: "p1".into(),
+            step,
+        };
+        assert_eq!(step(0).kind().queue(), "outreach");
+        assert_ne!(step(0).key(), step(1).key());
+        let text = FollowUpJob {
+            prospect_id: "p1".into(),
+            follow_up: FollowUp::Booked,
+        };
+        assert_eq!(text.key(), "outreach:p1:booked");
+        assert_eq!(FinanceJob::new("2026-02").key(), "finance:2026-02");
+        assert_eq!(FeedbackJob::new("2026-02").key(), "feedback_loop:2026-02");
+        assert_eq!(AggregationJob::new("2026-02").kind(), JobKind::AGGREGATION);
+        assert_eq!(
+            serde_json::to_string(&ReportingJob::new("2026-02")).unwrap(),
+            r#"{"period":"2026-02"}"#
+        );
+    }
 }

@@ -265,7 +265,7 @@ pub struct UnknownName {
 }
 
 impl UnknownName {
-    fn new(what: &'static str, name: &str) -> Self {
+    pub(crate) fn new(what: &'static str, name: &str) -> Self {
         Self {
             what,
             name: name.to_owned(),

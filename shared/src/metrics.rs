@@ -2,6 +2,7 @@
 //! labels come from closed sets (queue names, outcomes, containers, states), never ids.
 
 use crate::layer::{Container, JobKind};
+use crate::vocabulary::{JobOutcome, QueueState, WebhookResult};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -200,26 +201,18 @@ impl Metrics {
         ONCE.call_once(|| {
             for k in JobKind::all() {
                 let q = k.queue();
-                for o in ["succeeded", "retried", "deferred", "dead", "lease_lost"] {
-                    self.jobs.with_label_values(&[q, o]);
+                for o in JobOutcome::ALL {
+                    self.jobs.with_label_values(&[q, o.as_str()]);
                 }
                 self.job_duration.with_label_values(&[q]);
-                for state in ["ready", "scheduled", "running", "dead"] {
-                    self.queue_jobs.with_label_values(&[q, state]);
+                for state in QueueState::ALL {
+                    self.queue_jobs.with_label_values(&[q, state.as_str()]);
                 }
                 self.oldest_waiting_age.with_label_values(&[q]);
             }
-            for r in [
-                "queued",
-                "duplicate",
-                "ignored",
-                "bad_signature",
-                "bad_body",
-                "unconfigured",
-                "unavailable",
-            ] {
+            for r in WebhookResult::ALL {
                 for source in ["calendly", "stripe"] {
-                    self.webhooks.with_label_values(&[source, r]);
+                    self.webhooks.with_label_values(&[source, r.as_str()]);
                 }
             }
             for p in crate::config::Provider::ALL {

@@ -4,6 +4,7 @@
 
 use crate::{alerts, app};
 use anyhow::Context as _;
+use cep_shared::vocabulary::Channel;
 use cep_shared::{Clock, JobKind, Settings};
 use cep_workers::Ctx;
 use cep_workers::engines::{audit, research};
@@ -46,7 +47,7 @@ pub enum OnStore {
     Tasks {
         /// Only this channel: linkedin, phone or sms.
         #[arg(long)]
-        channel: Option<String>,
+        channel: Option<Channel>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -123,7 +124,7 @@ impl OnStore {
                 }
             }
             OnStore::Tasks { channel, limit } => {
-                print_json(&tasks::open(ctx, channel.as_deref(), limit).await?)?;
+                print_json(&tasks::open(ctx, channel, limit).await?)?;
             }
             OnStore::TaskDone { task_id, outcome } => {
                 if tasks::is_message(ctx, &task_id).await? {

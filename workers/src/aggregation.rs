@@ -2,12 +2,13 @@
 //! rolled up into Φ_sync and stored in `coherence_metrics`.
 
 use crate::{Ctx, JobError};
+use cep_shared::Container;
 use cep_shared::clock::DAY;
 use cep_shared::config::Timescale;
 use cep_shared::ids::stable_id;
-use cep_shared::jobs::PeriodJob;
+use cep_shared::jobs::AggregationJob;
 use cep_shared::phi::{Coherence, ContainerInputs, coherence, ratio};
-use cep_shared::{Container, Layer};
+use cep_shared::vocabulary::EventKind;
 
 pub fn window_millis(t: Timescale) -> i64 {
     match t {
@@ -17,8 +18,8 @@ pub fn window_millis(t: Timescale) -> i64 {
     }
 }
 
-async fn count(ctx: &Ctx, layer: Layer, kind: &str, from: i64, to: i64) -> Result<f64, JobError> {
-    Ok(ctx.store.count_events(layer, kind, from, to).await? as f64)
+async fn count(ctx: &Ctx, kind: EventKind, from: i64, to: i64) -> Result<f64, JobError> {
+    Ok(ctx.store.count_events(kind, from, to).await? as f64)
 }
 
 async fn due_and_done(
@@ -45,19 +46,19 @@ pub async fn container_inputs(
     let (conversion, efficiency) = match c {
         Container::Sales => (
             ratio(
-                count(ctx, Layer::Booking, "booked", from, now).await?
-                    - count(ctx, Layer::Booking, "canceled", from, now).await?,
-                count(ctx, Layer::Outreach, "contacted", from, now).await?,
+                count(ctx, EventKind::Booked, from, now).await?
+                    - count(ctx, EventKind::Canceled, from, now).await?,
+                count(ctx, EventKind::Contacted, from, now).await?,
             ),
             ratio(
-                count(ctx, Layer::Outreach, "delivered", from, now).await?,
-                count(ctx, Layer::Outreach, "due", from, now).await?,
+                count(ctx, EventKind::Delivered, from, now).await?,
+                count(ctx, EventKind::Due, from, now).await?,
             ),
         ),
         Container::Operations => (
             ratio(
-                count(ctx, Layer::Onboarding, "completed", from, now).await?,
-                count(ctx, Layer::Onboarding, "started", from, now).await?,
+                count(ctx, EventKind::Completed, from, now).await?,
+                count(ctx, EventKind::Started, from, now).await?,
             ),
             {
                 // Tasks that fell due in the window, and those done by their due date.
@@ -122,7 +123,7 @@ pub async fn compute(ctx: &Ctx, now: i64) -> Result<Coherence, JobError> {
 }
 
 /// Computes and stores Φ_sync for the job's period; a rerun overwrites the same row.
-pub async fn handle(ctx: &Ctx, job: PeriodJob) -> Result<Coherence, JobError> {
+pub async fn handle(ctx: &Ctx, job: AggregationJob) -> Result<Coherence, JobError> {
     let now = ctx.now();
     let c = compute(ctx, now).await?;
     let health = |k: Container| {

@@ -1,5 +1,6 @@
 //! The numbers of every layer (`business-rules.md`), all overridable in `config.yaml`.
 
+use crate::vocabulary::Channel;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -148,6 +149,17 @@ pub struct PerChannel {
     pub linkedin: u32,
     pub phone: u32,
     pub sms: u32,
+}
+
+impl PerChannel {
+    pub const fn get(&self, c: Channel) -> u32 {
+        match c {
+            Channel::Email => self.email,
+            Channel::Linkedin => self.linkedin,
+            Channel::Phone => self.phone,
+            Channel::Sms => self.sms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

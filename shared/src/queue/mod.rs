@@ -70,6 +70,11 @@ impl NewJob {
         }
     }
 
+    /// A job of its own queue, keyed by its own key, due at `run_at`.
+    pub fn of(job: &impl crate::jobs::Job, run_at: i64) -> Self {
+        Self::new(job.kind(), job, run_at).key(job.key())
+    }
+
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
         self

@@ -1,41 +1,38 @@
 //! Writes shared by every layer: business events and job outcomes.
 
 use super::{Store, StoreError};
-use crate::layer::{JobKind, Layer};
-
-/// One business fact a container's ratios count. The id is derived from the fact, so
-/// recording it twice is harmless.
-#[derive(Debug, Clone)]
-pub struct Event<'a> {
-    pub layer: Layer,
-    pub kind: &'a str,
-    pub subject: &'a str,
-    pub data: serde_json::Value,
-    pub occurred_at: i64,
-}
+use crate::layer::JobKind;
+use crate::vocabulary::EventKind;
 
 impl Store {
-    pub async fn record_event<'e, E>(&self, exec: E, event: Event<'_>) -> Result<bool, StoreError>
+    /// Records one business fact a container's ratios count: `kind` of `subject` at
+    /// `at`, with `data`. The id is derived from the fact, so recording it twice is
+    /// harmless; returns whether it was new.
+    pub async fn record_event<'e, E>(
+        &self,
+        exec: E,
+        kind: EventKind,
+        subject: &str,
+        data: serde_json::Value,
+        at: i64,
+    ) -> Result<bool, StoreError>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let container = event
-            .layer
-            .container()
-            .map(|c| c.as_str())
-            .unwrap_or("meta");
-        let id = crate::ids::stable_id("ev", &[event.layer.as_str(), event.kind, event.subject]);
+        let layer = kind.layer();
+        let container = layer.container().map(|c| c.as_str()).unwrap_or("meta");
+        let id = crate::ids::stable_id("ev", &[layer.as_str(), kind.as_str(), subject]);
         let done = sqlx::query(
             "INSERT INTO events (id, container, layer, kind, subject, data, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(container)
-        .bind(event.layer.as_str())
-        .bind(event.kind)
-        .bind(event.subject)
-        .bind(event.data.to_string())
-        .bind(event.occurred_at)
+        .bind(layer.as_str())
+        .bind(kind.as_str())
+        .bind(subject)
+        .bind(data.to_string())
+        .bind(at)
         .execute(exec)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -44,18 +41,18 @@ impl Store {
     /// Counts events of `kind` in `[from, to)`.
     pub async fn count_events(
         &self,
-        layer: Layer,
-        kind: &str,
+        kind: EventKind,
         from: i64,
         to: i64,
     ) -> Result<i64, StoreError> {
+        let layer = kind.layer();
         let container = layer.container().map(|c| c.as_str()).unwrap_or("meta");
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM events WHERE container = $1 AND kind = $2 AND layer = $3
                AND occurred_at >= $4 AND occurred_at < $5",
         )
         .bind(container)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(layer.as_str())
         .bind(from)
         .bind(to)

@@ -5,8 +5,6 @@
 
 mod events;
 
-pub use events::*;
-
 use crate::config::Settings;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

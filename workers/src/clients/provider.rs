@@ -97,17 +97,6 @@ pub async fn call(
     send(ctx, provider, req).await
 }
 
-/// How a failed call whose request may have reached the provider begins its reason.
-const NO_ANSWER: &str = "no answer";
-
-/// Whether a failed call may still have been carried out: the request went but no
-/// answer came back (a timeout, a connection lost mid-way). A refused connection or any
-/// HTTP answer means it was not.
-pub fn outcome_unknown(e: &JobError) -> bool {
-    matches!(e, JobError::Transient(why)
-        if why.split_once(": ").is_some_and(|(_, rest)| rest.starts_with(NO_ANSWER)))
-}
-
 /// Sends without touching the budget (for a caller that took it already).
 pub async fn send(
     ctx: &Ctx,
@@ -119,17 +108,16 @@ pub async fn send(
         Ok(r) => r,
         Err(e) => {
             count(provider, "failed");
-            let why = if e.is_timeout() {
-                format!(
-                    "{NO_ANSWER} within {} s",
-                    ctx.settings.providers.http_timeout_seconds
-                )
+            // A refused connection never reached the provider; a timeout or anything
+            // else may have.
+            return Err(if e.is_timeout() {
+                let secs = ctx.settings.providers.http_timeout_seconds;
+                JobError::Unanswered(format!("{name}: no answer within {secs} s"))
             } else if e.is_connect() {
-                "cannot connect".to_owned()
+                JobError::Transient(format!("{name}: cannot connect"))
             } else {
-                format!("{NO_ANSWER}: {}", e.without_url())
-            };
-            return Err(JobError::Transient(format!("{name}: {why}")));
+                JobError::Unanswered(format!("{name}: no answer: {}", e.without_url()))
+            });
         }
     };
     let status = resp.status();
@@ -210,18 +198,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_calls_left_without_an_answer_have_an_unknown_outcome() {
-        let t = |m: &str| JobError::Transient(m.into());
-        assert!(outcome_unknown(&t("gbp: no answer within 20 s")));
-        assert!(outcome_unknown(&t("gbp: no answer: connection reset")));
-        assert!(!outcome_unknown(&t("gbp: cannot connect")));
-        assert!(!outcome_unknown(&t("gbp: HTTP 503: busy")));
-        assert!(!outcome_unknown(&JobError::Invalid(
-            "gbp: no answer".into()
-        )));
-    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use cep_shared::vocabulary::QueueState;
 use cep_shared::{Container, JobKind};
 use std::time::Duration;
 
@@ -91,13 +92,13 @@ pub async fn sample_queue(ctx: &Ctx) -> Result<(), cep_shared::queue::QueueError
     let m = cep_shared::metrics::get();
     for s in ctx.queue.stats(&queues).await? {
         for (state, n) in [
-            ("ready", s.ready),
-            ("scheduled", s.scheduled),
-            ("running", s.running),
-            ("dead", s.dead),
+            (QueueState::Ready, s.ready),
+            (QueueState::Scheduled, s.scheduled),
+            (QueueState::Running, s.running),
+            (QueueState::Dead, s.dead),
         ] {
             m.queue_jobs
-                .with_label_values(&[s.queue.as_str(), state])
+                .with_label_values(&[s.queue.as_str(), state.as_str()])
                 .set(n as i64);
         }
     }

@@ -10,6 +10,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use cep_shared::queue::NewJob;
+use cep_shared::vocabulary::WebhookResult;
 
 /// Verifies the signature on the raw body, then enqueues the booking. A bad or stale
 /// signature, or a body that is not a Calendly v2 webhook, gets a 4xx and enqueues
@@ -19,10 +21,10 @@ pub(super) async fn calendly(State(ctx): State<Ctx>, headers: HeaderMap, body: B
 }
 
 /// Counts a webhook delivery by source and result, and answers it.
-fn counted(source: &str, (result, response): (&'static str, Response)) -> Response {
+fn counted(source: &str, (result, response): (WebhookResult, Response)) -> Response {
     cep_shared::metrics::get()
         .webhooks
-        .with_label_values(&[source, result])
+        .with_label_values(&[source, result.as_str()])
         .inc();
     response
 }
@@ -45,18 +47,25 @@ fn refusal(
     s: Signed<'_>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Option<(&'static str, Response)> {
+) -> Option<(WebhookResult, Response)> {
     let Some(key) = s.key else {
         let text = format!("webhooks are refused until {} is set", s.variable);
-        return Some(("unconfigured", reply(StatusCode::SERVICE_UNAVAILABLE, text)));
+        return Some((
+            WebhookResult::Unconfigured,
+            reply(StatusCode::SERVICE_UNAVAILABLE, text),
+        ));
     };
     let header = headers.get(s.header).and_then(|v| v.to_str().ok());
     let e = signature::verify(header, body, key, ctx.now() / 1000, s.tolerance).err()?;
     tracing::warn!(error = %e, source = s.source, "webhook refused");
-    Some(("bad_signature", reply(s.refused, e.to_string())))
+    Some((WebhookResult::BadSignature, reply(s.refused, e.to_string())))
 }
 
-async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
+async fn calendly_result(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (WebhookResult, Response) {
     let signed = Signed {
         source: "calendly",
         key: ctx.secrets.calendly_signing_key.as_deref(),
@@ -73,22 +82,25 @@ async fn calendly_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'sta
         Err(e) => {
             tracing::warn!(error = %e, "calendly webhook body refused");
             let text = format!("body is not a Calendly v2 webhook: {e}");
-            return ("bad_body", reply(StatusCode::BAD_REQUEST, text));
+            return (WebhookResult::BadBody, reply(StatusCode::BAD_REQUEST, text));
         }
     };
     let event = hook.event.clone();
     let Some(job) = hook.into_job() else {
         let text = format!("ignored: `{event}` is not handled");
-        return ("ignored", reply(StatusCode::OK, text));
+        return (WebhookResult::Ignored, reply(StatusCode::OK, text));
     };
-    match ctx.queue.push(booking::job_for(&job, ctx.now())).await {
-        Ok(true) => ("queued", reply(StatusCode::ACCEPTED, "queued")),
-        Ok(false) => ("duplicate", reply(StatusCode::OK, "already queued")),
+    match ctx.queue.push(NewJob::of(&job, ctx.now())).await {
+        Ok(true) => (WebhookResult::Queued, reply(StatusCode::ACCEPTED, "queued")),
+        Ok(false) => (
+            WebhookResult::Duplicate,
+            reply(StatusCode::OK, "already queued"),
+        ),
         // Calendly retries on 5xx: nothing is lost.
         Err(e) => {
             tracing::error!(error = %e, "could not enqueue a booking");
             let r = reply(StatusCode::SERVICE_UNAVAILABLE, "queue unavailable; retry");
-            ("unavailable", r)
+            (WebhookResult::Unavailable, r)
         }
     }
 }
@@ -100,7 +112,7 @@ pub(super) async fn stripe(State(ctx): State<Ctx>, headers: HeaderMap, body: Byt
     counted("stripe", stripe_result(&ctx, &headers, &body).await)
 }
 
-async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'static str, Response) {
+async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (WebhookResult, Response) {
     let signed = Signed {
         source: "stripe",
         key: ctx.secrets.stripe_webhook_secret.as_deref(),
@@ -116,16 +128,16 @@ async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'stati
         Ok(e) => e,
         Err(e) => {
             let text = format!("body is not a Stripe event: {e}");
-            return ("bad_body", reply(StatusCode::BAD_REQUEST, text));
+            return (WebhookResult::BadBody, reply(StatusCode::BAD_REQUEST, text));
         }
     };
     match finance::stripe::apply(ctx, &event).await {
         Ok(Some(invoice)) => (
-            "queued",
+            WebhookResult::Queued,
             reply(StatusCode::OK, format!("payment recorded for {invoice}")),
         ),
         Ok(None) => (
-            "ignored",
+            WebhookResult::Ignored,
             reply(
                 StatusCode::OK,
                 format!("ignored: {} {}", event.kind, event.id),
@@ -134,7 +146,7 @@ async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (&'stati
         Err(e) => {
             tracing::error!(error = %e, "stripe event failed");
             (
-                "unavailable",
+                WebhookResult::Unavailable,
                 reply(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
             )
         }

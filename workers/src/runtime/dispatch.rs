@@ -7,6 +7,7 @@ use crate::layers::{
 };
 use crate::{Ctx, aggregation};
 use cep_shared::queue::{Leased, Settle};
+use cep_shared::vocabulary::JobOutcome;
 use cep_shared::{JobKind, Layer};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -64,13 +65,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// The `outcome` label of `cep_jobs_total`.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> JobOutcome {
         match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Retried(_) => "retried",
-            Outcome::Deferred(_) => "deferred",
-            Outcome::DeadLettered(_) => "dead",
-            Outcome::LeaseLost => "lease_lost",
+            Outcome::Succeeded => JobOutcome::Succeeded,
+            Outcome::Retried(_) => JobOutcome::Retried,
+            Outcome::Deferred(_) => JobOutcome::Deferred,
+            Outcome::DeadLettered(_) => JobOutcome::Dead,
+            Outcome::LeaseLost => JobOutcome::LeaseLost,
         }
     }
 }
@@ -181,7 +182,9 @@ async fn run_one_in_span(
     if let Ok(kind) = &kind {
         let q = kind.queue();
         let m = cep_shared::metrics::get();
-        m.jobs.with_label_values(&[q, outcome.label()]).inc();
+        m.jobs
+            .with_label_values(&[q, outcome.label().as_str()])
+            .inc();
         m.job_duration
             .with_label_values(&[q])
             .observe(started.elapsed().as_secs_f64());

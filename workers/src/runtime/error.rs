@@ -16,6 +16,10 @@ pub enum JobError {
     /// A dependency is down or busy; try again with backoff.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// A call went out and no answer came back (a timeout, a connection lost mid-way):
+    /// try again with backoff, but the call may have been carried out.
+    #[error("transient failure: {0}")]
+    Unanswered(String),
     /// Not now: a cap, a send window or a rate limit opens later.
     #[error("deferred: {reason}")]
     Deferred { until: i64, reason: String },
@@ -49,9 +53,18 @@ impl JobError {
     pub fn disposition(&self) -> Disposition {
         match self {
             JobError::Malformed(_) | JobError::Invalid(_) => Disposition::Abort,
-            JobError::Transient(_) | JobError::Store(_) | JobError::Queue(_) => Disposition::Retry,
+            JobError::Transient(_)
+            | JobError::Unanswered(_)
+            | JobError::Store(_)
+            | JobError::Queue(_) => Disposition::Retry,
             JobError::Deferred { until, .. } => Disposition::RetryAt(*until),
         }
+    }
+
+    /// Whether the failed work may still have been carried out: a call that went out
+    /// and got no answer. A refused connection or any HTTP answer means it was not.
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, JobError::Unanswered(_))
     }
 
     pub fn deferred(until: i64, reason: impl Into<String>) -> Self {
@@ -65,4 +78,30 @@ impl JobError {
 /// A handler that overruns its timeout is retried: it may have been slowed by load.
 pub fn timed_out(after: Duration) -> JobError {
     JobError::Transient(format!("timed out after {} s", after.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_call_left_without_an_answer_may_have_run_and_every_failure_keeps_its_fate() {
+        let unanswered = JobError::Unanswered("gbp: no answer within 20 s".into());
+        assert!(unanswered.may_have_run());
+        assert_eq!(unanswered.disposition(), Disposition::Retry);
+        assert_eq!(
+            unanswered.to_string(),
+            "transient failure: gbp: no answer within 20 s"
+        );
+        assert!(!JobError::Transient("gbp: cannot connect".into()).may_have_run());
+        assert!(!JobError::Invalid("gbp: no answer".into()).may_have_run());
+        assert_eq!(
+            JobError::Invalid("x".into()).disposition(),
+            Disposition::Abort
+        );
+        assert_eq!(
+            JobError::deferred(5, "window").disposition(),
+            Disposition::RetryAt(5)
+        );
+    }
 }

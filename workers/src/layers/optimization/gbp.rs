@@ -320,7 +320,7 @@ async fn edit(
         Err(e) => {
             // Not made (a refusal, our budget, a 5xx): `failed`, free for the retry. A
             // post whose answer never came may exist: `unknown`, never posted again.
-            let maybe_made = kind == "post" && provider::outcome_unknown(&e);
+            let maybe_made = kind == "post" && e.may_have_run();
             let status = if maybe_made { "unknown" } else { "failed" };
             sqlx::query(
                 "UPDATE gbp_edits SET status = $2, response = $3, updated_at = $4 WHERE id = $1",

@@ -7,10 +7,10 @@
 //! common `X-Autoreply` / `Precedence: auto_reply` markers) is not a reply; note that
 //! `X-Auto-Response-Suppress` asks *us* not to auto-reply and marks nothing.
 
-use super::{record_reply, suppress};
+use super::message::{bounce, record_reply};
+use super::suppression::suppress;
 use crate::{Ctx, JobError};
-use cep_shared::Layer;
-use cep_shared::store::Event;
+use cep_shared::vocabulary::EventKind;
 use serde::Serialize;
 
 /// What an inbound message is.
@@ -210,7 +210,7 @@ pub async fn handle(ctx: &Ctx, m: &Inbound) -> Result<Handled, JobError> {
             record_reply(ctx, id, now).await?;
         }
         (Kind::HardBounce, Some((id, _))) => {
-            super::bounce(ctx, id, "reported by the receiving server", now).await?;
+            bounce(ctx, id, "reported by the receiving server", now).await?;
         }
         (Kind::Unsubscribe, _) => {
             if let Some(address) = m.from_address() {
@@ -218,22 +218,13 @@ pub async fn handle(ctx: &Ctx, m: &Inbound) -> Result<Handled, JobError> {
             }
         }
         (Kind::AutoReply | Kind::SoftBounce, Some((id, _))) => {
-            let kind_name = if kind == Kind::AutoReply {
-                "auto_reply"
+            let event = if kind == Kind::AutoReply {
+                EventKind::AutoReply
             } else {
-                "soft_bounce"
+                EventKind::SoftBounce
             };
             ctx.store
-                .record_event(
-                    ctx.store.pool(),
-                    Event {
-                        layer: Layer::Outreach,
-                        kind: kind_name,
-                        subject: id,
-                        data: serde_json::json!({}),
-                        occurred_at: now,
-                    },
-                )
+                .record_event(ctx.store.pool(), event, id, serde_json::json!({}), now)
                 .await?;
         }
         _ => {}

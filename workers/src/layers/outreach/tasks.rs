@@ -4,8 +4,7 @@
 //! them, and closes each (`cep task-done`), saying whether the prospect answered.
 
 use crate::{Ctx, JobError};
-use cep_shared::Layer;
-use cep_shared::store::Event;
+use cep_shared::vocabulary::{Channel, EventKind, MessageStatus};
 use serde::Serialize;
 
 /// One piece of outreach waiting for a person.
@@ -50,16 +49,21 @@ impl std::str::FromStr for TaskOutcome {
 }
 
 /// Open tasks, oldest first (`channel`: only that one).
-pub async fn open(ctx: &Ctx, channel: Option<&str>, limit: u32) -> Result<Vec<OpenTask>, JobError> {
+pub async fn open(
+    ctx: &Ctx,
+    channel: Option<Channel>,
+    limit: u32,
+) -> Result<Vec<OpenTask>, JobError> {
     Ok(sqlx::query_as(
         "SELECT m.id, m.channel, m.prospect_id, p.name AS prospect, p.phone, p.website, m.body,
                 m.sent_at AS handed_out_at
            FROM messages m JOIN prospects p ON p.id = m.prospect_id
-          WHERE m.status = 'task' AND ($1 IS NULL OR m.channel = $1)
+          WHERE m.status = $3 AND ($1 IS NULL OR m.channel = $1)
           ORDER BY m.sent_at, m.id LIMIT $2",
     )
-    .bind(channel)
+    .bind(channel.map(Channel::as_str))
     .bind(i64::from(limit))
+    .bind(MessageStatus::Task.as_str())
     .fetch_all(ctx.store.pool())
     .await?)
 }
@@ -76,10 +80,12 @@ pub async fn is_message(ctx: &Ctx, id: &str) -> Result<bool, JobError> {
 /// Closes an open task with its outcome.
 pub async fn complete(ctx: &Ctx, id: &str, outcome: TaskOutcome, at: i64) -> Result<(), JobError> {
     let closed = sqlx::query(
-        "UPDATE messages SET status = 'done', updated_at = $2 WHERE id = $1 AND status = 'task'",
+        "UPDATE messages SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(at)
+    .bind(MessageStatus::Done.as_str())
+    .bind(MessageStatus::Task.as_str())
     .execute(ctx.store.pool())
     .await?;
     if closed.rows_affected() != 1 {
@@ -95,23 +101,20 @@ pub async fn complete(ctx: &Ctx, id: &str, outcome: TaskOutcome, at: i64) -> Res
     ctx.store
         .record_event(
             ctx.store.pool(),
-            Event {
-                layer: Layer::Outreach,
-                kind: "task_done",
-                subject: id,
-                data: serde_json::json!({ "outcome": outcome }),
-                occurred_at: at,
-            },
+            EventKind::TaskDone,
+            id,
+            serde_json::json!({ "outcome": outcome }),
+            at,
         )
         .await?;
     match outcome {
         TaskOutcome::Done => {}
         TaskOutcome::Replied => {
-            super::record_reply(ctx, id, at).await?;
+            super::message::record_reply(ctx, id, at).await?;
         }
         TaskOutcome::OptedOut => {
-            if let Some(address) = super::recipient_of(ctx, id).await? {
-                super::suppress(ctx, &address, "opted out to a person", at).await?;
+            if let Some(address) = super::suppression::recipient_of(ctx, id).await? {
+                super::suppression::suppress(ctx, &address, "opted out to a person", at).await?;
             }
         }
     }

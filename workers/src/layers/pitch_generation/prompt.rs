@@ -27,7 +27,9 @@ pub fn schema() -> serde_json::Value {
 
 pub fn prompt(brief: &Brief<'_>, tone: &str, variant: &str, rules: &PitchRules) -> Prompt {
     let limits = Channel::ALL
-        .map(|c| format!("{} ≤ {} words", c.as_str(), c.word_limit(rules)))
+        .iter()
+        .map(|&c| format!("{c} ≤ {} words", rules.word_limits.get(c)))
+        .collect::<Vec<_>>()
         .join(", ");
     let angle = if variant == "b" {
         "lead with what nearby competitors gain"
@@ -115,7 +117,7 @@ pub fn validate(
         let name = channel.as_str();
         let body = t.body.trim().to_owned();
         let words = writer::word_count(&body);
-        let limit = channel.word_limit(rules) as usize;
+        let limit = rules.word_limits.get(channel) as usize;
         if words == 0 {
             return Err(format!("{name}: empty body"));
         }

@@ -1,44 +1,8 @@
 //! The template pitch writer: our own wording, four channels, four tones, word limits
 //! and variant ids. An LLM writer will sit behind the same [`PitchDraft`] shape.
 
+pub use cep_shared::vocabulary::Channel;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Linkedin,
-    Phone,
-    Sms,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 4] = [
-        Channel::Email,
-        Channel::Linkedin,
-        Channel::Phone,
-        Channel::Sms,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Linkedin => "linkedin",
-            Channel::Phone => "phone",
-            Channel::Sms => "sms",
-        }
-    }
-
-    pub fn word_limit(self, rules: &cep_shared::config::PitchRules) -> u32 {
-        let l = &rules.word_limits;
-        match self {
-            Channel::Email => l.email,
-            Channel::Linkedin => l.linkedin,
-            Channel::Phone => l.phone,
-            Channel::Sms => l.sms,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PitchDraft {
@@ -47,6 +11,18 @@ pub struct PitchDraft {
     pub variant: String,
     pub subject: Option<String>,
     pub body: String,
+}
+
+/// A draft cut to its word limit and scored, as stored and reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pitch {
+    pub id: String,
+    pub channel: Channel,
+    pub variant: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub word_count: usize,
+    pub confidence: f64,
 }
 
 /// What the writer knows about the prospect.
@@ -159,6 +135,7 @@ pub fn cut_to(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cep_shared::config::PitchRules;
 
     #[test]
     fn amounts_print_with_thousands_separators() {
@@ -171,5 +148,32 @@ mod tests {
         assert_eq!(cut_to("one two three four", 2), "one two…");
         assert_eq!(cut_to("one two.", 5), "one two.");
         assert_eq!(word_count(&cut_to(&"w ".repeat(300), 150)), 150);
+    }
+
+    #[test]
+    fn every_channel_fits_its_word_limit_and_offers_an_audit() {
+        let r = PitchRules::default();
+        let pains = vec!["no photos".to_string(), "no recent posts".to_string()];
+        let brief = Brief {
+            business: "Oak Family Dental",
+            category: "dental",
+            location: "Miami, FL",
+            pain_points: &pains,
+            revenue_lost: 250_000,
+            website: &[],
+            facts: &[],
+        };
+        for tone in ["professional", "casual", "direct", "consultative"] {
+            for &ch in Channel::ALL {
+                let d = write(&brief, ch, tone, "a");
+                let limit = r.word_limits.get(ch) as usize;
+                let body = cut_to(&d.body, limit);
+                assert!(word_count(&body) <= limit);
+                assert!(
+                    body.to_lowercase().contains("free audit"),
+                    "{ch:?} {tone}: {body}"
+                );
+            }
+        }
     }
 }

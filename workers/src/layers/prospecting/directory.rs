@@ -2,8 +2,8 @@
 //! with the profile signals the GBP score needs. Real sources implement the same
 //! [`ProspectSource`] shape.
 
-use super::rules::ProfileSignals;
 use cep_shared::ids::SeededRng;
+use cep_shared::signals::ProfileSignals;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

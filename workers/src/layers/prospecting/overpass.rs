@@ -8,10 +8,10 @@
 //! enforced by the `overpass` rate limit (10/minute, 10,000/day by default).
 
 use super::directory::Business;
-use super::rules::ProfileSignals;
 use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
+use cep_shared::signals::ProfileSignals;
 use serde::Deserialize;
 
 /// The OSM tags a category is found by.

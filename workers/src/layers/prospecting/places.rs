@@ -6,10 +6,10 @@
 //! ([`details`]) when it writes the pitch.
 
 use super::directory::Business;
-use super::rules::ProfileSignals;
 use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
+use cep_shared::signals::ProfileSignals;
 use serde::Deserialize;
 
 /// What the score needs; `rating`, `userRatingCount`, `websiteUri` and

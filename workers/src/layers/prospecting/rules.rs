@@ -1,6 +1,7 @@
 //! The GBP score, lead class, revenue lost and opportunities of `business-rules.md`.
 
-use cep_shared::config::ProspectingRules;
+use super::directory::Business;
+use cep_shared::config::{ProspectSource, ProspectingRules};
 pub use cep_shared::signals::ProfileSignals;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,68 @@ pub fn opportunities(s: &ProfileSignals) -> Vec<&'static str> {
     out
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prospect {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub location: String,
+    pub gbp_score: u32,
+    pub lead_class: LeadClass,
+    pub revenue_lost: u64,
+    pub opportunities: Vec<String>,
+}
+
+/// Scores and ranks what a source found: hottest (lowest score) first, ties by id.
+pub fn rank(found: Vec<Business>, ctx_rules: &ProspectingRules) -> Vec<(Business, Prospect)> {
+    let mut ranked: Vec<(Business, Prospect)> = found
+        .into_iter()
+        .map(|b| {
+            let score = gbp_score(&b.signals, ctx_rules);
+            let p = Prospect {
+                id: b.id.clone(),
+                name: b.name.clone(),
+                category: b.category.clone(),
+                location: b.location.clone(),
+                gbp_score: score,
+                lead_class: lead_class(score, ctx_rules),
+                revenue_lost: revenue_lost(score, ctx_rules),
+                opportunities: opportunities(&b.signals)
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            };
+            (b, p)
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.1.gbp_score
+            .cmp(&b.1.gbp_score)
+            .then_with(|| a.1.id.cmp(&b.1.id))
+    });
+    ranked
+}
+
+/// How many prospects a campaign keeps: an explicit `max_prospects` wins, else the
+/// configured number scaled by the feedback loop's priority for the category.
+pub fn campaign_size(explicit: Option<u32>, priority: Option<f64>, r: &ProspectingRules) -> usize {
+    match explicit {
+        Some(n) => n as usize,
+        None => (f64::from(r.max_prospects) * priority.unwrap_or(1.0))
+            .round()
+            .max(1.0) as usize,
+    }
+}
+
+/// Where a source's data came from, for research logs (and its attribution).
+pub fn citation(source: ProspectSource) -> &'static str {
+    match source {
+        ProspectSource::Offline => "offline directory",
+        ProspectSource::Overpass => "© OpenStreetMap contributors (Overpass API)",
+        ProspectSource::Places => "Google Places API (New)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +250,17 @@ mod tests {
         assert_eq!(lead_class(80, &r), LeadClass::NotQualified);
         assert_eq!(revenue_lost(60, &r), 25_000);
         assert!(LeadClass::Warm.qualifies() && !LeadClass::Cold.qualifies());
+    }
+
+    #[test]
+    fn a_campaign_keeps_the_explicit_number_else_the_configured_one_scaled_by_priority() {
+        let r = ProspectingRules::default();
+        assert_eq!(campaign_size(Some(3), Some(2.0), &r), 3);
+        assert_eq!(campaign_size(None, None, &r), r.max_prospects as usize);
+        assert_eq!(
+            campaign_size(None, Some(0.5), &r),
+            (f64::from(r.max_prospects) * 0.5).round() as usize
+        );
+        assert_eq!(campaign_size(None, Some(0.0), &r), 1);
     }
 }

@@ -1,0 +1,70 @@
+//! The suppression list every send checks: opt-outs and hard bounces. Suppressing an
+//! address takes its prospects out of the sequence.
+
+use crate::{Ctx, JobError};
+use cep_shared::vocabulary::{Channel, EventKind, ProspectStatus};
+
+pub async fn is_suppressed(ctx: &Ctx, address: &str) -> Result<bool, JobError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT reason FROM suppressions WHERE address = $1")
+            .bind(address.to_lowercase())
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// An opt-out or hard bounce: the address goes on the suppression list every later send
+/// checks, and its prospects leave the sequence.
+pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result<(), JobError> {
+    let address = address.trim().to_lowercase();
+    let mut tx = ctx.store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(&address)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE prospects SET status = $3, updated_at = $2
+          WHERE (LOWER(email) = $1 OR phone = $1) AND status IN ($4, $5, $6, $7)",
+    )
+    .bind(&address)
+    .bind(at)
+    .bind(ProspectStatus::Stopped.as_str())
+    .bind(ProspectStatus::New.as_str())
+    .bind(ProspectStatus::Pitched.as_str())
+    .bind(ProspectStatus::Contacted.as_str())
+    .bind(ProspectStatus::Replied.as_str())
+    .execute(&mut *tx)
+    .await?;
+    ctx.store
+        .record_event(
+            &mut *tx,
+            EventKind::Suppressed,
+            &address,
+            serde_json::json!({ "reason": reason }),
+            at,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The address a message went to (an email address, or a phone number for texts and
+/// calls), for the unsubscribe endpoint and bounces.
+pub async fn recipient_of(ctx: &Ctx, message_row_id: &str) -> Result<Option<String>, JobError> {
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT m.channel, p.email, p.phone FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
+    )
+    .bind(message_row_id)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    Ok(
+        row.and_then(|(channel, email, phone)| match channel.parse::<Channel>() {
+            Ok(Channel::Sms | Channel::Phone) => phone,
+            _ => email,
+        }),
+    )
+}

@@ -1,0 +1,175 @@
+//! Reporting's SQL: the previous report's metrics, what a client's and the agency's
+//! numbers were over a period, and a report with its insights.
+
+use super::rules::Report;
+use crate::layers::finance;
+use crate::{Ctx, JobError};
+use cep_shared::clock::DAY;
+use cep_shared::ids::stable_id;
+use cep_shared::vocabulary::EventKind;
+use std::collections::BTreeMap;
+
+/// Clients active at some point of `[from, now)`.
+pub async fn clients(ctx: &Ctx, from: i64, now: i64) -> Result<Vec<String>, JobError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM clients WHERE started_at < $1 AND (canceled_at IS NULL OR canceled_at >= $2) ORDER BY id",
+    )
+    .bind(now)
+    .bind(from)
+    .fetch_all(ctx.store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The metrics of the subject's latest report of this type that ended by `before`.
+pub async fn previous_metrics(
+    ctx: &Ctx,
+    client_id: &str,
+    report_type: &str,
+    before: i64,
+) -> Result<BTreeMap<String, f64>, JobError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT metrics FROM reports WHERE client_id = $1 AND report_type = $2 AND period_end <= $3
+          ORDER BY period_end DESC LIMIT 1",
+    )
+    .bind(client_id)
+    .bind(report_type)
+    .bind(before)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    match row {
+        Some((json,)) => {
+            let ms: Vec<super::rules::Metric> = serde_json::from_str(&json)?;
+            Ok(ms.into_iter().map(|m| (m.name, m.value)).collect())
+        }
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// A client's name, its metric values over `[from, to)` and the bars of its profile
+/// score over its optimization runs.
+pub async fn client_values(
+    ctx: &Ctx,
+    client_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<(String, Vec<(String, f64)>, Vec<(String, f64)>), JobError> {
+    let pool = ctx.store.pool();
+    let (name, score, started, live): (String, i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT business_name, gbp_score, started_at, live_at FROM clients WHERE id = $1",
+    )
+    .bind(client_id)
+    .fetch_one(pool)
+    .await?;
+    let runs: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT period, MIN(score_before), MAX(score_after) FROM optimizations WHERE client_id = $1
+          GROUP BY period ORDER BY period",
+    )
+    .bind(client_id)
+    .fetch_all(pool)
+    .await?;
+    let (gain,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(MAX(score_after) - MIN(score_before), 0) AS BIGINT) FROM optimizations
+          WHERE client_id = $1 AND created_at >= $2 AND created_at < $3",
+    )
+    .bind(client_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let (posts,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM posts WHERE client_id = $1 AND scheduled_for >= $2 AND scheduled_for < $3",
+    )
+    .bind(client_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let r = &ctx.settings.layers.optimization;
+    let mut values = vec![
+        ("gbp_score".to_string(), score as f64),
+        ("score_gain".into(), gain as f64),
+        (
+            "visibility_gain".into(),
+            r.visibility_per_point * gain as f64,
+        ),
+        ("posts_scheduled".into(), posts as f64),
+    ];
+    if let Some(live) = live {
+        values.push((
+            "onboarding_days".into(),
+            (live - started) as f64 / DAY as f64,
+        ));
+    }
+    let mut bars: Vec<(String, f64)> = match runs.first() {
+        Some((_, before, _)) => vec![("start".into(), *before as f64)],
+        None => Vec::new(),
+    };
+    bars.extend(runs.into_iter().map(|(p, _, after)| (p, after as f64)));
+    bars.push(("now".into(), score as f64));
+    Ok((name, values, bars))
+}
+
+/// The agency's pipeline and money over `[from, to)`.
+pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String, f64)>, JobError> {
+    let s = &ctx.store;
+    let found = s.count_events(EventKind::ProspectFound, from, to).await? as f64;
+    let contacted = s.count_events(EventKind::Contacted, from, to).await? as f64;
+    let bookings = (s.count_events(EventKind::Booked, from, to).await?
+        - s.count_events(EventKind::Canceled, from, to).await?)
+        .max(0) as f64;
+    let m = finance::metrics(ctx, to).await?;
+    let mut v = vec![
+        ("prospects_found".to_string(), found),
+        ("contacted".into(), contacted),
+        ("bookings".into(), bookings),
+    ];
+    if contacted > 0.0 {
+        v.push(("conversion_percent".into(), bookings / contacted * 100.0));
+    }
+    v.push(("new_clients".into(), m.new_clients as f64));
+    if let Some(cac) = m.cac_cents {
+        v.push(("acquisition_cost".into(), cac as f64 / 100.0));
+    }
+    v.push(("revenue".into(), m.revenue_cents as f64 / 100.0));
+    v.push(("mrr".into(), m.mrr_cents as f64 / 100.0));
+    Ok(v)
+}
+
+/// A report and its insights, in one transaction (kept as first written).
+pub async fn save(ctx: &Ctx, period: &str, report: &Report, html: &str) -> Result<(), JobError> {
+    let now = ctx.now();
+    let mut tx = ctx.store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO reports (id, client_id, report_type, period_start, period_end, metrics, html, created_at)
+         VALUES ($1, $2, $8, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&report.id)
+    .bind(&report.client_id)
+    .bind(report.period_start)
+    .bind(report.period_end)
+    .bind(serde_json::to_string(&report.metrics)?)
+    .bind(html)
+    .bind(now)
+    .bind(&report.report_type)
+    .execute(&mut *tx)
+    .await?;
+    for text in &report.insights {
+        sqlx::query(
+            "INSERT INTO insights (id, source, period, subject, metric, details, created_at)
+             VALUES ($1, 'reporting', $2, $3, 'report', $4, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(stable_id(
+            "ins",
+            &["reporting", period, &report.client_id, text],
+        ))
+        .bind(period)
+        .bind(&report.client_id)
+        .bind(text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
