@@ -60,7 +60,8 @@ pub fn rules_yaml(settings: &Settings) -> String {
 
     out.push_str("  - name: cep-phi-sync\n    rules:\n");
     let thresholds = settings.cep.phi_thresholds.ascending();
-    for (name, value) in thresholds.iter().rev() {
+    for (status, value) in thresholds.iter().rev() {
+        let name = status.as_str();
         // Below the two lowest bands the machine is failing; above them it is degrading.
         let severity = if *value <= thresholds[1].1 {
             "critical"

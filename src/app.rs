@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use cep_shared::queue::{QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
+use cep_shared::vocabulary::PhiStatus;
 use cep_shared::{Clock, JobKind, Secrets, Settings};
 use cep_workers::Ctx;
 use cep_workers::runtime::{self, WorkerOptions};
@@ -91,7 +92,7 @@ pub async fn health(ctx: &Ctx) -> (String, bool) {
                     fmt(h.health)
                 ));
             }
-            let critical = c.status == "critical";
+            let critical = c.status == PhiStatus::Critical;
             ok &= !critical;
             out.push_str(&format!(
                 "{}  coherence: Φ_sync {} ({})\n",

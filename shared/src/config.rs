@@ -9,8 +9,9 @@ mod validate;
 pub use providers::*;
 pub use rules::*;
 pub use secrets::Secrets;
-pub use validate::{CHANNELS, parse_cron};
+pub use validate::{Finding, Severity, parse_cron};
 
+use crate::vocabulary::PhiStatus;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -122,14 +123,14 @@ impl Default for PhiThresholds {
 
 impl PhiThresholds {
     /// Ascending `(status, threshold)` pairs.
-    pub fn ascending(&self) -> [(&'static str, f64); 6] {
+    pub fn ascending(&self) -> [(PhiStatus, f64); 6] {
         [
-            ("infrastructure", self.infrastructure),
-            ("factory", self.factory),
-            ("sales", self.sales),
-            ("operations", self.operations),
-            ("machine", self.machine),
-            ("production", self.production),
+            (PhiStatus::Infrastructure, self.infrastructure),
+            (PhiStatus::Factory, self.factory),
+            (PhiStatus::Sales, self.sales),
+            (PhiStatus::Operations, self.operations),
+            (PhiStatus::Machine, self.machine),
+            (PhiStatus::Production, self.production),
         ]
     }
 }

@@ -1,5 +1,7 @@
-//! What two or more parts of the CEP fleet need: layer names, configuration, the clock,
-//! the Φ_sync maths, the store and the queue.
+//! What two or more parts of the CEP fleet need: layer names and the named states,
+//! the job contracts between layers, configuration, the clock, the Φ_sync maths, the
+//! store and the queue. It depends on no other crate of ours; everything else may
+//! depend on it.
 
 pub mod clock;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod phi;
 pub mod queue;
 pub mod signals;
 pub mod store;
+pub mod vocabulary;
 
 pub use clock::Clock;
 pub use config::{Secrets, Settings};

@@ -2,6 +2,7 @@
 
 use crate::config::{ContainersSettings, PhiThresholds, RedFlagSettings};
 use crate::layer::Container;
+use crate::vocabulary::PhiStatus;
 use serde::{Deserialize, Serialize};
 
 /// A ratio over a window; `None` when the window holds nothing to divide by.
@@ -39,23 +40,22 @@ pub struct Coherence {
     /// `Σ health × weight`; when a container has no data the others' weights are scaled
     /// up to sum to 1 and `missing` names it. `None` when no container has data.
     pub phi_sync: Option<f64>,
-    pub status: String,
+    pub status: PhiStatus,
     pub containers: Vec<ContainerHealth>,
     pub missing: Vec<Container>,
     pub red_flags: Vec<String>,
 }
 
-pub fn status(phi: Option<f64>, thresholds: &PhiThresholds) -> String {
+pub fn status(phi: Option<f64>, thresholds: &PhiThresholds) -> PhiStatus {
     let Some(phi) = phi else {
-        return "no data".into();
+        return PhiStatus::NoData;
     };
     thresholds
         .ascending()
         .iter()
         .rev()
         .find(|(_, t)| phi >= *t - 1e-12)
-        .map(|(name, _)| (*name).to_owned())
-        .unwrap_or_else(|| "critical".into())
+        .map_or(PhiStatus::Critical, |(status, _)| *status)
 }
 
 pub fn coherence(
@@ -164,19 +164,19 @@ mod tests {
         );
         // 0.9×0.33 + 0.8×0.33 + 0.9×0.34 = 0.867
         assert!((c.phi_sync.unwrap() - 0.867).abs() < 1e-9);
-        assert_eq!(c.status, "operations");
+        assert_eq!(c.status, PhiStatus::Operations);
         assert!(c.red_flags.is_empty(), "{:?}", c.red_flags);
     }
 
     #[test]
     fn status_is_the_highest_threshold_met_and_critical_below_all() {
         let t = PhiThresholds::default();
-        assert_eq!(status(Some(0.95), &t), "production");
-        assert_eq!(status(Some(0.90), &t), "machine");
-        assert_eq!(status(Some(0.66), &t), "factory");
-        assert_eq!(status(Some(0.30), &t), "infrastructure");
-        assert_eq!(status(Some(0.29), &t), "critical");
-        assert_eq!(status(None, &t), "no data");
+        assert_eq!(status(Some(0.95), &t), PhiStatus::Production);
+        assert_eq!(status(Some(0.90), &t), PhiStatus::Machine);
+        assert_eq!(status(Some(0.66), &t), PhiStatus::Factory);
+        assert_eq!(status(Some(0.30), &t), PhiStatus::Infrastructure);
+        assert_eq!(status(Some(0.29), &t), PhiStatus::Critical);
+        assert_eq!(status(None, &t), PhiStatus::NoData);
     }
 
     #[test]
@@ -228,6 +228,6 @@ mod tests {
         assert_eq!(c.missing, vec![Container::Finance]);
         let none = coherence(&[], &s.containers, &s.cep.phi_thresholds, &s.cep.red_flags);
         assert_eq!(none.phi_sync, None);
-        assert_eq!(none.status, "no data");
+        assert_eq!(none.status, PhiStatus::NoData);
     }
 }

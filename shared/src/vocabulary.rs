@@ -119,6 +119,23 @@ impl ProspectStatus {
 }
 
 vocabulary! {
+    /// How promising a prospect is, from its profile score (`prospects.lead_class`).
+    LeadClass("lead class") {
+        Hot = "hot",
+        Warm = "warm",
+        Cold = "cold",
+        NotQualified = "not_qualified",
+    }
+}
+
+impl LeadClass {
+    /// Only hot and warm leads go on to pitching.
+    pub const fn qualifies(self) -> bool {
+        matches!(self, Self::Hot | Self::Warm)
+    }
+}
+
+vocabulary! {
     /// A channel a pitch is written for and a message goes out on.
     Channel("channel") {
         Email = "email",
@@ -150,6 +167,19 @@ vocabulary! {
     MeetingState("meeting state") {
         Scheduled = "scheduled",
         Canceled = "canceled",
+    }
+}
+
+vocabulary! {
+    /// A Business Profile edit's state (`gbp_edits.status`): recorded only in dry run,
+    /// then `applying → applied`, or `failed` (free for a retry), or `unknown` (the call
+    /// got no answer: never made again).
+    EditStatus("profile edit status") {
+        DryRun = "dry_run",
+        Applying = "applying",
+        Applied = "applied",
+        Failed = "failed",
+        Unknown = "unknown",
     }
 }
 
@@ -223,6 +253,21 @@ impl EventKind {
 }
 
 vocabulary! {
+    /// Where Φ_sync stands: the highest threshold it meets, `critical` below them all,
+    /// `no data` when no container has any.
+    PhiStatus("Φ_sync status") {
+        NoData = "no data",
+        Critical = "critical",
+        Infrastructure = "infrastructure",
+        Factory = "factory",
+        Sales = "sales",
+        Operations = "operations",
+        Machine = "machine",
+        Production = "production",
+    }
+}
+
+vocabulary! {
     /// How an attempt ended: the `outcome` label of `cep_jobs_total`.
     JobOutcome("job outcome") {
         Succeeded = "succeeded",
@@ -284,6 +329,9 @@ mod tests {
         round_trip(ClientState::ALL, ClientState::as_str);
         round_trip(MeetingState::ALL, MeetingState::as_str);
         round_trip(BookingAction::ALL, BookingAction::as_str);
+        round_trip(PhiStatus::ALL, PhiStatus::as_str);
+        round_trip(EditStatus::ALL, EditStatus::as_str);
+        round_trip(LeadClass::ALL, LeadClass::as_str);
         round_trip(EventKind::ALL, EventKind::as_str);
         round_trip(JobOutcome::ALL, JobOutcome::as_str);
         round_trip(WebhookResult::ALL, WebhookResult::as_str);

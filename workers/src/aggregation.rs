@@ -141,7 +141,7 @@ pub async fn handle(ctx: &Ctx, job: AggregationJob) -> Result<Coherence, JobErro
     .bind(stable_id("phi", &[&job.period]))
     .bind(now)
     .bind(c.phi_sync)
-    .bind(&c.status)
+    .bind(c.status.as_str())
     .bind(health(Container::Sales))
     .bind(health(Container::Operations))
     .bind(health(Container::Finance))

@@ -37,31 +37,33 @@ pub struct ProspectingRules {
     pub revenue_lost_other: u64,
 }
 
+/// The business categories of the seed: the default campaigns and the offline
+/// directory's.
+pub const CATEGORIES: [&str; 17] = [
+    "dental",
+    "hvac",
+    "plumbing",
+    "electrician",
+    "roofing",
+    "landscaping",
+    "auto repair",
+    "chiropractor",
+    "veterinarian",
+    "real estate",
+    "attorney",
+    "accountant",
+    "restaurant",
+    "salon",
+    "spa",
+    "gym",
+    "fitness",
+];
+
 impl Default for ProspectingRules {
     fn default() -> Self {
         Self {
             max_prospects: 20,
-            categories: [
-                "dental",
-                "hvac",
-                "plumbing",
-                "electrician",
-                "roofing",
-                "landscaping",
-                "auto repair",
-                "chiropractor",
-                "veterinarian",
-                "real estate",
-                "attorney",
-                "accountant",
-                "restaurant",
-                "salon",
-                "spa",
-                "gym",
-                "fitness",
-            ]
-            .map(String::from)
-            .to_vec(),
+            categories: CATEGORIES.map(String::from).to_vec(),
             locations: [
                 "Miami, FL",
                 "Austin, TX",

@@ -1,26 +1,74 @@
-//! Validation run once at load; every error names its key.
+//! Validation run once at load; every finding names its key. One list of findings
+//! serves both the start (which refuses the first failure) and `cep architecture check`
+//! (which reports them all).
 
 use super::{ConfigError, PitchWriter, ProspectSource, Provider, Settings};
 use crate::layer::Container;
+use crate::vocabulary::Channel;
 use std::str::FromStr;
 
-pub const CHANNELS: [&str; 4] = ["email", "linkedin", "phone", "sms"];
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-fn check(ok: bool, key: &str, reason: impl Into<String>) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(key, reason))
+/// How serious a finding is: a failure refuses to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warn,
+    Fail,
+}
+
+/// One thing wrong with the configuration: the key it concerns and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub key: String,
+    pub severity: Severity,
+    pub reason: String,
+}
+
+impl From<Finding> for ConfigError {
+    fn from(f: Finding) -> Self {
+        ConfigError::invalid(&f.key, f.reason)
     }
 }
 
-fn ratio(value: f64, key: &str) -> Result<(), ConfigError> {
-    check(
-        value.is_finite() && (0.0..=1.0).contains(&value),
-        key,
-        format!("must be between 0 and 1, got {value}"),
-    )
+/// The findings of one pass over the configuration, in the order of its keys.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn check(&mut self, ok: bool, key: &str, reason: impl Into<String>) {
+        if !ok {
+            self.0.push(Finding {
+                key: key.to_owned(),
+                severity: Severity::Fail,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    fn ratio(&mut self, value: f64, key: &str) {
+        self.check(
+            value.is_finite() && (0.0..=1.0).contains(&value),
+            key,
+            format!("must be between 0 and 1, got {value}"),
+        );
+    }
+
+    fn cron(&mut self, expr: &str, key: &str) {
+        if let Err(e) = parse_cron(expr, key) {
+            let ConfigError::Invalid { key, reason } = e else {
+                return;
+            };
+            self.check(false, &key, reason);
+        }
+    }
+
+    /// The first failure, as the error that refuses to start.
+    fn first_failure(self) -> Result<(), ConfigError> {
+        match self.0.into_iter().find(|f| f.severity == Severity::Fail) {
+            Some(f) => Err(f.into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Parses a seven-field cron expression, naming `key` when it does not parse.
@@ -30,33 +78,49 @@ pub fn parse_cron(expr: &str, key: &str) -> Result<cron::Schedule, ConfigError> 
 }
 
 impl Settings {
+    /// Every way the configuration is wrong, each naming its key; empty when it is
+    /// valid.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut f = Findings::default();
+        self.collect(&mut f);
+        f.0
+    }
+
+    /// Refuses the configuration at its first failure, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut f = Findings::default();
+        self.collect(&mut f);
+        f.first_failure()
+    }
+
+    fn collect(&self, f: &mut Findings) {
         let mut sum = 0.0;
         for c in Container::ALL {
             let s = self.containers.get(c);
             let key = format!("containers.{}", c.as_str());
-            ratio(s.weight, &format!("{key}.weight"))?;
-            parse_cron(&s.schedule, &format!("{key}.schedule"))?;
+            f.ratio(s.weight, &format!("{key}.weight"));
+            f.cron(&s.schedule, &format!("{key}.schedule"));
             sum += s.weight;
         }
-        check(
+        f.check(
             (sum - 1.0).abs() < 1e-9,
             "containers",
             format!("container weights must sum to 1, they sum to {sum:.4}"),
-        )?;
+        );
 
         let mut previous = ("", 0.0);
-        for (name, value) in self.cep.phi_thresholds.ascending() {
+        for (status, value) in self.cep.phi_thresholds.ascending() {
+            let name = status.as_str();
             let key = format!("cep.phi_thresholds.{name}");
-            ratio(value, &key)?;
-            check(
+            f.ratio(value, &key);
+            f.check(
                 value > previous.1,
                 &key,
                 format!(
                     "must be above `{}` ({}), thresholds ascend",
                     previous.0, previous.1
                 ),
-            )?;
+            );
             previous = (name, value);
         }
         let rf = &self.cep.red_flags;
@@ -70,285 +134,293 @@ impl Settings {
             ("finance_error_rate_above", rf.finance_error_rate_above),
             ("health_spread_above", rf.health_spread_above),
         ] {
-            ratio(v, &format!("cep.red_flags.{name}"))?;
+            f.ratio(v, &format!("cep.red_flags.{name}"));
         }
 
-        parse_cron(&self.schedules.aggregation, "schedules.aggregation")?;
-        check(
+        f.cron(&self.schedules.aggregation, "schedules.aggregation");
+        f.check(
             self.schedules.tick_seconds > 0,
             "schedules.tick_seconds",
             "must be positive",
-        )?;
+        );
 
         let q = &self.queue;
-        check(
+        f.check(
             !q.key_prefix.is_empty(),
             "queue.key_prefix",
             "must not be empty",
-        )?;
-        check(
+        );
+        f.check(
             q.heartbeat_interval_seconds > 0,
             "queue.heartbeat_interval_seconds",
             "must be positive",
-        )?;
-        check(
+        );
+        f.check(
             q.missed_heartbeats >= 2,
             "queue.missed_heartbeats",
             "must be at least 2",
-        )?;
-        check(
+        );
+        f.check(
             q.max_attempts >= 1,
             "queue.max_attempts",
             "must be at least 1",
-        )?;
-        check(
+        );
+        f.check(
             (1..=crate::queue::MAX_FETCH as u32).contains(&q.fetch_batch),
             "queue.fetch_batch",
             "must be between 1 and 1000 (one fetch moves its batch in one Redis script)",
-        )?;
-        check(
+        );
+        f.check(
             q.backoff_base_seconds <= q.backoff_max_seconds,
             "queue.backoff_base_seconds",
             "must not exceed queue.backoff_max_seconds",
-        )?;
-        check(
+        );
+        f.check(
             q.idempotency_ttl_days >= 1,
             "queue.idempotency_ttl_days",
             "must be at least 1",
-        )?;
+        );
 
-        check(
+        f.check(
             self.server.sample_seconds > 0,
             "server.sample_seconds",
             "must be positive",
-        )?;
+        );
         if let Some(url) = &self.server.pushgateway_url {
-            check(
+            f.check(
                 url.starts_with("http://") || url.starts_with("https://"),
                 "server.pushgateway_url",
                 "must be an http(s) URL",
-            )?;
+            );
         }
         let w = &self.worker;
-        check(
+        f.check(
             w.concurrency >= 1,
             "worker.concurrency",
             "must be at least 1",
-        )?;
+        );
         let window = q.orphan_window().as_secs();
-        check(
+        f.check(
             w.shutdown_deadline_seconds < window,
             "worker.shutdown_deadline_seconds",
             format!(
                 "must be shorter than the queue's orphan window (heartbeat_interval_seconds × missed_heartbeats = {window} s), or a draining worker's jobs would run twice"
             ),
-        )?;
+        );
 
-        self.validate_layers()?;
-        self.validate_backends()
+        self.validate_layers(f);
+        self.validate_backends(f);
     }
 
-    fn validate_backends(&self) -> Result<(), ConfigError> {
+    fn validate_backends(&self, f: &mut Findings) {
         if let Some(url) = &self.backends.redis_url {
-            check(
+            f.check(
                 url.starts_with("redis://") || url.starts_with("rediss://"),
                 "backends.redis_url",
                 "must start with redis:// or rediss://",
-            )?;
+            );
         }
         if let Some(url) = &self.backends.database_url {
-            check(
+            f.check(
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "backends.database_url",
                 "must start with postgres:// (the embedded default needs no URL)",
-            )?;
+            );
         }
-        check(
+        f.check(
             self.backends.redis_url.is_some() == self.backends.database_url.is_some(),
             "backends",
             "set both REDIS_URL and DATABASE_URL for the fleet, or neither for the embedded default",
-        )
+        );
     }
 
-    fn validate_layers(&self) -> Result<(), ConfigError> {
+    fn validate_layers(&self, f: &mut Findings) {
         let l = &self.layers;
         let p = &l.prospecting;
-        check(
+        f.check(
             p.max_prospects >= 1,
             "layers.prospecting.max_prospects",
             "must be at least 1",
-        )?;
-        check(
+        );
+        f.check(
             !p.categories.is_empty(),
             "layers.prospecting.categories",
             "must not be empty",
-        )?;
-        check(
+        );
+        f.check(
             !p.locations.is_empty(),
             "layers.prospecting.locations",
             "must not be empty",
-        )?;
-        check(
+        );
+        f.check(
             p.campaigns_per_day >= 1,
             "layers.prospecting.campaigns_per_day",
             "must be at least 1",
-        )?;
-        check(
+        );
+        f.check(
             p.hot_below < p.warm_below && p.warm_below < p.cold_below && p.cold_below <= 100,
             "layers.prospecting.hot_below",
             "lead class bounds must ascend: hot_below < warm_below < cold_below ≤ 100",
-        )?;
-        check(
+        );
+        f.check(
             p.score.total() == 100,
             "layers.prospecting.score",
             format!(
                 "points must add up to 100, they add up to {}",
                 p.score.total()
             ),
-        )?;
+        );
 
         let pitch = &l.pitch_generation;
-        check(
+        f.check(
             ["professional", "casual", "direct", "consultative"]
                 .contains(&pitch.default_tone.as_str()),
             "layers.pitch_generation.default_tone",
             "must be one of professional, casual, direct, consultative",
-        )?;
-        check(
+        );
+        f.check(
             !pitch.variants.is_empty(),
             "layers.pitch_generation.variants",
             "must not be empty",
-        )?;
-        ratio(
+        );
+        f.ratio(
             pitch.length_bonus_share,
             "layers.pitch_generation.length_bonus_share",
-        )?;
+        );
 
         let o = &l.outreach;
-        check(
+        f.check(
             !o.sequence.is_empty(),
             "layers.outreach.sequence",
             "must have at least one step",
-        )?;
+        );
         for (i, step) in o.sequence.iter().enumerate() {
-            check(
-                CHANNELS.contains(&step.channel.as_str()),
+            f.check(
+                step.channel.parse::<Channel>().is_ok(),
                 &format!("layers.outreach.sequence[{i}].channel"),
-                format!("`{}` is not one of {}", step.channel, CHANNELS.join(", ")),
-            )?;
+                format!(
+                    "`{}` is not one of {}",
+                    step.channel,
+                    Channel::ALL
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
         }
         for (i, day) in o.send_days.iter().enumerate() {
-            check(
+            f.check(
                 WEEKDAYS.contains(&day.as_str()),
                 &format!("layers.outreach.send_days[{i}]"),
                 format!("`{day}` is not one of {}", WEEKDAYS.join(", ")),
-            )?;
+            );
         }
-        check(
+        f.check(
             o.send_start_hour < o.send_end_hour && o.send_end_hour <= 24,
             "layers.outreach.send_start_hour",
             "the send window must be start < end ≤ 24",
-        )?;
-        check(
+        );
+        f.check(
             !o.postal_address.trim().is_empty(),
             "layers.outreach.postal_address",
             "every email needs a postal address",
-        )?;
+        );
 
-        check(
+        f.check(
             o.dry_run || !self.providers.smtp.host.trim().is_empty(),
             "layers.outreach.dry_run",
             "sending for real needs an SMTP server: set providers.smtp.host, or keep dry_run: true",
-        )?;
-        check(
+        );
+        f.check(
             l.booking.scheduling_url.starts_with("https://")
                 || l.booking.scheduling_url.starts_with("http://"),
             "layers.booking.scheduling_url",
             "must be an http(s) URL",
-        )?;
+        );
         for (key, tier) in [
             ("layers.onboarding.hot_tier", &l.onboarding.hot_tier),
             ("layers.onboarding.warm_tier", &l.onboarding.warm_tier),
         ] {
-            check(
+            f.check(
                 l.finance.tier(tier).is_some(),
                 key,
                 format!("`{tier}` is not one of starter, professional, enterprise"),
-            )?;
+            );
         }
-        check(
+        f.check(
             !l.onboarding.checklist.is_empty(),
             "layers.onboarding.checklist",
             "must have at least one task",
-        )?;
+        );
         let opt = &l.optimization;
-        check(
+        f.check(
             opt.default_run <= opt.kinds.len(),
             "layers.optimization.default_run",
             "cannot exceed the number of kinds",
-        )?;
-        let f = &l.finance;
+        );
+        let fin = &l.finance;
         for (name, tier) in [
-            ("starter", &f.starter),
-            ("professional", &f.professional),
-            ("enterprise", &f.enterprise),
+            ("starter", &fin.starter),
+            ("professional", &fin.professional),
+            ("enterprise", &fin.enterprise),
         ] {
-            check(
+            f.check(
                 tier.monthly_cents > 0 && tier.setup_cents >= 0,
                 &format!("layers.finance.{name}"),
                 "prices must be positive cents",
-            )?;
+            );
         }
-        check(
-            (0..=10_000).contains(&f.tax_basis_points),
+        f.check(
+            (0..=10_000).contains(&fin.tax_basis_points),
             "layers.finance.tax_basis_points",
             "must be between 0 and 10000",
-        )?;
-        self.validate_providers()?;
+        );
+        self.validate_providers(f);
         let w = &l.feedback_loop.impact_weights;
         let total: f64 = crate::layer::Layer::ALL.iter().map(|l| w.get(*l)).sum();
-        check(
+        f.check(
             (total - 1.0).abs() < 1e-9,
             "layers.feedback_loop.impact_weights",
             format!("must sum to 1, they sum to {total:.4}"),
-        )
+        );
     }
 }
 
 impl Settings {
-    fn validate_providers(&self) -> Result<(), ConfigError> {
+    fn validate_providers(&self, f: &mut Findings) {
         let p = &self.providers;
-        check(
+        f.check(
             p.http_timeout_seconds > 0,
             "providers.http_timeout_seconds",
             "must be at least 1",
-        )?;
+        );
         let r = &self.engines.research;
-        check(
+        f.check(
             r.provider != crate::config::ResearchSearch::Searxng || !r.searxng_url.is_empty(),
             "engines.research.searxng_url",
             "must be set when engines.research.provider is searxng",
-        )?;
-        check(
+        );
+        f.check(
             (1..=100).contains(&r.max_results),
             "engines.research.max_results",
             "must be between 1 and 100",
-        )?;
-        check(
+        );
+        f.check(
             self.engines.testing.timeout_seconds > 0,
             "engines.testing.timeout_seconds",
             "must be at least 1",
-        )?;
-        check(
+        );
+        f.check(
             p.twilio.account_sid.is_empty() || !p.twilio.from.is_empty(),
             "providers.twilio.from",
             "must be set (a phone number or Messaging Service SID) when providers.twilio.account_sid is",
-        )?;
-        check(
+        );
+        f.check(
             (1..=10).contains(&p.prospects.places_max_pages),
             "providers.prospects.places_max_pages",
             "must be between 1 and 10",
-        )?;
+        );
         for (key, url) in [
             (
                 "providers.prospects.overpass_url",
@@ -375,110 +447,144 @@ impl Settings {
                 &self.engines.research.firecrawl_url,
             ),
         ] {
-            check(
+            f.check(
                 url.starts_with("https://") || url.starts_with("http://"),
                 key,
                 format!("`{url}` is not an http(s) URL"),
-            )?;
+            );
         }
-        check(
+        f.check(
             (0.0..=2.0).contains(&p.llm.temperature),
             "providers.llm.temperature",
             "must be between 0 and 2",
-        )?;
-        check(
+        );
+        f.check(
             p.llm.timeout_seconds > 0 && p.llm.max_tokens > 0,
             "providers.llm",
             "timeout_seconds and max_tokens must be at least 1",
-        )?;
-        check(
+        );
+        f.check(
             p.stripe.currency.len() == 3
                 && p.stripe.currency.chars().all(|c| c.is_ascii_lowercase()),
             "providers.stripe.currency",
             "must be a lowercase ISO 4217 code such as usd",
-        )?;
-        check(
+        );
+        f.check(
             p.smtp.pool_size > 0 && p.smtp.timeout_seconds > 0,
             "providers.smtp",
             "pool_size and timeout_seconds must be at least 1",
-        )?;
+        );
         for provider in Provider::ALL {
             let limits = p.rate_limits.get(provider);
             for (i, l) in limits.iter().enumerate() {
                 let key = format!("providers.rate_limits.{}[{i}]", provider.as_str());
-                check(
+                f.check(
                     l.limit > 0,
                     &key,
                     "a limit must be at least 1; remove it for none",
-                )?;
-                check(
+                );
+                f.check(
                     !limits[..i].iter().any(|o| o.per == l.per),
                     &key,
                     format!("a second limit per {}", l.per.as_str()),
-                )?;
+                );
             }
         }
-        Ok(())
     }
 
     /// The secrets the configured providers need, checked at start so a missing key
     /// refuses to start instead of failing every job.
     pub fn check_secrets(&self, secrets: &super::Secrets) -> Result<(), ConfigError> {
+        Findings(self.secret_findings(secrets)).first_failure()
+    }
+
+    /// Each configured service whose secret is missing from the environment.
+    pub fn secret_findings(&self, secrets: &super::Secrets) -> Vec<Finding> {
         let p = &self.providers;
-        let need = |on: bool, secret: &Option<String>, key: &str, var: &str| {
-            check(
+        let mut f = Findings::default();
+        let mut need = |on: bool, secret: &Option<String>, key: &str, var: &str| {
+            f.check(
                 !on || secret.is_some(),
                 key,
                 format!("needs the environment variable {var}"),
-            )
+            );
         };
         need(
             p.prospects.source == ProspectSource::Places,
             &secrets.places_api_key,
             "providers.prospects.source",
             "GOOGLE_PLACES_API_KEY",
-        )?;
+        );
         need(
             p.llm.writer == PitchWriter::Anthropic,
             &secrets.anthropic_api_key,
             "providers.llm.writer",
             "ANTHROPIC_API_KEY",
-        )?;
+        );
         need(
             p.llm.writer == PitchWriter::Openai && p.llm.openai_url.contains("api.openai.com"),
             &secrets.openai_api_key,
             "providers.llm.writer",
             "OPENAI_API_KEY",
-        )?;
+        );
         need(
             p.stripe.create_invoices,
             &secrets.stripe_api_key,
             "providers.stripe.create_invoices",
             "STRIPE_API_KEY",
-        )?;
+        );
         need(
             p.smtp.username.is_some(),
             &secrets.smtp_password,
             "providers.smtp.username",
             "SMTP_PASSWORD",
-        )?;
+        );
         need(
             !p.twilio.account_sid.is_empty(),
             &secrets.twilio_auth_token,
             "providers.twilio.account_sid",
             "TWILIO_AUTH_TOKEN",
-        )?;
+        );
         need(
             !p.gbp.dry_run,
             &secrets.gbp_access_token,
             "providers.gbp.dry_run",
             "GBP_ACCESS_TOKEN",
-        )?;
+        );
         need(
             self.engines.research.firecrawl,
             &secrets.firecrawl_api_key,
             "engines.research.firecrawl",
             "FIRECRAWL_API_KEY",
-        )
+        );
+        f.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finding_is_listed_and_the_start_refuses_the_first() {
+        let mut s = Settings::default();
+        assert_eq!(s.findings(), []);
+        s.containers.sales.weight = 0.5;
+        s.queue.key_prefix.clear();
+        s.layers.outreach.send_days = vec!["mon".into(), "funday".into()];
+        let keys: Vec<String> = s.findings().into_iter().map(|f| f.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "containers",
+                "queue.key_prefix",
+                "layers.outreach.send_days[1]"
+            ]
+        );
+        let ConfigError::Invalid { key, reason } = s.validate().unwrap_err() else {
+            panic!("not an invalid key");
+        };
+        assert_eq!(key, "containers");
+        assert!(reason.contains("sum to 1"), "{reason}");
     }
 }

@@ -1,7 +1,9 @@
 //! The drain deadline against the queue's orphan window, each external call's timeout
 //! and the pods' grace periods.
 
+use super::configuration::fails;
 use super::record::{Finding, Status, finding};
+use cep_shared::config::Finding as ConfigFinding;
 use cep_shared::config::Settings;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -39,22 +41,24 @@ fn grace_periods(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
 
 /// The drain deadline against the orphan window and the pods' grace period, and the
 /// longest external call against the deadline and the job timeout.
-pub(super) fn deadlines(s: &Settings, manifests: Option<&Path>) -> Vec<Finding> {
+pub(super) fn deadlines(
+    s: &Settings,
+    config: &[ConfigFinding],
+    manifests: Option<&Path>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let deadline = s.worker.shutdown_deadline_seconds;
     let window = s.queue.orphan_window().as_secs();
     let key = "worker.shutdown_deadline_seconds";
+    // Whether the drain fits the orphan window is the configuration's own finding.
+    let fits = !fails(config, key);
     findings.push(finding(
         "deadlines",
         key,
-        if deadline < window {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
+        if fits { Status::Pass } else { Status::Fail },
         format!(
             "drain deadline {deadline} s against the orphan window {window} s: {}",
-            if deadline < window {
+            if fits {
                 "a draining worker's jobs are never taken as orphans"
             } else {
                 "a draining worker's jobs would be recovered and run twice"

@@ -29,10 +29,9 @@ use capacity::rate_limits;
 use cep_shared::config::Settings;
 use cep_shared::{JobKind, Secrets};
 use chrono::{DateTime, Utc};
-use configuration::{config_finding, weights};
+use configuration::weights;
 use deadlines::deadlines;
 use graph::graph;
-use record::finding;
 use schedules::schedules;
 use std::path::Path;
 
@@ -44,33 +43,23 @@ pub fn check(
     manifests: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Record {
-    let mut findings = Vec::new();
-    findings.push(match settings.validate() {
-        Ok(()) => finding(
-            "config",
-            "",
-            Status::Pass,
-            "the configuration loads and validates",
-        ),
-        Err(e) => config_finding("config", e),
-    });
-    findings.push(match settings.check_secrets(secrets) {
-        Ok(()) => finding(
-            "secrets",
-            "",
-            Status::Pass,
-            "every configured service has its key in the environment",
-        ),
-        Err(e) => config_finding("secrets", e),
-    });
-    findings.extend(weights(settings));
+    // The configuration's own findings, every one of them (the start refuses the first).
+    let config = settings.findings();
+    let mut findings =
+        configuration::listed("config", &config, "the configuration loads and validates");
+    findings.extend(configuration::listed(
+        "secrets",
+        &settings.secret_findings(secrets),
+        "every configured service has its key in the environment",
+    ));
+    findings.extend(weights(settings, &config));
     let (entries, edges, graph) = graph(settings, now);
     findings.extend(graph);
     let (schedules, timing) = schedules(settings, now);
     findings.extend(timing);
     let (providers, limits) = rate_limits(settings, secrets);
     findings.extend(limits);
-    findings.extend(deadlines(settings, manifests));
+    findings.extend(deadlines(settings, &config, manifests));
 
     let verdict = findings
         .iter()

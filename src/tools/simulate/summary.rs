@@ -2,6 +2,7 @@
 //! store, and printed as a table.
 
 use super::Options;
+use cep_shared::vocabulary::{EventKind, MessageStatus};
 use cep_workers::Ctx;
 use cep_workers::layers::finance;
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,7 @@ pub(super) async fn summarize(
 ) -> anyhow::Result<Summary> {
     let pool = ctx.store.pool();
     let mut funnel = BTreeMap::new();
-    let counts: [(&str, &str); 16] = [
+    let counts: [(&str, &str); 10] = [
         ("prospects_found", "SELECT COUNT(*) FROM prospects"),
         (
             "hot_leads",
@@ -65,31 +66,7 @@ pub(super) async fn summarize(
             "SELECT COUNT(*) FROM prospects WHERE lead_class = 'warm'",
         ),
         ("pitched", "SELECT COUNT(DISTINCT prospect_id) FROM pitches"),
-        (
-            "messages_recorded",
-            "SELECT COUNT(*) FROM messages WHERE status = 'recorded'",
-        ),
-        (
-            "messages_deferred_now",
-            "SELECT COUNT(*) FROM messages WHERE status = 'deferred'",
-        ),
-        (
-            "contacted",
-            "SELECT COUNT(*) FROM events WHERE kind = 'contacted'",
-        ),
-        (
-            "replied",
-            "SELECT COUNT(*) FROM events WHERE kind = 'replied'",
-        ),
         ("unsubscribed", "SELECT COUNT(*) FROM suppressions"),
-        (
-            "meetings_booked",
-            "SELECT COUNT(*) FROM events WHERE kind = 'booked'",
-        ),
-        (
-            "meetings_canceled",
-            "SELECT COUNT(*) FROM events WHERE kind = 'canceled'",
-        ),
         ("clients", "SELECT COUNT(*) FROM clients"),
         (
             "clients_live",
@@ -104,6 +81,25 @@ pub(super) async fn summarize(
     ];
     for (name, sql) in counts {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await?;
+        funnel.insert(name.to_string(), n);
+    }
+    for (name, status) in [
+        ("messages_recorded", MessageStatus::Recorded),
+        ("messages_deferred_now", MessageStatus::Deferred),
+    ] {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages WHERE status = $1")
+            .bind(status.as_str())
+            .fetch_one(pool)
+            .await?;
+        funnel.insert(name.to_string(), n);
+    }
+    for (name, kind) in [
+        ("contacted", EventKind::Contacted),
+        ("replied", EventKind::Replied),
+        ("meetings_booked", EventKind::Booked),
+        ("meetings_canceled", EventKind::Canceled),
+    ] {
+        let n = ctx.store.count_events(kind, i64::MIN, i64::MAX).await?;
         funnel.insert(name.to_string(), n);
     }
     let m = finance::metrics(ctx, ctx.now()).await?;

@@ -4,6 +4,7 @@
 
 use cep_shared::clock::{DAY, HOUR};
 use cep_shared::ids::{SeededRng, stable_hash};
+use cep_shared::vocabulary::{Channel, MessageStatus};
 use cep_workers::Ctx;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
@@ -150,11 +151,13 @@ pub(super) async fn observe(ctx: &Ctx, w: &mut World, now: i64) -> anyhow::Resul
     // Messages that went out: replies, bookings from the link, opt-outs.
     let sent: Vec<SentRow> = sqlx::query_as(
         "SELECT m.id, m.prospect_id AS prospect, m.channel, m.sent_at AS at, p.category, pi.variant,
-                (SELECT e.id FROM pitches e WHERE e.prospect_id = m.prospect_id AND e.channel = 'email') AS email_pitch
+                (SELECT e.id FROM pitches e WHERE e.prospect_id = m.prospect_id AND e.channel = $2) AS email_pitch
            FROM messages m JOIN prospects p ON p.id = m.prospect_id JOIN pitches pi ON pi.id = m.pitch_id
-          WHERE m.status = 'recorded' AND m.sent_at = $1 ORDER BY m.id",
+          WHERE m.status = $3 AND m.sent_at = $1 ORDER BY m.id",
     )
     .bind(now)
+    .bind(Channel::Email.as_str())
+    .bind(MessageStatus::Recorded.as_str())
     .fetch_all(pool)
     .await?;
     for SentRow {
@@ -171,10 +174,11 @@ pub(super) async fn observe(ctx: &Ctx, w: &mut World, now: i64) -> anyhow::Resul
             continue;
         }
         let mut rng = w.rng(&["message", &id]);
-        let base = match channel.as_str() {
-            "email" => w.b.email_reply,
-            "linkedin" => w.b.linkedin_reply,
-            _ => w.b.phone_reply,
+        let channel = channel.parse::<Channel>()?;
+        let base = match channel {
+            Channel::Email => w.b.email_reply,
+            Channel::Linkedin => w.b.linkedin_reply,
+            Channel::Phone | Channel::Sms => w.b.phone_reply,
         };
         let lift = w.b.variant_lift.get(&variant).copied().unwrap_or(1.0);
         // Some categories answer more than others.
@@ -214,7 +218,7 @@ pub(super) async fn observe(ctx: &Ctx, w: &mut World, now: i64) -> anyhow::Resul
                     start_at,
                 },
             );
-        } else if channel == "email" && roll > 1.0 - w.b.unsubscribe {
+        } else if channel == Channel::Email && roll > 1.0 - w.b.unsubscribe {
             w.at(
                 at + between(&mut rng, HOUR, 24 * HOUR),
                 Act::Unsubscribe { message: id },

@@ -67,7 +67,7 @@ async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError
         });
     }
     let business = store::business(ctx, &meeting).await?;
-    let tier = rules::tier_for(&business.lead_class, r);
+    let tier = rules::tier_for(business.lead_class, r);
     let client_id = client_id_for(meeting.prospect_id.as_deref(), &meeting.email);
     let now = ctx.now();
     let docs = documents_for(&business.category, r);

@@ -4,7 +4,7 @@
 use cep_shared::clock::DAY;
 use cep_shared::config::OnboardingRules;
 use cep_shared::ids::stable_id;
-use cep_shared::vocabulary::ClientState;
+use cep_shared::vocabulary::{ClientState, LeadClass};
 use serde::{Deserialize, Serialize};
 
 /// The state a client reaches when a checklist task of this name is done.
@@ -32,8 +32,8 @@ pub fn documents_for(category: &str, r: &OnboardingRules) -> Vec<String> {
 }
 
 /// The billing tier of a new client: hot leads get the hot tier.
-pub fn tier_for<'r>(lead_class: &str, r: &'r OnboardingRules) -> &'r str {
-    if lead_class == "hot" {
+pub fn tier_for(lead_class: LeadClass, r: &OnboardingRules) -> &str {
+    if lead_class == LeadClass::Hot {
         &r.hot_tier
     } else {
         &r.warm_tier

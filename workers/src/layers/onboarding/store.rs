@@ -5,7 +5,7 @@ use super::rules::PlannedTask;
 use crate::layers::finance;
 use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
-use cep_shared::vocabulary::{ClientState, EventKind, MeetingState, ProspectStatus};
+use cep_shared::vocabulary::{ClientState, EventKind, LeadClass, MeetingState, ProspectStatus};
 
 /// The meeting a client comes from.
 pub struct Meeting {
@@ -40,7 +40,7 @@ pub struct Business {
     pub name: String,
     pub category: String,
     pub phone: Option<String>,
-    pub lead_class: String,
+    pub lead_class: LeadClass,
     pub gbp_score: i64,
 }
 
@@ -55,13 +55,18 @@ pub async fn business(ctx: &Ctx, m: &Meeting) -> Result<Business, JobError> {
             .await?,
             None => None,
         };
-    let (name, category, phone, lead_class, gbp_score) =
-        row.unwrap_or_else(|| (m.contact.clone(), "other".into(), None, "warm".into(), 0));
+    // A booking from outside the pipeline is taken as a warm lead of no known category.
+    let (name, category, phone, lead_class, gbp_score) = row.unwrap_or_else(|| {
+        let warm = LeadClass::Warm.as_str().to_owned();
+        (m.contact.clone(), "other".into(), None, warm, 0)
+    });
     Ok(Business {
         name,
         category,
         phone,
-        lead_class,
+        lead_class: lead_class
+            .parse()
+            .map_err(|e| JobError::Invalid(format!("meeting `{}`'s prospect: {e}", m.contact)))?,
         gbp_score,
     })
 }

@@ -12,6 +12,7 @@ use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
 use cep_shared::ids::stable_id;
+use cep_shared::vocabulary::EditStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -266,7 +267,7 @@ async fn edit(
         "INSERT INTO gbp_edits (id, client_id, location, kind, target, request, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, request = excluded.request, updated_at = excluded.updated_at
-         WHERE gbp_edits.status IN ('dry_run', 'failed') AND excluded.status = 'applying'
+         WHERE gbp_edits.status IN ($9, $10) AND excluded.status = $11
          RETURNING id",
     )
     .bind(&id)
@@ -275,8 +276,16 @@ async fn edit(
     .bind(kind)
     .bind(target)
     .bind(&request)
-    .bind(if dry_run { "dry_run" } else { "applying" })
+    .bind(if dry_run {
+        EditStatus::DryRun
+    } else {
+        EditStatus::Applying
+    }
+    .as_str())
     .bind(now)
+    .bind(EditStatus::DryRun.as_str())
+    .bind(EditStatus::Failed.as_str())
+    .bind(EditStatus::Applying.as_str())
     .fetch_optional(pool)
     .await?;
     if claimed.is_none() || dry_run {
@@ -299,11 +308,12 @@ async fn edit(
             let created: Option<Created> = serde_json::from_slice(&reply.body).ok();
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "UPDATE gbp_edits SET status = 'applied', response = $2, updated_at = $3 WHERE id = $1",
+                "UPDATE gbp_edits SET status = $4, response = $2, updated_at = $3 WHERE id = $1",
             )
             .bind(&id)
             .bind(provider::snippet(&reply.body))
             .bind(ctx.now())
+            .bind(EditStatus::Applied.as_str())
             .execute(&mut *tx)
             .await?;
             if kind == "post" {
@@ -321,12 +331,16 @@ async fn edit(
             // Not made (a refusal, our budget, a 5xx): `failed`, free for the retry. A
             // post whose answer never came may exist: `unknown`, never posted again.
             let maybe_made = kind == "post" && e.may_have_run();
-            let status = if maybe_made { "unknown" } else { "failed" };
+            let status = if maybe_made {
+                EditStatus::Unknown
+            } else {
+                EditStatus::Failed
+            };
             sqlx::query(
                 "UPDATE gbp_edits SET status = $2, response = $3, updated_at = $4 WHERE id = $1",
             )
             .bind(&id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(e.to_string())
             .bind(ctx.now())
             .execute(pool)

@@ -2,6 +2,7 @@
 //! with the profile signals the GBP score needs. Real sources implement the same
 //! [`ProspectSource`] shape.
 
+pub use cep_shared::config::CATEGORIES;
 use cep_shared::ids::SeededRng;
 use cep_shared::signals::ProfileSignals;
 use serde::{Deserialize, Serialize};
@@ -30,26 +31,6 @@ pub const CITIES: [(&str, i32); 8] = [
     ("Columbus, OH", -300),
     ("Nashville, TN", -360),
     ("Portland, OR", -480),
-];
-
-pub const CATEGORIES: [&str; 17] = [
-    "dental",
-    "hvac",
-    "plumbing",
-    "electrician",
-    "roofing",
-    "landscaping",
-    "auto repair",
-    "chiropractor",
-    "veterinarian",
-    "real estate",
-    "attorney",
-    "accountant",
-    "restaurant",
-    "salon",
-    "spa",
-    "gym",
-    "fitness",
 ];
 
 const PER_PAIR: usize = 24;

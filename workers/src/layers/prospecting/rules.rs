@@ -3,32 +3,8 @@
 use super::directory::Business;
 use cep_shared::config::{ProspectSource, ProspectingRules};
 pub use cep_shared::signals::ProfileSignals;
+pub use cep_shared::vocabulary::LeadClass;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeadClass {
-    Hot,
-    Warm,
-    Cold,
-    NotQualified,
-}
-
-impl LeadClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeadClass::Hot => "hot",
-            LeadClass::Warm => "warm",
-            LeadClass::Cold => "cold",
-            LeadClass::NotQualified => "not_qualified",
-        }
-    }
-
-    /// Only hot and warm leads go on to pitching.
-    pub fn qualifies(self) -> bool {
-        matches!(self, LeadClass::Hot | LeadClass::Warm)
-    }
-}
 
 pub fn gbp_score(s: &ProfileSignals, r: &ProspectingRules) -> u32 {
     let p = &r.score;

@@ -16,10 +16,15 @@
 //! dead letter. A worker whose heartbeat is older than the orphan window has its
 //! in-flight list returned to the queues.
 
+mod entry;
+mod scripts;
+
 use super::{DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id};
 use crate::clock::wall_millis;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
+use entry::Entry;
+use scripts::{FETCH, PUSH, REAP, SETTLE, Scripts};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,169 +44,6 @@ impl std::fmt::Debug for RedisQueue {
             .finish()
     }
 }
-
-/// A job as Redis holds it: `v1|<ended>|<max>|<due>|<queue>|<id>|<trace>|<payload>`,
-/// where `ended` counts deliveries that ended before this one (a retry, or a worker
-/// that died holding it) and `due` is its due time on the scheduling clock. The
-/// payload comes last, so it may hold any character.
-#[derive(Debug, Clone, PartialEq)]
-struct Entry<'a> {
-    ended: u32,
-    max: u32,
-    due: i64,
-    queue: &'a str,
-    id: &'a str,
-    trace: &'a str,
-    payload: &'a str,
-}
-
-impl<'a> Entry<'a> {
-    fn encode(&self) -> String {
-        format!(
-            "v1|{}|{}|{}|{}|{}|{}|{}",
-            self.ended, self.max, self.due, self.queue, self.id, self.trace, self.payload
-        )
-    }
-
-    fn decode(raw: &'a str) -> Result<Self, QueueError> {
-        let bad = || QueueError::Corrupt(format!("not a job entry: {:.80}", raw));
-        let mut f = raw.splitn(8, '|');
-        if f.next() != Some("v1") {
-            return Err(bad());
-        }
-        let mut next = || f.next().ok_or_else(bad);
-        Ok(Self {
-            ended: next()?.parse().map_err(|_| bad())?,
-            max: next()?.parse().map_err(|_| bad())?,
-            due: next()?.parse().map_err(|_| bad())?,
-            queue: next()?,
-            id: next()?,
-            trace: next()?,
-            payload: next()?,
-        })
-    }
-
-    /// `job` written back after `ended` deliveries, due at `due`.
-    fn of(job: &'a Leased, ended: u32, due: i64) -> Self {
-        Self {
-            ended,
-            max: job.max_attempts,
-            due,
-            queue: &job.queue,
-            id: &job.id,
-            trace: job.trace.as_deref().unwrap_or_default(),
-            payload: &job.payload,
-        }
-    }
-
-    /// The lease on a fetched entry; an unreadable one comes back with its reason.
-    fn lease(raw: String) -> Result<Leased, (String, QueueError)> {
-        let mut job = match Entry::decode(&raw) {
-            Ok(e) => Leased {
-                id: e.id.to_owned(),
-                queue: e.queue.to_owned(),
-                payload: e.payload.to_owned(),
-                attempt: e.ended + 1,
-                max_attempts: e.max,
-                trace: Some(e.trace.to_owned()).filter(|t| !t.is_empty()),
-                receipt: String::new(),
-            },
-            Err(e) => return Err((raw, e)),
-        };
-        job.receipt = raw;
-        Ok(job)
-    }
-}
-
-struct Scripts {
-    push: Script,
-    fetch: Script,
-    settle: Script,
-    reap: Script,
-}
-
-const PUSH: &str = r#"
--- A job with a deduplication key. KEYS: ready, delayed, dedup
--- ARGV: entry, run_at, now, ttl_seconds, id
-if not redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', ARGV[4]) then return 0 end
-if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
-  redis.call('LPUSH', KEYS[1], ARGV[1])
-else
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-end
-return 1
-"#;
-
-const FETCH: &str = r#"
--- KEYS: inflight, workers, then ready/delayed pairs
--- ARGV: now, limit, worker, wall_now, promote_batch
-local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-local out = {}
-for i = 3, #KEYS, 2 do
-  local ready, delayed = KEYS[i], KEYS[i + 1]
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
-  if #due > 0 then
-    redis.call('ZREM', delayed, unpack(due))
-    redis.call('LPUSH', ready, unpack(due))
-  end
-  local got = redis.call('RPOP', ready, limit - #out)
-  if got then
-    redis.call('LPUSH', KEYS[1], unpack(got))
-    for _, e in ipairs(got) do out[#out + 1] = e end
-  end
-  if #out >= limit then break end
-end
-return out
-"#;
-
-const SETTLE: &str = r#"
--- A retry, a release or a dead letter. KEYS: inflight, ready, delayed, dead, reasons
--- ARGV: leased entry, how (retry|release|dead), entry to write, run_at, now,
---       wake channel, id, reason
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-if ARGV[2] == 'dead' then
-  redis.call('LPUSH', KEYS[4], ARGV[3])
-  redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
-elseif tonumber(ARGV[4]) <= tonumber(ARGV[5]) then
-  redis.call('RPUSH', KEYS[2], ARGV[3])
-  redis.call('PUBLISH', ARGV[6], '1')
-else
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-end
-return 1
-"#;
-
-const REAP: &str = r#"
--- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget
-local prefix, budget = ARGV[2], tonumber(ARGV[3])
-local moved = 0
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)
-for _, w in ipairs(gone) do
-  local inflight = prefix .. ':inflight:' .. w
-  while moved < budget do
-    local e = redis.call('RPOP', inflight)
-    if not e then break end
-    local ended, max, rest = string.match(e, '^v1|(%d+)|(%d+)|(.*)$')
-    local queue = rest and string.match(rest, '^%-?%d+|([^|]*)|')
-    if queue then
-      local again = 'v1|' .. (tonumber(ended) + 1) .. '|' .. max .. '|' .. rest
-      if tonumber(ended) + 1 >= tonumber(max) then
-        local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
-        redis.call('HSET', KEYS[2], id, 'its worker stopped answering during every attempt')
-        redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
-      else
-        redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
-      end
-    else
-      redis.call('LPUSH', prefix .. ':unreadable', e)
-    end
-    moved = moved + 1
-  end
-  if redis.call('LLEN', inflight) == 0 then redis.call('ZREM', KEYS[1], w) end
-end
-return moved
-"#;
 
 /// Due delayed jobs promoted per fetch: bounded so no script unpacks a huge backlog.
 const PROMOTE_BATCH: usize = 1000;
@@ -661,41 +503,5 @@ impl RedisQueue {
             cursor = next;
         }
         Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_entry_reads_back_what_was_written_and_its_payload_may_hold_separators() {
-        let e = Entry {
-            ended: 2,
-            max: 5,
-            due: -1,
-            queue: "outreach",
-            id: "0193abc",
-            trace: "",
-            payload: r#"{"note":"a|b|c"}"#,
-        };
-        let raw = e.encode();
-        assert_eq!(Entry::decode(&raw).unwrap(), e);
-        let job = Entry::lease(raw.clone()).unwrap();
-        assert_eq!(
-            (job.attempt, job.trace.as_deref(), job.payload.as_str()),
-            (3, None, e.payload)
-        );
-        assert_eq!(job.receipt, raw);
-        let retried = Entry::of(&job, job.attempt, 7).encode();
-        assert_eq!(retried, raw.replacen("|2|5|-1|", "|3|5|7|", 1));
-    }
-
-    #[test]
-    fn a_bare_id_or_a_torn_entry_is_refused_by_name() {
-        for raw in ["0193abc", "v1|x|5|0|q|id||{}", "v1|1|5|0|q"] {
-            let err = Entry::decode(raw).unwrap_err().to_string();
-            assert!(err.contains("not a job entry"), "{raw}: {err}");
-        }
     }
 }

@@ -1,0 +1,113 @@
+//! A job's one string in Redis, its entry: written on enqueue, moved whole between
+//! lists, read back on fetch.
+
+use super::super::{Leased, QueueError};
+
+/// A job as Redis holds it: `v1|<ended>|<max>|<due>|<queue>|<id>|<trace>|<payload>`,
+/// where `ended` counts deliveries that ended before this one (a retry, or a worker
+/// that died holding it) and `due` is its due time on the scheduling clock. The
+/// payload comes last, so it may hold any character.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Entry<'a> {
+    pub(super) ended: u32,
+    pub(super) max: u32,
+    pub(super) due: i64,
+    pub(super) queue: &'a str,
+    pub(super) id: &'a str,
+    pub(super) trace: &'a str,
+    pub(super) payload: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    pub(super) fn encode(&self) -> String {
+        format!(
+            "v1|{}|{}|{}|{}|{}|{}|{}",
+            self.ended, self.max, self.due, self.queue, self.id, self.trace, self.payload
+        )
+    }
+
+    pub(super) fn decode(raw: &'a str) -> Result<Self, QueueError> {
+        let bad = || QueueError::Corrupt(format!("not a job entry: {:.80}", raw));
+        let mut f = raw.splitn(8, '|');
+        if f.next() != Some("v1") {
+            return Err(bad());
+        }
+        let mut next = || f.next().ok_or_else(bad);
+        Ok(Self {
+            ended: next()?.parse().map_err(|_| bad())?,
+            max: next()?.parse().map_err(|_| bad())?,
+            due: next()?.parse().map_err(|_| bad())?,
+            queue: next()?,
+            id: next()?,
+            trace: next()?,
+            payload: next()?,
+        })
+    }
+
+    /// `job` written back after `ended` deliveries, due at `due`.
+    pub(super) fn of(job: &'a Leased, ended: u32, due: i64) -> Self {
+        Self {
+            ended,
+            max: job.max_attempts,
+            due,
+            queue: &job.queue,
+            id: &job.id,
+            trace: job.trace.as_deref().unwrap_or_default(),
+            payload: &job.payload,
+        }
+    }
+
+    /// The lease on a fetched entry; an unreadable one comes back with its reason.
+    pub(super) fn lease(raw: String) -> Result<Leased, (String, QueueError)> {
+        let mut job = match Entry::decode(&raw) {
+            Ok(e) => Leased {
+                id: e.id.to_owned(),
+                queue: e.queue.to_owned(),
+                payload: e.payload.to_owned(),
+                attempt: e.ended + 1,
+                max_attempts: e.max,
+                trace: Some(e.trace.to_owned()).filter(|t| !t.is_empty()),
+                receipt: String::new(),
+            },
+            Err(e) => return Err((raw, e)),
+        };
+        job.receipt = raw;
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_reads_back_what_was_written_and_its_payload_may_hold_separators() {
+        let e = Entry {
+            ended: 2,
+            max: 5,
+            due: -1,
+            queue: "outreach",
+            id: "0193abc",
+            trace: "",
+            payload: r#"{"note":"a|b|c"}"#,
+        };
+        let raw = e.encode();
+        assert_eq!(Entry::decode(&raw).unwrap(), e);
+        let job = Entry::lease(raw.clone()).unwrap();
+        assert_eq!(
+            (job.attempt, job.trace.as_deref(), job.payload.as_str()),
+            (3, None, e.payload)
+        );
+        assert_eq!(job.receipt, raw);
+        let retried = Entry::of(&job, job.attempt, 7).encode();
+        assert_eq!(retried, raw.replacen("|2|5|-1|", "|3|5|7|", 1));
+    }
+
+    #[test]
+    fn a_bare_id_or_a_torn_entry_is_refused_by_name() {
+        for raw in ["0193abc", "v1|x|5|0|q|id||{}", "v1|1|5|0|q"] {
+            let err = Entry::decode(raw).unwrap_err().to_string();
+            assert!(err.contains("not a job entry"), "{raw}: {err}");
+        }
+    }
+}

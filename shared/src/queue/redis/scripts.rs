@@ -1,0 +1,94 @@
+//! The Lua scripts that move entries atomically: a keyed push, the reliable fetch, a
+//! settle that writes an entry back counted, and the orphan reaper.
+
+use ::redis::Script;
+
+pub(super) struct Scripts {
+    pub(super) push: Script,
+    pub(super) fetch: Script,
+    pub(super) settle: Script,
+    pub(super) reap: Script,
+}
+
+pub(super) const PUSH: &str = r#"
+-- A job with a deduplication key. KEYS: ready, delayed, dedup
+-- ARGV: entry, run_at, now, ttl_seconds, id
+if not redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', ARGV[4]) then return 0 end
+if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+end
+return 1
+"#;
+
+pub(super) const FETCH: &str = r#"
+-- KEYS: inflight, workers, then ready/delayed pairs
+-- ARGV: now, limit, worker, wall_now, promote_batch
+local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+local out = {}
+for i = 3, #KEYS, 2 do
+  local ready, delayed = KEYS[i], KEYS[i + 1]
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+  if #due > 0 then
+    redis.call('ZREM', delayed, unpack(due))
+    redis.call('LPUSH', ready, unpack(due))
+  end
+  local got = redis.call('RPOP', ready, limit - #out)
+  if got then
+    redis.call('LPUSH', KEYS[1], unpack(got))
+    for _, e in ipairs(got) do out[#out + 1] = e end
+  end
+  if #out >= limit then break end
+end
+return out
+"#;
+
+pub(super) const SETTLE: &str = r#"
+-- A retry, a release or a dead letter. KEYS: inflight, ready, delayed, dead, reasons
+-- ARGV: leased entry, how (retry|release|dead), entry to write, run_at, now,
+--       wake channel, id, reason
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if ARGV[2] == 'dead' then
+  redis.call('LPUSH', KEYS[4], ARGV[3])
+  redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
+elseif tonumber(ARGV[4]) <= tonumber(ARGV[5]) then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('PUBLISH', ARGV[6], '1')
+else
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+end
+return 1
+"#;
+
+pub(super) const REAP: &str = r#"
+-- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget
+local prefix, budget = ARGV[2], tonumber(ARGV[3])
+local moved = 0
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)
+for _, w in ipairs(gone) do
+  local inflight = prefix .. ':inflight:' .. w
+  while moved < budget do
+    local e = redis.call('RPOP', inflight)
+    if not e then break end
+    local ended, max, rest = string.match(e, '^v1|(%d+)|(%d+)|(.*)$')
+    local queue = rest and string.match(rest, '^%-?%d+|([^|]*)|')
+    if queue then
+      local again = 'v1|' .. (tonumber(ended) + 1) .. '|' .. max .. '|' .. rest
+      if tonumber(ended) + 1 >= tonumber(max) then
+        local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
+        redis.call('HSET', KEYS[2], id, 'its worker stopped answering during every attempt')
+        redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
+      else
+        redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
+      end
+    else
+      redis.call('LPUSH', prefix .. ':unreadable', e)
+    end
+    moved = moved + 1
+  end
+  if redis.call('LLEN', inflight) == 0 then redis.call('ZREM', KEYS[1], w) end
+end
+return moved
+"#;
