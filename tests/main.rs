@@ -12,6 +12,7 @@ mod config;
 mod crash;
 mod deploy;
 mod email;
+mod faults;
 mod fleet;
 mod gbp;
 mod helpers;

@@ -179,3 +179,32 @@ async fn a_migrated_postgres_store_reports_its_migrations_applied() {
         "a missing migration is noticed"
     );
 }
+
+#[tokio::test]
+async fn a_value_postgres_refuses_dead_letters_the_job_at_once_instead_of_retrying_it() {
+    let h = harness(Backend::Fleet, settings(), clock()).await;
+    let job = ProspectingJob {
+        period: "2026-01-05".into(),
+        location: "Miami\u{0}, FL".into(),
+        category: "dental".into(),
+        max_prospects: None,
+    };
+    h.ctx.queue.push(NewJob::of(&job, 0)).await.unwrap();
+    let kind = JobKind::Layer(Layer::Prospecting);
+    let leased = h
+        .ctx
+        .queue
+        .fetch(&[kind.queue()], "w", 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let outcome =
+        cep_workers::run_one(&h.ctx, "w", &leased, std::time::Duration::from_secs(30)).await;
+    let cep_workers::Outcome::DeadLettered(reason) = outcome else {
+        panic!("not dead-lettered at its first attempt: {outcome:?}");
+    };
+    assert!(reason.contains("database error"), "{reason}");
+    let dead = h.ctx.queue.dead_letters(kind.queue(), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 1);
+}

@@ -132,6 +132,25 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_payload_over_the_limit_is_refused_naming_it_and_a_limit_of_none_never_runs() {
+                let mut s = settings();
+                s.queue.max_payload_bytes = 1024;
+                let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
+                let big = "x".repeat(2000);
+                let err = q.push(NewJob::new(Q, &big, 0)).await.unwrap_err().to_string();
+                assert!(err.contains("over queue.max_payload_bytes (1024)"), "{err}");
+                assert_eq!(q.stats(&[Q.queue()]).await.unwrap()[0].ready, 0, "nothing enqueued");
+                q.push(NewJob::new(Q, &"never", 0).max_attempts(0)).await.unwrap();
+                q.push(NewJob::new(Q, &"runs", 0)).await.unwrap();
+                let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
+                assert_eq!(got.len(), 1);
+                assert_eq!(got[0].payload, "\"runs\"");
+                let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!(dead[0].reason, "attempt 1 of at most 0: past its attempt limit");
+            }
+
+            #[tokio::test]
             async fn released_jobs_do_not_use_up_attempts() {
                 let s = settings();
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
@@ -411,6 +430,103 @@ async fn an_unreadable_redis_entry_is_set_aside_and_the_rest_of_the_batch_runs()
     assert!(q.settle("w", &got[0], Settle::Done).await.unwrap());
     let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
     assert_eq!((st.ready, st.running), (0, 0), "nothing left leased");
+    if let Queue::Redis(r) = &q {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_are_set_aside_whole_and_neither_the_batch_nor_the_views_fail() {
+    let s = settings();
+    let q = redis_queue(&s, start()).await;
+    let prefix = format!("{{{}}}", s.queue.key_prefix);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let poison = b"v1|0|5|0|outreach|p1||{\"n\":\xff\xfe}".to_vec();
+    let rpush = |key: String, raw: Vec<u8>| redis::cmd("RPUSH").arg(key).arg(raw).clone();
+    // The poison sits in the middle of 15 good jobs, so one fetch takes them all.
+    for n in 0..8 {
+        q.push(NewJob::new(Q, &n, 0)).await.unwrap();
+    }
+    let _: () = rpush(format!("{prefix}:ready:{}", Q.queue()), poison.clone())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for n in 8..15 {
+        q.push(NewJob::new(Q, &n, 0)).await.unwrap();
+    }
+    // And one in the dead letters, as a worker of another build could leave it.
+    let _: () = rpush(format!("{prefix}:dead:{}", Q.queue()), poison.clone())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(q.oldest_due(&[Q.queue()]).await.unwrap().len(), 1);
+    let got = q.fetch(&[Q.queue()], "w", 20).await.unwrap();
+    assert_eq!(got.len(), 15, "every readable job of the batch is leased");
+    let aside: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}:unreadable"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(aside, [poison], "set aside whole, byte for byte");
+    for job in &got {
+        assert!(q.settle("w", job, Settle::Done).await.unwrap());
+    }
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!(
+        (st.ready, st.running, st.dead),
+        (0, 0, 1),
+        "nothing left leased"
+    );
+    let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, "(unreadable)");
+    assert!(dead[0].reason.contains("not UTF-8"), "{}", dead[0].reason);
+    if let Queue::Redis(r) = &q {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn entries_past_their_attempts_or_size_found_in_redis_are_dead_lettered_saying_why() {
+    let mut s = settings();
+    s.queue.max_payload_bytes = 1024;
+    let q = redis_queue(&s, start()).await;
+    let prefix = format!("{{{}}}", s.queue.key_prefix);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ready = format!("{prefix}:ready:{}", Q.queue());
+    let big = format!("v1|0|5|0|outreach|big||\"{}\"", "x".repeat(2000));
+    for raw in [
+        "v1|98|5|0|outreach|tired||{}",
+        &big,
+        "v1|0|5|0|outreach|fine||{}",
+    ] {
+        let _: () = redis::cmd("LPUSH")
+            .arg(&ready)
+            .arg(raw)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, "fine");
+    let mut dead = q.dead_letters(Q.queue(), 10).await.unwrap();
+    dead.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].id, "big");
+    assert_eq!(
+        dead[0].reason,
+        "payload of 2002 bytes is over queue.max_payload_bytes (1024)"
+    );
+    assert_eq!(dead[1].id, "tired");
+    assert_eq!(
+        dead[1].reason,
+        "attempt 99 of at most 5: past its attempt limit"
+    );
     if let Queue::Redis(r) = &q {
         r.purge().await.unwrap();
     }

@@ -278,6 +278,9 @@ pub struct QueueSettings {
     pub fetch_batch: u32,
     /// How long an idle worker waits before looking for due delayed jobs again.
     pub idle_poll_millis: u64,
+    /// The largest payload a job may carry: a larger one is refused at enqueue, and one
+    /// found in the queue is dead-lettered instead of run.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for QueueSettings {
@@ -292,6 +295,7 @@ impl Default for QueueSettings {
             idempotency_ttl_days: 40,
             fetch_batch: 32,
             idle_poll_millis: 200,
+            max_payload_bytes: 256 * 1024,
         }
     }
 }

@@ -176,6 +176,11 @@ impl Settings {
             "must not exceed queue.backoff_max_seconds",
         );
         f.check(
+            (1024..=64 * 1024 * 1024).contains(&q.max_payload_bytes),
+            "queue.max_payload_bytes",
+            "must be between 1024 and 67108864 (64 MiB)",
+        );
+        f.check(
             q.idempotency_ttl_days >= 1,
             "queue.idempotency_ttl_days",
             "must be at least 1",

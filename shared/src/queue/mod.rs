@@ -34,6 +34,9 @@ pub enum QueueError {
     Connect { target: String, reason: String },
     #[error("queue holds a corrupt record: {0}")]
     Corrupt(String),
+    /// What was given cannot be a job: enqueuing it again cannot help.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// The most jobs one fetch leases: a Redis fetch moves its whole batch in one script,
@@ -215,6 +218,14 @@ impl Queue {
         if jobs.is_empty() {
             return Ok(0);
         }
+        let max = self.settings().max_payload_bytes;
+        if let Some(big) = jobs.iter().find(|j| j.payload.len() > max) {
+            return Err(QueueError::Refused(format!(
+                "a {} job's payload is {} bytes, over queue.max_payload_bytes ({max})",
+                big.kind.queue(),
+                big.payload.len()
+            )));
+        }
         let trace = current_trace();
         let now = self.clock().now_millis();
         for j in &mut jobs {
@@ -238,7 +249,39 @@ impl Queue {
         limit: usize,
     ) -> Result<Vec<Leased>, QueueError> {
         let limit = limit.min(MAX_FETCH);
-        delegate!(self, q => q.fetch(queues, worker, limit).await)
+        let leased = delegate!(self, q => q.fetch(queues, worker, limit).await)?;
+        // Whatever got into the queue past its checks (another writer, an older build) is
+        // dead-lettered saying why, never run.
+        let mut runnable = Vec::with_capacity(leased.len());
+        for job in leased {
+            match self.unrunnable(&job) {
+                None => runnable.push(job),
+                Some(reason) => {
+                    tracing::warn!(job_id = %job.id, queue = %job.queue, %reason, "dead-lettered a job no worker should run");
+                    self.settle(worker, &job, Settle::Dead { reason }).await?;
+                }
+            }
+        }
+        Ok(runnable)
+    }
+
+    /// Why a leased job must not run: past its attempt limit (or a limit of none), or a
+    /// payload over the size limit.
+    fn unrunnable(&self, job: &Leased) -> Option<String> {
+        let max = self.settings().max_payload_bytes;
+        if job.max_attempts == 0 || job.attempt > job.max_attempts {
+            Some(format!(
+                "attempt {} of at most {}: past its attempt limit",
+                job.attempt, job.max_attempts
+            ))
+        } else if job.payload.len() > max {
+            Some(format!(
+                "payload of {} bytes is over queue.max_payload_bytes ({max})",
+                job.payload.len()
+            ))
+        } else {
+            None
+        }
     }
 
     /// Ends an attempt. `false` when the worker no longer held the lease (its job was

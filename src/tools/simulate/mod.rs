@@ -192,7 +192,7 @@ async fn drain_due(ctx: &Ctx, queues: &[&str], worker: &str) -> anyhow::Result<u
                 .then_with(|| a.payload.cmp(&b.payload))
         });
         for job in &batch {
-            cep_workers::run_one(ctx, worker, job, timeout).await?;
+            cep_workers::run_one(ctx, worker, job, timeout).await;
             ran += 1;
         }
     }

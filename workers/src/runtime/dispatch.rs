@@ -76,13 +76,45 @@ impl Outcome {
     }
 }
 
-/// Runs a leased job and settles it.
-pub async fn run_one(
+/// The longest pause between two tries of a settle the store or the queue refused.
+const SETTLE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Records how a job ended (when it did) and settles it in the queue. While the store or
+/// the queue does not answer, it tries again with a bounded backoff, the job still
+/// counted in flight: a leased job is never forgotten while its worker lives, and a
+/// worker that stops first hands it back. Returns whether the lease was still ours.
+pub(crate) async fn finish(
     ctx: &Ctx,
     worker: &str,
     job: &Leased,
-    timeout: Duration,
-) -> Result<Outcome, JobError> {
+    ended: Option<(&JobKind, (bool, Option<&str>))>,
+    settle: Settle,
+) -> bool {
+    let mut pause = Duration::from_millis(100);
+    let mut recorded = false;
+    loop {
+        let tried = async {
+            if let (Some((kind, (ok, err))), false) = (ended, recorded) {
+                ctx.store
+                    .record_outcome(&job.id, *kind, ok, job.attempt, err, ctx.now())
+                    .await?;
+                recorded = true;
+            }
+            Ok::<bool, JobError>(ctx.queue.settle(worker, job, settle.clone()).await?)
+        };
+        match tried.await {
+            Ok(kept) => return kept,
+            Err(e) => {
+                tracing::warn!(error = %e, job_id = %job.id, retry_in_ms = pause.as_millis() as u64, "could not settle the job yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(SETTLE_BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Runs a leased job and settles it.
+pub async fn run_one(ctx: &Ctx, worker: &str, job: &Leased, timeout: Duration) -> Outcome {
     let span = tracing::info_span!(
         "job",
         otel.name = %format!("job {}", job.queue),
@@ -98,12 +130,7 @@ pub async fn run_one(
         .await
 }
 
-async fn run_one_in_span(
-    ctx: &Ctx,
-    worker: &str,
-    job: &Leased,
-    timeout: Duration,
-) -> Result<Outcome, JobError> {
+async fn run_one_in_span(ctx: &Ctx, worker: &str, job: &Leased, timeout: Duration) -> Outcome {
     let kind = job.queue.parse::<JobKind>();
     let started = std::time::Instant::now();
     let result = match &kind {
@@ -168,12 +195,8 @@ async fn run_one_in_span(
         // Only known once the queue answers, below.
         Outcome::LeaseLost => None,
     };
-    if let (Some((ok, err)), Ok(kind)) = (ended, &kind) {
-        ctx.store
-            .record_outcome(&job.id, *kind, ok, job.attempt, err, ctx.now())
-            .await?;
-    }
-    let outcome = if ctx.queue.settle(worker, job, settle).await? {
+    let ended = kind.as_ref().ok().zip(ended);
+    let outcome = if finish(ctx, worker, job, ended, settle).await {
         outcome
     } else {
         tracing::warn!("lease lost before the job settled; it runs again elsewhere");
@@ -189,5 +212,5 @@ async fn run_one_in_span(
             .with_label_values(&[q])
             .observe(started.elapsed().as_secs_f64());
     }
-    Ok(outcome)
+    outcome
 }

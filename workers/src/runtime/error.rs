@@ -35,6 +35,13 @@ impl From<sqlx::Error> for JobError {
     }
 }
 
+/// Whether the database refused a value as data (Postgres class 22: a NUL byte, an
+/// invalid encoding, a number out of range): the same write fails the same way again.
+fn refused_as_data(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sql(sqlx::Error::Database(d))
+        if d.code().is_some_and(|c| c.starts_with("22")))
+}
+
 impl From<serde_json::Error> for JobError {
     fn from(e: serde_json::Error) -> Self {
         JobError::Invalid(format!("stored JSON does not decode: {e}"))
@@ -53,6 +60,8 @@ impl JobError {
     pub fn disposition(&self) -> Disposition {
         match self {
             JobError::Malformed(_) | JobError::Invalid(_) => Disposition::Abort,
+            JobError::Store(e) if refused_as_data(e) => Disposition::Abort,
+            JobError::Queue(QueueError::Refused(_)) => Disposition::Abort,
             JobError::Transient(_)
             | JobError::Unanswered(_)
             | JobError::Store(_)

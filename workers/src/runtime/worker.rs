@@ -4,6 +4,7 @@
 //! terminator) and hands back any it could not finish.
 
 use super::backend::{Leases, QueueBackend, hand_back};
+use super::dispatch::finish;
 use super::run_one;
 use crate::Ctx;
 use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt, WorkerContext};
@@ -49,6 +50,40 @@ struct JobEnv {
     work: Work,
 }
 
+/// How long a worker has been heard without a break: since its first heartbeat after a
+/// failed one, or after a gap of more than two heartbeat intervals (a call that waited
+/// out an outage).
+#[derive(Debug, Default)]
+struct Liveness {
+    since: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+}
+
+impl Liveness {
+    /// Notes a heartbeat; whether this worker may now reap others.
+    fn beat(
+        &mut self,
+        ok: bool,
+        now: std::time::Instant,
+        interval: Duration,
+        window: Duration,
+    ) -> bool {
+        if !ok {
+            *self = Liveness::default();
+            return false;
+        }
+        if self
+            .last
+            .is_none_or(|last| now.duration_since(last) > 2 * interval)
+        {
+            self.since = Some(now);
+        }
+        self.last = Some(now);
+        self.since
+            .is_some_and(|since| now.duration_since(since) >= window)
+    }
+}
+
 /// The apalis handler: runs one leased job through its layer and settles it. A panic is
 /// caught and the job dead-lettered with that reason, never left leased.
 async fn execute(
@@ -61,43 +96,28 @@ async fn execute(
     in_flight.inc();
     let work = async {
         match &env.work {
-            Work::Layers => run_one(&env.ctx, name, &job, env.timeout).await.map(drop),
+            Work::Layers => {
+                run_one(&env.ctx, name, &job, env.timeout).await;
+            }
             Work::Probe(probe) => {
                 probe.run(&job).await;
-                let settled = env.ctx.queue.settle(name, &job, Settle::Done).await;
-                settled.map(drop).map_err(crate::JobError::from)
+                finish(&env.ctx, name, &job, None, Settle::Done).await;
             }
         }
     };
-    let run = std::panic::AssertUnwindSafe(work).catch_unwind().await;
-    match run {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, job_id = %job.id, "could not settle job; its lease will expire")
-        }
-        Err(_) => {
-            let reason = "the handler panicked".to_string();
-            tracing::error!(job_id = %job.id, "{reason}");
-            if let Ok(kind) = job.queue.parse::<JobKind>() {
-                let _ = env
-                    .ctx
-                    .store
-                    .record_outcome(
-                        &job.id,
-                        kind,
-                        false,
-                        job.attempt,
-                        Some(&reason),
-                        env.ctx.now(),
-                    )
-                    .await;
-            }
-            let _ = env
-                .ctx
-                .queue
-                .settle(name, &job, Settle::Dead { reason })
-                .await;
-        }
+    if std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        let reason = "the handler panicked".to_string();
+        tracing::error!(job_id = %job.id, "{reason}");
+        let kind = job.queue.parse::<JobKind>().ok();
+        let ended = kind.as_ref().map(|k| (k, (false, Some(reason.as_str()))));
+        let dead = Settle::Dead {
+            reason: reason.clone(),
+        };
+        finish(&env.ctx, name, &job, ended, dead).await;
     }
     in_flight.dec();
     env.leases.done(&job);
@@ -162,12 +182,26 @@ pub async fn run(
     // Heartbeats and orphan recovery run beside the worker, through the drain too, so no
     // other worker takes jobs this one is still finishing.
     let keep_alive = async {
+        let window = ctx.settings.queue.orphan_window();
         let mut beat = tokio::time::interval(heartbeat);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut alive = Liveness::default();
         loop {
             beat.tick().await;
-            if let Err(e) = ctx.queue.heartbeat(&opts.name).await {
+            let beat_ok = ctx.queue.heartbeat(&opts.name).await;
+            if let Err(e) = &beat_ok {
                 tracing::warn!(error = %e, "heartbeat failed");
+            }
+            // After an outage every worker's heartbeat is old: reap only once this one has
+            // been heard without a break for a whole orphan window, by when every live
+            // worker has been heard again too.
+            if !alive.beat(
+                beat_ok.is_ok(),
+                std::time::Instant::now(),
+                heartbeat,
+                window,
+            ) {
+                continue;
             }
             match ctx.queue.recover_orphans().await {
                 Ok(n) if n > 0 => {
@@ -198,4 +232,35 @@ pub async fn run(
     let ran = env.ran.load(Ordering::Relaxed);
     tracing::info!(worker = %opts.name, jobs = ran, "worker stopped");
     Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_worker_reaps_only_after_a_whole_window_heard_without_a_break() {
+        let (interval, window) = (Duration::from_secs(1), Duration::from_secs(3));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut l = Liveness::default();
+        assert!(
+            !l.beat(true, at(0), interval, window),
+            "not on its first beat"
+        );
+        assert!(!l.beat(true, at(1), interval, window));
+        assert!(!l.beat(true, at(2), interval, window));
+        assert!(l.beat(true, at(3), interval, window));
+        // An outage: the next beat comes 10 s later, so the window starts again.
+        assert!(!l.beat(true, at(13), interval, window));
+        assert!(!l.beat(true, at(15), interval, window));
+        assert!(l.beat(true, at(16), interval, window));
+        // A failed beat starts it again too.
+        assert!(!l.beat(false, at(17), interval, window));
+        assert!(!l.beat(true, at(18), interval, window));
+        assert!(!l.beat(true, at(19), interval, window));
+        assert!(!l.beat(true, at(20), interval, window));
+        assert!(l.beat(true, at(21), interval, window));
+    }
 }

@@ -58,7 +58,16 @@ impl<'a> Entry<'a> {
     }
 
     /// The lease on a fetched entry; an unreadable one comes back with its reason.
-    pub(super) fn lease(raw: String) -> Result<Leased, (String, QueueError)> {
+    /// The job an entry holds, leased; the raw bytes back, with why, when no worker can
+    /// read it (not UTF-8, or not an entry).
+    pub(super) fn lease(raw: Vec<u8>) -> Result<Leased, (Vec<u8>, QueueError)> {
+        let raw = match String::from_utf8(raw) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let why = QueueError::Corrupt(format!("an entry that is not UTF-8: {e}"));
+                return Err((e.into_bytes(), why));
+            }
+        };
         let mut job = match Entry::decode(&raw) {
             Ok(e) => Leased {
                 id: e.id.to_owned(),
@@ -69,7 +78,7 @@ impl<'a> Entry<'a> {
                 trace: Some(e.trace.to_owned()).filter(|t| !t.is_empty()),
                 receipt: String::new(),
             },
-            Err(e) => return Err((raw, e)),
+            Err(e) => return Err((raw.into_bytes(), e)),
         };
         job.receipt = raw;
         Ok(job)
@@ -93,7 +102,7 @@ mod tests {
         };
         let raw = e.encode();
         assert_eq!(Entry::decode(&raw).unwrap(), e);
-        let job = Entry::lease(raw.clone()).unwrap();
+        let job = Entry::lease(raw.clone().into_bytes()).unwrap();
         assert_eq!(
             (job.attempt, job.trace.as_deref(), job.payload.as_str()),
             (3, None, e.payload)
@@ -101,6 +110,14 @@ mod tests {
         assert_eq!(job.receipt, raw);
         let retried = Entry::of(&job, job.attempt, 7).encode();
         assert_eq!(retried, raw.replacen("|2|5|-1|", "|3|5|7|", 1));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_come_back_whole_with_why() {
+        let raw = b"v1|0|5|0|outreach|id||\xff\xfe{}".to_vec();
+        let (back, why) = Entry::lease(raw.clone()).unwrap_err();
+        assert_eq!(back, raw);
+        assert!(why.to_string().contains("not UTF-8"), "{why}");
     }
 
     #[test]

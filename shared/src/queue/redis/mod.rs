@@ -238,12 +238,19 @@ impl RedisQueue {
             .arg(wall_millis())
             .arg(PROMOTE_BATCH);
         let mut conn = self.conn.clone();
-        let entries: Vec<String> = inv.invoke_async(&mut conn).await?;
+        // Bytes, not text: an entry that is not UTF-8 must not fail the batch it came in.
+        let entries: Vec<Vec<u8>> = inv.invoke_async(&mut conn).await?;
         let mut out = Vec::with_capacity(entries.len());
         for raw in entries {
             match Entry::lease(raw) {
                 Ok(job) => out.push(job),
-                Err((raw, e)) => self.set_aside(&inflight, raw, &e).await?,
+                Err((raw, e)) => {
+                    // The rest of the batch runs even when the set-aside cannot be made
+                    // now: the entry stays in-flight and is set aside on recovery.
+                    if let Err(set) = self.set_aside(&inflight, &raw, &e).await {
+                        tracing::error!(error = %set, "could not set aside an unreadable entry");
+                    }
+                }
             }
         }
         Ok(out)
@@ -254,7 +261,7 @@ impl RedisQueue {
     async fn set_aside(
         &self,
         inflight: &str,
-        raw: String,
+        raw: &[u8],
         why: &QueueError,
     ) -> Result<(), QueueError> {
         let unreadable = self.key(&["unreadable"]);
@@ -262,9 +269,9 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
             .atomic()
-            .lrem(inflight, 1, &raw)
+            .lrem(inflight, 1, raw)
             .ignore()
-            .lpush(&unreadable, &raw)
+            .lpush(&unreadable, raw)
             .ignore()
             .query_async(&mut conn)
             .await?;
@@ -356,8 +363,12 @@ impl RedisQueue {
             for w in &workers {
                 pipe.lrange(self.key(&["inflight", w]), 0, -1);
             }
-            let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
-            running = lists.into_iter().flatten().collect();
+            let lists: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut conn).await?;
+            running = lists
+                .into_iter()
+                .flatten()
+                .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+                .collect();
         }
         let running_in = |q: &str| {
             running
@@ -392,35 +403,56 @@ impl RedisQueue {
         limit: usize,
     ) -> Result<Vec<DeadLetter>, QueueError> {
         let mut conn = self.conn.clone();
-        let raws: Vec<String> = conn
+        let raws: Vec<Vec<u8>> = conn
             .lrange(
                 self.key(&["dead", queue]),
                 0,
                 limit.saturating_sub(1) as isize,
             )
             .await?;
-        let entries = raws
+        let texts: Vec<String> = raws
             .iter()
-            .map(|raw| Entry::decode(raw))
-            .collect::<Result<Vec<_>, _>>()?;
-        if entries.is_empty() {
-            return Ok(Vec::new());
+            .map(|raw| String::from_utf8_lossy(raw).into_owned())
+            .collect();
+        let entries: Vec<Result<Entry<'_>, QueueError>> = raws
+            .iter()
+            .zip(&texts)
+            .map(|(raw, text)| match std::str::from_utf8(raw) {
+                Ok(_) => Entry::decode(text),
+                Err(e) => Err(QueueError::Corrupt(format!(
+                    "an entry that is not UTF-8: {e}"
+                ))),
+            })
+            .collect();
+        let ids: Vec<&str> = entries.iter().flatten().map(|e| e.id).collect();
+        let mut reasons: Vec<Option<String>> = Vec::new();
+        if !ids.is_empty() {
+            reasons = ::redis::cmd("HMGET")
+                .arg(self.key(&["reasons"]))
+                .arg(&ids)
+                .query_async(&mut conn)
+                .await?;
         }
-        let ids: Vec<&str> = entries.iter().map(|e| e.id).collect();
-        let reasons: Vec<Option<String>> = ::redis::cmd("HMGET")
-            .arg(self.key(&["reasons"]))
-            .arg(&ids)
-            .query_async(&mut conn)
-            .await?;
+        let mut reasons = reasons.into_iter();
+        // An entry no worker can read is shown as it is, with why, never an error.
         Ok(entries
-            .iter()
-            .zip(reasons)
-            .map(|(e, reason)| DeadLetter {
-                id: e.id.to_owned(),
-                queue: queue.to_owned(),
-                payload: e.payload.to_owned(),
-                attempts: e.ended,
-                reason: reason.unwrap_or_default(),
+            .into_iter()
+            .zip(&texts)
+            .map(|(entry, text)| match entry {
+                Ok(e) => DeadLetter {
+                    id: e.id.to_owned(),
+                    queue: queue.to_owned(),
+                    payload: e.payload.to_owned(),
+                    attempts: e.ended,
+                    reason: reasons.next().flatten().unwrap_or_default(),
+                },
+                Err(why) => DeadLetter {
+                    id: "(unreadable)".into(),
+                    queue: queue.to_owned(),
+                    payload: text.clone(),
+                    attempts: 0,
+                    reason: why.to_string(),
+                },
             })
             .collect())
     }
@@ -429,7 +461,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let mut best: Option<i64> = None;
         for q in queues {
-            let first: Vec<(String, f64)> = conn
+            let first: Vec<(Vec<u8>, f64)> = conn
                 .zrange_withscores(self.key(&["delayed", q]), 0, 0)
                 .await?;
             if let Some((_, score)) = first.first() {
@@ -459,15 +491,16 @@ impl RedisQueue {
         let replies: Vec<::redis::Value> = pipe.query_async(&mut conn).await?;
         let mut out = Vec::with_capacity(queues.len());
         for (q, pair) in queues.iter().zip(replies.chunks(2)) {
-            let head: Option<String> = ::redis::from_redis_value_ref(&pair[0])
+            let head: Option<Vec<u8>> = ::redis::from_redis_value_ref(&pair[0])
                 .map_err(|e| QueueError::Corrupt(e.to_string()))?;
-            let delayed: Vec<(String, f64)> = ::redis::from_redis_value_ref(&pair[1])
+            let delayed: Vec<(Vec<u8>, f64)> = ::redis::from_redis_value_ref(&pair[1])
                 .map_err(|e| QueueError::Corrupt(e.to_string()))?;
-            let ready = head
-                .as_deref()
-                .map(Entry::decode)
-                .transpose()?
-                .map(|e| e.due);
+            // An entry no worker can read waits at the head until a fetch sets it aside:
+            // it is as old as waiting gets, so it counts as due now.
+            let ready = head.map(|raw| {
+                let text = String::from_utf8_lossy(&raw);
+                Entry::decode(&text).map_or(now, |e| e.due)
+            });
             let delayed = delayed.first().map(|(_, s)| *s as i64);
             let oldest = match (ready, delayed) {
                 (Some(a), Some(b)) => Some(a.min(b)),
