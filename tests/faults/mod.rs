@@ -4,6 +4,7 @@
 
 mod outage;
 mod settle;
+mod store;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -86,5 +87,100 @@ impl Drop for OwnRedis {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// A PostgreSQL server of the test's own (Debian's binaries, run as the `postgres`
+/// user), so it can be stopped and started while the shared one serves other tests.
+pub struct OwnPostgres {
+    pub port: u16,
+    data: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    up: bool,
+}
+
+impl OwnPostgres {
+    pub fn start(dir: &Path) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("the fault suite needs Debian's PostgreSQL under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("an initdb under /usr/lib/postgresql/*/bin");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let data = dir.join("pgdata");
+        std::fs::create_dir_all(&data).unwrap();
+        let owned = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir)
+            .status()
+            .expect("chown");
+        assert!(owned.success(), "cannot give {} to postgres", dir.display());
+        let init = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("initdb");
+        assert!(init.success(), "initdb failed");
+        let mut pg = OwnPostgres {
+            port,
+            data,
+            bin,
+            up: false,
+        };
+        pg.up();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn ctl(&self, args: &[&str]) -> bool {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn up(&mut self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.data.display()
+        );
+        assert!(
+            self.ctl(&["-w", "-t", "60", "-o", &options, "start"]),
+            "postgres did not start"
+        );
+        self.up = true;
+    }
+
+    /// Stops the server at once, as an outage would.
+    pub fn down(&mut self) {
+        if self.up {
+            self.ctl(&["-w", "-m", "immediate", "stop"]);
+            self.up = false;
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.down();
     }
 }
