@@ -24,15 +24,13 @@ async fn queue_on(backend: Backend, settings: &Settings, clock: Clock) -> (Queue
 const ORPHANED: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Recovers orphans until `n` jobs came back, failing when none do within [`ORPHANED`].
-async fn recovered(q: &Queue, n: usize) {
+async fn recovered(q: &Queue, n: usize) -> cep_shared::queue::Recovered {
     let deadline = std::time::Instant::now() + ORPHANED;
     loop {
-        match q.recover_orphans().await.unwrap() {
-            0 => {}
-            got => {
-                assert_eq!(got, n, "recovered another number of jobs");
-                return;
-            }
+        let r = q.recover_orphans().await.unwrap();
+        if r.jobs > 0 {
+            assert_eq!(r.jobs, n, "recovered another number of jobs");
+            return r;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -102,7 +100,7 @@ macro_rules! conformance {
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 q.push(NewJob::new(Q, &"work", 0)).await.unwrap();
                 let held = q.fetch(&[Q.queue()], "dies", 1).await.unwrap().remove(0);
-                assert_eq!(q.recover_orphans().await.unwrap(), 0, "a live worker keeps its job");
+                assert_eq!(q.recover_orphans().await.unwrap().jobs, 0, "a live worker keeps its job");
                 recovered(&q, 1).await;
                 let again = q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().remove(0);
                 assert_eq!((again.id.as_str(), again.attempt), (held.id.as_str(), 2));
@@ -120,7 +118,9 @@ macro_rules! conformance {
                 recovered(&q, 1).await;
                 let second = q.fetch(&[Q.queue()], "dies-2", 1).await.unwrap().remove(0);
                 assert_eq!((second.id.as_str(), second.attempt), (first.id.as_str(), 2));
-                recovered(&q, 1).await;
+                let last = recovered(&q, 1).await;
+                let dead: Vec<_> = last.dead.iter().map(|o| (o.id.as_str(), o.queue.as_str(), o.attempts)).collect();
+                assert_eq!(dead, [(first.id.as_str(), Q.queue(), 2)], "recovery names the job it dead-lettered");
                 assert!(q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().is_empty());
                 let dead = q.dead_letters(Q.queue(), 10).await.unwrap();
                 assert_eq!(dead.len(), 1);

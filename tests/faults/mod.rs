@@ -3,6 +3,7 @@
 //! its own on a free port), never the shared one.
 
 mod outage;
+mod reaper;
 mod settle;
 mod store;
 

@@ -119,6 +119,26 @@ fn current_trace() -> Option<String> {
     TRACE_CONTEXT.get().and_then(|f| f())
 }
 
+/// What an orphan recovery did: how many jobs of dead workers it took back, and which
+/// of them it dead-lettered (they used up their attempts), so their failure can be
+/// recorded where the error rates read it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovered {
+    pub jobs: usize,
+    pub dead: Vec<Orphan>,
+}
+
+/// A job recovery dead-lettered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orphan {
+    pub id: String,
+    pub queue: String,
+    pub attempts: u32,
+}
+
+/// Why recovery dead-letters a job.
+pub const DIED_EVERY_ATTEMPT: &str = "its worker stopped answering during every attempt";
+
 /// How a leased job ends its attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settle {
@@ -326,7 +346,7 @@ impl Queue {
 
     /// Returns the jobs of workers silent for longer than the orphan window to their
     /// queues (or to the dead letters, when they used up their attempts).
-    pub async fn recover_orphans(&self) -> Result<usize, QueueError> {
+    pub async fn recover_orphans(&self) -> Result<Recovered, QueueError> {
         delegate!(self, q => q.recover_orphans().await)
     }
 

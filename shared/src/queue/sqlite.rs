@@ -15,8 +15,8 @@
 //! `Workers.last_seen`, in wall-clock seconds.
 
 use super::{
-    DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id,
-    whole_second,
+    DIED_EVERY_ATTEMPT, DeadLetter, Leased, NewJob, Orphan, QueueContext, QueueError, QueueStats,
+    Recovered, Settle, new_job_id, whole_second,
 };
 use crate::clock::wall_millis;
 use apalis_core::task::builder::TaskBuilder;
@@ -368,24 +368,24 @@ impl SqliteQueue {
     /// when that was their last attempt. Workers silent that long and holding nothing are
     /// forgotten, and so are jobs done longer ago than `idempotency_ttl_days`, their
     /// deduplication keys with them, as Redis expires its keys.
-    pub(super) async fn recover_orphans(&self) -> Result<usize, QueueError> {
+    pub(super) async fn recover_orphans(&self) -> Result<Recovered, QueueError> {
         // `last_seen` is a whole second, at most a second before the worker's last
         // sign of life: a worker counts as gone once a full window has passed since
         // the end of that second, so a live one is never robbed of its jobs.
         let window = self.ctx.settings.orphan_window().as_millis() as i64;
         let cutoff = secs(wall_millis() - window);
         let mut tx = self.pool.begin().await?;
-        let dead = sqlx::query(
+        let dead: Vec<(String, String, i64)> = sqlx::query_as(
             "UPDATE Jobs SET status = 'Killed', lock_by = NULL, done_at = $2, last_result = $3
              WHERE status = 'Running' AND attempts >= max_attempts
-               AND lock_by IN (SELECT id FROM Workers WHERE last_seen < $1)",
+               AND lock_by IN (SELECT id FROM Workers WHERE last_seen < $1)
+             RETURNING id, job_type, attempts",
         )
         .bind(cutoff)
         .bind(secs(wall_millis()))
-        .bind(failure("its worker stopped answering during every attempt"))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(failure(DIED_EVERY_ATTEMPT))
+        .fetch_all(&mut *tx)
+        .await?;
         let back = sqlx::query(
             "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, last_result = $2
              WHERE status = 'Running' AND lock_by IN (SELECT id FROM Workers WHERE last_seen < $1)",
@@ -408,7 +408,17 @@ impl SqliteQueue {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok((dead + back) as usize)
+        Ok(Recovered {
+            jobs: dead.len() + back as usize,
+            dead: dead
+                .into_iter()
+                .map(|(id, queue, attempts)| Orphan {
+                    id,
+                    queue,
+                    attempts: attempts as u32,
+                })
+                .collect(),
+        })
     }
 
     /// A worker leaving cleanly holds no job: its row goes.

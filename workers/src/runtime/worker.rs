@@ -9,7 +9,8 @@ use super::run_one;
 use crate::Ctx;
 use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt, WorkerContext};
 use cep_shared::JobKind;
-use cep_shared::queue::{Leased, Settle};
+use cep_shared::queue::{DIED_EVERY_ATTEMPT, Leased, Orphan, Settle};
+use cep_shared::vocabulary::JobOutcome;
 use futures::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +126,28 @@ async fn execute(
     Ok(())
 }
 
+/// Records a failed outcome (and counts a dead job) for each job recovery dead-lettered,
+/// so the error rates and Φ_sync see a job that killed its worker on every attempt.
+async fn record_dead_orphans(ctx: &Ctx, dead: &[Orphan]) {
+    let m = cep_shared::metrics::get();
+    for o in dead {
+        let Ok(kind) = o.queue.parse::<JobKind>() else {
+            continue;
+        };
+        m.jobs
+            .with_label_values(&[kind.queue(), JobOutcome::Dead.as_str()])
+            .inc();
+        let ended = Some(DIED_EVERY_ATTEMPT);
+        let recorded = ctx
+            .store
+            .record_outcome(&o.id, kind, false, o.attempts, ended, ctx.now())
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, job_id = %o.id, "could not record a dead orphan's outcome");
+        }
+    }
+}
+
 /// Runs an apalis worker, supervised by an apalis [`Monitor`], on the queue until
 /// `shutdown` turns true, then drains within the deadline. Returns the number of jobs run.
 pub async fn run(
@@ -204,11 +227,16 @@ pub async fn run(
                 continue;
             }
             match ctx.queue.recover_orphans().await {
-                Ok(n) if n > 0 => {
+                Ok(r) if r.jobs > 0 => {
                     cep_shared::metrics::get()
                         .orphans_recovered
-                        .inc_by(n as u64);
-                    tracing::warn!(jobs = n, "recovered jobs of a dead worker")
+                        .inc_by(r.jobs as u64);
+                    tracing::warn!(
+                        jobs = r.jobs,
+                        dead = r.dead.len(),
+                        "recovered jobs of a dead worker"
+                    );
+                    record_dead_orphans(&ctx, &r.dead).await;
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),

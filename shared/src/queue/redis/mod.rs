@@ -19,7 +19,10 @@
 mod entry;
 mod scripts;
 
-use super::{DeadLetter, Leased, NewJob, QueueContext, QueueError, QueueStats, Settle, new_job_id};
+use super::{
+    DIED_EVERY_ATTEMPT, DeadLetter, Leased, NewJob, Orphan, QueueContext, QueueError, QueueStats,
+    Recovered, Settle, new_job_id,
+};
 use crate::clock::wall_millis;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
@@ -324,19 +327,36 @@ impl RedisQueue {
         Ok(())
     }
 
-    pub(super) async fn recover_orphans(&self) -> Result<usize, QueueError> {
+    pub(super) async fn recover_orphans(&self) -> Result<Recovered, QueueError> {
         let cutoff = wall_millis() - self.ctx.settings.orphan_window().as_millis() as i64;
         let mut inv = self.scripts.reap.key(self.key(&["workers"]));
         inv.key(self.key(&["reasons"]))
             .arg(cutoff)
             .arg(&self.prefix)
-            .arg(10_000);
+            .arg(10_000)
+            .arg(DIED_EVERY_ATTEMPT);
         let mut conn = self.conn.clone();
-        let moved: i64 = inv.invoke_async(&mut conn).await?;
+        let reply: Vec<String> = inv.invoke_async(&mut conn).await?;
+        let mut reply = reply.into_iter();
+        let moved: usize = reply
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| QueueError::Corrupt("the reaper's answer has no count".into()))?;
+        let dead = reply
+            .filter_map(|d| {
+                let mut parts = d.splitn(3, '|');
+                let (queue, id, ended) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(Orphan {
+                    id: id.to_owned(),
+                    queue: queue.to_owned(),
+                    attempts: ended.parse().ok()?,
+                })
+            })
+            .collect();
         if moved > 0 {
             self.wake().await?;
         }
-        Ok(moved as usize)
+        Ok(Recovered { jobs: moved, dead })
     }
 
     pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {

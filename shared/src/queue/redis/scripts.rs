@@ -63,9 +63,11 @@ return 1
 "#;
 
 pub(super) const REAP: &str = r#"
--- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget
+-- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget, reason
+-- Returns how many entries moved, then `queue|id|ended` of each it dead-lettered.
 local prefix, budget = ARGV[2], tonumber(ARGV[3])
 local moved = 0
+local dead = {}
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)
 for _, w in ipairs(gone) do
   local inflight = prefix .. ':inflight:' .. w
@@ -78,8 +80,9 @@ for _, w in ipairs(gone) do
       local again = 'v1|' .. (tonumber(ended) + 1) .. '|' .. max .. '|' .. rest
       if tonumber(ended) + 1 >= tonumber(max) then
         local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
-        redis.call('HSET', KEYS[2], id, 'its worker stopped answering during every attempt')
+        redis.call('HSET', KEYS[2], id, ARGV[4])
         redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
+        table.insert(dead, queue .. '|' .. id .. '|' .. (tonumber(ended) + 1))
       else
         redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
       end
@@ -90,5 +93,6 @@ for _, w in ipairs(gone) do
   end
   if redis.call('LLEN', inflight) == 0 then redis.call('ZREM', KEYS[1], w) end
 end
-return moved
+table.insert(dead, 1, tostring(moved))
+return dead
 "#;
