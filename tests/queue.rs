@@ -40,6 +40,18 @@ async fn recovered(q: &Queue, n: usize) -> cep_shared::queue::Recovered {
     }
 }
 
+/// Writes `raw` into a Redis list as another writer would, past the queue's checks.
+async fn push_raw(command: &str, key: String, raw: &[u8]) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd(command)
+        .arg(key)
+        .arg(raw)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 fn start() -> Clock {
     Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap())
 }
@@ -409,13 +421,12 @@ async fn an_unreadable_redis_entry_is_set_aside_and_the_rest_of_the_batch_runs()
     let prefix = format!("{{{}}}", s.queue.key_prefix);
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let ready = format!("{prefix}:ready:{}", Q.queue());
-    let _: () = redis::cmd("RPUSH")
-        .arg(&ready)
-        .arg("0193abcdef")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    push_raw(
+        "RPUSH",
+        format!("{prefix}:ready:{}", Q.queue()),
+        b"0193abcdef",
+    )
+    .await;
     let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].payload, "\"good\"");
@@ -443,23 +454,16 @@ async fn bytes_that_are_not_utf8_are_set_aside_whole_and_neither_the_batch_nor_t
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let poison = b"v1|0|5|0|outreach|p1||{\"n\":\xff\xfe}".to_vec();
-    let rpush = |key: String, raw: Vec<u8>| redis::cmd("RPUSH").arg(key).arg(raw).clone();
     // The poison sits in the middle of 15 good jobs, so one fetch takes them all.
     for n in 0..8 {
         q.push(NewJob::new(Q, &n, 0)).await.unwrap();
     }
-    let _: () = rpush(format!("{prefix}:ready:{}", Q.queue()), poison.clone())
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    push_raw("RPUSH", format!("{prefix}:ready:{}", Q.queue()), &poison).await;
     for n in 8..15 {
         q.push(NewJob::new(Q, &n, 0)).await.unwrap();
     }
     // And one in the dead letters, as a worker of another build could leave it.
-    let _: () = rpush(format!("{prefix}:dead:{}", Q.queue()), poison.clone())
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    push_raw("RPUSH", format!("{prefix}:dead:{}", Q.queue()), &poison).await;
     assert_eq!(q.oldest_due(&[Q.queue()]).await.unwrap().len(), 1);
     let got = q.fetch(&[Q.queue()], "w", 20).await.unwrap();
     assert_eq!(got.len(), 15, "every readable job of the batch is leased");
@@ -495,8 +499,6 @@ async fn entries_past_their_attempts_or_size_found_in_redis_are_dead_lettered_sa
     s.queue.max_payload_bytes = 1024;
     let q = redis_queue(&s, start()).await;
     let prefix = format!("{{{}}}", s.queue.key_prefix);
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let ready = format!("{prefix}:ready:{}", Q.queue());
     let big = format!("v1|0|5|0|outreach|big||\"{}\"", "x".repeat(2000));
     for raw in [
@@ -504,12 +506,7 @@ async fn entries_past_their_attempts_or_size_found_in_redis_are_dead_lettered_sa
         &big,
         "v1|0|5|0|outreach|fine||{}",
     ] {
-        let _: () = redis::cmd("LPUSH")
-            .arg(&ready)
-            .arg(raw)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        push_raw("LPUSH", ready.clone(), raw.as_bytes()).await;
     }
     let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
     assert_eq!(got.len(), 1);

@@ -2,7 +2,6 @@
 //! left to recover on its own. Each test starts the service it breaks (a Redis server of
 //! its own on a free port), never the shared one.
 
-mod outage;
 mod reaper;
 mod settle;
 mod store;

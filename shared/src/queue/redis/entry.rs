@@ -64,7 +64,7 @@ impl<'a> Entry<'a> {
         let raw = match String::from_utf8(raw) {
             Ok(raw) => raw,
             Err(e) => {
-                let why = QueueError::Corrupt(format!("an entry that is not UTF-8: {e}"));
+                let why = not_utf8(e.utf8_error());
                 return Err((e.into_bytes(), why));
             }
         };
@@ -83,6 +83,11 @@ impl<'a> Entry<'a> {
         job.receipt = raw;
         Ok(job)
     }
+}
+
+/// Why bytes are no entry: they are not UTF-8 text.
+pub(super) fn not_utf8(e: std::str::Utf8Error) -> QueueError {
+    QueueError::Corrupt(format!("an entry that is not UTF-8: {e}"))
 }
 
 #[cfg(test)]

@@ -430,18 +430,12 @@ impl RedisQueue {
                 limit.saturating_sub(1) as isize,
             )
             .await?;
-        let texts: Vec<String> = raws
-            .iter()
-            .map(|raw| String::from_utf8_lossy(raw).into_owned())
-            .collect();
         let entries: Vec<Result<Entry<'_>, QueueError>> = raws
             .iter()
-            .zip(&texts)
-            .map(|(raw, text)| match std::str::from_utf8(raw) {
-                Ok(_) => Entry::decode(text),
-                Err(e) => Err(QueueError::Corrupt(format!(
-                    "an entry that is not UTF-8: {e}"
-                ))),
+            .map(|raw| {
+                std::str::from_utf8(raw)
+                    .map_err(entry::not_utf8)
+                    .and_then(Entry::decode)
             })
             .collect();
         let ids: Vec<&str> = entries.iter().flatten().map(|e| e.id).collect();
@@ -457,8 +451,8 @@ impl RedisQueue {
         // An entry no worker can read is shown as it is, with why, never an error.
         Ok(entries
             .into_iter()
-            .zip(&texts)
-            .map(|(entry, text)| match entry {
+            .zip(&raws)
+            .map(|(entry, raw)| match entry {
                 Ok(e) => DeadLetter {
                     id: e.id.to_owned(),
                     queue: queue.to_owned(),
@@ -469,7 +463,7 @@ impl RedisQueue {
                 Err(why) => DeadLetter {
                     id: "(unreadable)".into(),
                     queue: queue.to_owned(),
-                    payload: text.clone(),
+                    payload: String::from_utf8_lossy(raw).into_owned(),
                     attempts: 0,
                     reason: why.to_string(),
                 },

@@ -108,19 +108,23 @@ pub async fn record(
     ctx.store
         .record_event(&mut *tx, event, meeting_id, data, now)
         .await?;
-    // (new status, only from a status other than / equal to this one)
+    // A booking stops the sequence (a client stays a client); a cancel that is not a
+    // reschedule ends it.
     let update = match action {
-        BookingAction::Created => Some((ProspectStatus::Booked, "<>", ProspectStatus::Client)),
-        BookingAction::Canceled if !job.rescheduled => {
-            Some((ProspectStatus::Stopped, "=", ProspectStatus::Booked))
-        }
+        BookingAction::Created => Some((
+            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4",
+            ProspectStatus::Booked,
+            ProspectStatus::Client,
+        )),
+        BookingAction::Canceled if !job.rescheduled => Some((
+            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
+            ProspectStatus::Stopped,
+            ProspectStatus::Booked,
+        )),
         BookingAction::Canceled => None,
     };
-    if let (Some(pid), Some((to, op, from))) = (&a.prospect_id, update) {
-        let sql = format!(
-            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status {op} $4"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    if let (Some(pid), Some((sql, to, from))) = (&a.prospect_id, update) {
+        sqlx::query(sql)
             .bind(pid)
             .bind(now)
             .bind(to.as_str())

@@ -56,10 +56,15 @@ pub async fn business(ctx: &Ctx, m: &Meeting) -> Result<Business, JobError> {
             None => None,
         };
     // A booking from outside the pipeline is taken as a warm lead of no known category.
-    let (name, category, phone, lead_class, gbp_score) = row.unwrap_or_else(|| {
-        let warm = LeadClass::Warm.as_str().to_owned();
-        (m.contact.clone(), "other".into(), None, warm, 0)
-    });
+    let Some((name, category, phone, lead_class, gbp_score)) = row else {
+        return Ok(Business {
+            name: m.contact.clone(),
+            category: "other".into(),
+            phone: None,
+            lead_class: LeadClass::Warm,
+            gbp_score: 0,
+        });
+    };
     Ok(Business {
         name,
         category,

@@ -46,23 +46,23 @@ pub struct OutreachResult {
 }
 
 pub async fn handle(ctx: &Ctx, work: OutreachWork) -> Result<OutreachResult, JobError> {
-    let (prospect_id, step, delivery) = match &work {
-        OutreachWork::Step(job) => (&job.prospect_id, job.step, sequence_step(ctx, job).await?),
-        OutreachWork::FollowUp(job) => (
-            &job.prospect_id,
-            rules::follow_up_step(job.follow_up),
-            follow_up(ctx, job).await?,
-        ),
+    let delivery = match &work {
+        OutreachWork::Step(job) => sequence_step(ctx, job).await?,
+        OutreachWork::FollowUp(job) => follow_up(ctx, job).await?,
     };
-    let channel = delivery.channel;
+    let (prospect_id, step, channel) = (
+        delivery.prospect_id.to_owned(),
+        delivery.step,
+        delivery.channel,
+    );
     let Settled {
         status,
         reason,
         next_step_at,
     } = deliver(ctx, delivery).await?;
     Ok(OutreachResult {
-        message_id: message_row_id(prospect_id, step),
-        prospect_id: prospect_id.clone(),
+        message_id: message_row_id(&prospect_id, step),
+        prospect_id,
         step,
         channel,
         status,
