@@ -52,6 +52,17 @@ async fn push_raw(command: &str, key: String, raw: &[u8]) {
         .unwrap();
 }
 
+/// Leases one job for `worker` and starts it, as a worker does right before running it.
+async fn take(q: &Queue, worker: &str) -> cep_shared::queue::Leased {
+    let job = q.fetch(&[Q.queue()], worker, 1).await.unwrap().remove(0);
+    assert_eq!(
+        q.start(worker, &[&job]).await.unwrap(),
+        [true],
+        "a held job starts"
+    );
+    job
+}
+
 fn start() -> Clock {
     Clock::simulated(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap())
 }
@@ -111,7 +122,7 @@ macro_rules! conformance {
                 let s = settings_with_short_orphan_window();
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 q.push(NewJob::new(Q, &"work", 0)).await.unwrap();
-                let held = q.fetch(&[Q.queue()], "dies", 1).await.unwrap().remove(0);
+                let held = take(&q, "dies").await;
                 assert_eq!(q.recover_orphans().await.unwrap().jobs, 0, "a live worker keeps its job");
                 recovered(&q, 1).await;
                 let again = q.fetch(&[Q.queue()], "survivor", 1).await.unwrap().remove(0);
@@ -126,9 +137,9 @@ macro_rules! conformance {
                 let (q, _d) = queue_on(Backend::$backend, &s, start()).await;
                 let payload = serde_json::json!({"note": "pipes | and | bars"});
                 q.push(NewJob::new(Q, &payload, 0).max_attempts(2)).await.unwrap();
-                let first = q.fetch(&[Q.queue()], "dies-1", 1).await.unwrap().remove(0);
+                let first = take(&q, "dies-1").await;
                 recovered(&q, 1).await;
-                let second = q.fetch(&[Q.queue()], "dies-2", 1).await.unwrap().remove(0);
+                let second = take(&q, "dies-2").await;
                 assert_eq!((second.id.as_str(), second.attempt), (first.id.as_str(), 2));
                 let last = recovered(&q, 1).await;
                 let dead: Vec<_> = last.dead.iter().map(|o| (o.id.as_str(), o.queue.as_str(), o.attempts)).collect();
@@ -177,6 +188,39 @@ macro_rules! conformance {
 }
 
 conformance!(Embedded => embedded, Fleet => fleet);
+
+#[tokio::test]
+async fn only_the_jobs_a_dead_worker_started_use_an_attempt() {
+    let s = settings_with_short_orphan_window();
+    let q = redis_queue(&s, start()).await;
+    for n in 0..3 {
+        q.push(NewJob::new(Q, &n, 0).max_attempts(1)).await.unwrap();
+    }
+    // The worker leases three jobs, starts one and dies: the other two were only held.
+    let held = q.fetch(&[Q.queue()], "dies", 3).await.unwrap();
+    assert_eq!(held.len(), 3);
+    assert_eq!(q.start("dies", &[&held[0]]).await.unwrap(), [true]);
+    let r = recovered(&q, 3).await;
+    let dead: Vec<&str> = r.dead.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(
+        dead,
+        [held[0].id.as_str()],
+        "the started job used its one attempt"
+    );
+    // A job recovered from a worker thought dead is not started by it any more.
+    assert_eq!(q.start("dies", &[&held[1]]).await.unwrap(), [false]);
+    let mut again = q.fetch(&[Q.queue()], "survivor", 10).await.unwrap();
+    again.sort_by(|a, b| a.id.cmp(&b.id));
+    let got: Vec<(&str, u32)> = again.iter().map(|j| (j.id.as_str(), j.attempt)).collect();
+    let mut want = vec![(held[1].id.as_str(), 1), (held[2].id.as_str(), 1)];
+    want.sort();
+    assert_eq!(
+        got, want,
+        "the held jobs came back with their attempt unused"
+    );
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!((st.ready, st.running, st.dead), (0, 2, 1));
+}
 
 /// The embedded queue on the wall clock, as `cep run` and `cep worker` keep it, and a
 /// pool of apalis-sqlite's own on the same file.
@@ -255,6 +299,23 @@ async fn a_job_apalis_sqlite_enqueued_reaches_a_cep_worker_once_per_key() {
     let got_payload: serde_json::Value = serde_json::from_str(&got[0].payload).unwrap();
     assert_eq!((got_payload, got[0].attempt), (payload, 1));
     assert!(q.settle("cep-worker", &got[0], Settle::Done).await.unwrap());
+}
+
+#[tokio::test]
+async fn jobs_another_writer_queued_under_an_unknown_name_show_in_the_embedded_queue() {
+    use apalis::prelude::*;
+    use apalis_sqlite::{Config, SqliteStorage};
+    let (q, pool, _dir) = embedded_queue_and_apalis_pool().await;
+    assert!(q.strays().await.unwrap().is_empty());
+    let mut storage = SqliteStorage::<serde_json::Value>::new(&pool)
+        .with_config(Config::default().queue("outreach_v0"));
+    storage
+        .push_task(TaskBuilder::new(serde_json::json!({"step": 1})).build())
+        .await
+        .unwrap();
+    let strays = q.strays().await.unwrap();
+    let counts: Vec<(&str, u64)> = strays.iter().map(|s| (s.queue.as_str(), s.ready)).collect();
+    assert_eq!(counts, [("outreach_v0", 1)]);
 }
 
 #[tokio::test]
@@ -441,6 +502,66 @@ async fn an_unreadable_redis_entry_is_set_aside_and_the_rest_of_the_batch_runs()
     assert!(q.settle("w", &got[0], Settle::Done).await.unwrap());
     let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
     assert_eq!((st.ready, st.running), (0, 0), "nothing left leased");
+    // Shown, with why, where an operator looks.
+    let strays = q.strays().await.unwrap();
+    assert_eq!(strays.len(), 1);
+    assert_eq!(
+        (strays[0].queue.as_str(), strays[0].dead),
+        ("unreadable", 1)
+    );
+    let shown = q.dead_letters("unreadable", 10).await.unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].payload, "0193abcdef");
+    assert!(
+        shown[0].reason.contains("not a job entry"),
+        "{}",
+        shown[0].reason
+    );
+    if let Queue::Redis(r) = &q {
+        r.purge().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn jobs_under_an_unknown_queue_name_are_never_run_and_are_shown_where_operators_look() {
+    let s = settings();
+    let q = redis_queue(&s, start()).await;
+    let prefix = format!("{{{}}}", s.queue.key_prefix);
+    q.push(NewJob::new(Q, &"good", 0)).await.unwrap();
+    // A well-formed entry naming a queue the fleet does not have, in a list it serves,
+    // and two more in lists of that name, as an older build or another writer leaves.
+    let stray = b"v1|0|5|0|outreach_v0|s1||{}";
+    push_raw("RPUSH", format!("{prefix}:ready:{}", Q.queue()), stray).await;
+    push_raw(
+        "RPUSH",
+        format!("{prefix}:ready:outreach_v0"),
+        b"v1|0|5|0|outreach_v0|s2||{}",
+    )
+    .await;
+    push_raw(
+        "RPUSH",
+        format!("{prefix}:dead:outreach_v0"),
+        b"v1|5|5|0|outreach_v0|s3||{}",
+    )
+    .await;
+    let got = q.fetch(&[Q.queue()], "w", 10).await.unwrap();
+    let payloads: Vec<&str> = got.iter().map(|j| j.payload.as_str()).collect();
+    assert_eq!(payloads, ["\"good\""], "the stray entry is not run");
+    let mut strays = q.strays().await.unwrap();
+    strays.sort_by(|a, b| a.queue.cmp(&b.queue));
+    let counts: Vec<(&str, u64, u64)> = strays
+        .iter()
+        .map(|s| (s.queue.as_str(), s.ready, s.dead))
+        .collect();
+    assert_eq!(counts, [("outreach_v0", 1, 1), ("unreadable", 0, 1)]);
+    let aside = q.dead_letters("unreadable", 10).await.unwrap();
+    assert!(
+        aside[0].reason.contains("unknown queue `outreach_v0`"),
+        "{}",
+        aside[0].reason
+    );
+    let dead = q.dead_letters("outreach_v0", 10).await.unwrap();
+    assert_eq!((dead[0].id.as_str(), dead[0].attempts), ("s3", 5));
     if let Queue::Redis(r) = &q {
         r.purge().await.unwrap();
     }

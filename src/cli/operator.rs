@@ -5,7 +5,7 @@
 use crate::{alerts, app};
 use anyhow::Context as _;
 use cep_shared::vocabulary::Channel;
-use cep_shared::{Clock, JobKind, Settings};
+use cep_shared::{Clock, JobKind, Settings, queue};
 use cep_workers::Ctx;
 use cep_workers::engines::{audit, research};
 use cep_workers::layers::outreach::tasks::{self, TaskOutcome};
@@ -36,9 +36,14 @@ pub enum OnStore {
         #[arg(long)]
         input: PathBuf,
     },
-    /// List a queue's dead letters with their reasons.
+    /// Each queue's jobs: ready, scheduled, running and dead, and anything the queue holds
+    /// outside the fleet's queues (unknown queue names, unreadable entries).
+    Queues,
+    /// List dead letters with their reasons, newest first: one queue's (`unreadable` for
+    /// entries no worker can read), or every queue's that has any.
     DeadLetters {
-        queue: String,
+        queue: Option<String>,
+        /// At most this many per queue.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -105,6 +110,40 @@ impl Operator {
     }
 }
 
+/// The queue `name` names for `cep dead-letters`: one of the fleet's (by name or layer
+/// number), `unreadable`, or a name the queue holds jobs under although no worker serves
+/// it; anything else is refused listing what there is.
+async fn dead_letter_queue(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
+    if let Ok(kind) = name.parse::<JobKind>() {
+        return Ok(kind.queue().to_owned());
+    }
+    let strays = ctx.queue.strays().await?;
+    if name == queue::UNREADABLE || strays.iter().any(|s| s.queue == name) {
+        return Ok(name.to_owned());
+    }
+    let mut names = queue::known_queues().join(", ");
+    for s in &strays {
+        names.push_str(", ");
+        names.push_str(&s.queue);
+    }
+    anyhow::bail!("unknown queue `{}`: the queues are {names}", shown(name))
+}
+
+/// Text from the queue as one printable line: control characters escaped, at most 200
+/// characters.
+fn shown(text: &str) -> String {
+    const MAX: usize = 200;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl OnStore {
     async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let now = ctx.now();
@@ -117,10 +156,47 @@ impl OnStore {
                     .with_context(|| format!("{} is not JSON", input.display()))?;
                 print_json(&app::run_layer(ctx, kind, value).await?)?;
             }
+            OnStore::Queues => {
+                println!("queue\tready\tscheduled\trunning\tdead");
+                let known = queue::known_queues();
+                let strays = ctx.queue.strays().await?;
+                for s in ctx.queue.stats(&known).await?.iter().chain(&strays) {
+                    let note = match s.queue.as_str() {
+                        q if queue::is_known(q) => "",
+                        queue::UNREADABLE => "\tset aside: no worker can read them",
+                        _ => "\tunknown queue: no worker serves it",
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}{note}",
+                        s.queue, s.ready, s.scheduled, s.running, s.dead
+                    );
+                }
+            }
             OnStore::DeadLetters { queue, limit } => {
-                let kind: JobKind = queue.parse()?;
-                for d in ctx.queue.dead_letters(kind.queue(), limit).await? {
-                    println!("{}\t{}\t{}\t{}", d.id, d.attempts, d.reason, d.payload);
+                let queues = match queue {
+                    Some(name) => vec![dead_letter_queue(ctx, &name).await?],
+                    None => {
+                        let known = queue::known_queues();
+                        let mut all = ctx.queue.stats(&known).await?;
+                        all.extend(ctx.queue.strays().await?);
+                        all.into_iter()
+                            .filter(|s| s.dead > 0)
+                            .map(|s| s.queue)
+                            .collect()
+                    }
+                };
+                println!("queue\tid\tattempts\treason\tpayload");
+                for q in &queues {
+                    for d in ctx.queue.dead_letters(q, limit).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            d.queue,
+                            d.id,
+                            d.attempts,
+                            shown(&d.reason),
+                            shown(&d.payload)
+                        );
+                    }
                 }
             }
             OnStore::Tasks { channel, limit } => {

@@ -2,6 +2,7 @@
 //! left to recover on its own. Each test starts the service it breaks (a Redis server of
 //! its own on a free port), never the shared one.
 
+mod lease;
 mod reaper;
 mod settle;
 mod store;

@@ -18,12 +18,13 @@ async fn a_job_dead_lettered_by_recovery_is_recorded_as_failed() {
         .push(NewJob::new(Q, &"last try", 0).max_attempts(1))
         .await
         .unwrap();
-    // A worker takes it and dies: it is never heard from again.
+    // A worker takes it, starts it and dies: it is never heard from again.
     let held = queue
         .fetch(&[Q.queue()], "dies", 1)
         .await
         .unwrap()
         .remove(0);
+    assert_eq!(queue.start("dies", &[&held]).await.unwrap(), [true]);
     let (stop, rx) = tokio::sync::watch::channel(false);
     let options = WorkerOptions {
         name: worker_name("reaper"),

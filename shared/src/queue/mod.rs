@@ -136,6 +136,20 @@ pub struct Orphan {
     pub attempts: u32,
 }
 
+/// What `cep dead-letters` and `cep queues` call the entries set aside because no worker
+/// can read them (on Redis: not UTF-8, not an entry, or of an unknown queue).
+pub const UNREADABLE: &str = "unreadable";
+
+/// Every queue the fleet has, by name.
+pub fn known_queues() -> Vec<&'static str> {
+    JobKind::all().map(|k| k.queue()).collect()
+}
+
+/// Whether `queue` names one of the fleet's queues.
+pub fn is_known(queue: &str) -> bool {
+    JobKind::all().any(|k| k.queue() == queue)
+}
+
 /// Why recovery dead-letters a job.
 pub const DIED_EVERY_ATTEMPT: &str = "its worker stopped answering during every attempt";
 
@@ -285,6 +299,18 @@ impl Queue {
         Ok(runnable)
     }
 
+    /// Marks leased jobs started, right before they run: from now on a worker that
+    /// dies holding one has used one of its attempts (a job only held goes back as it
+    /// was). For each job, whether it may run: `false` when its lease was lost meanwhile.
+    /// The embedded queue counts the attempt at fetch, since its workers live and die
+    /// with one process.
+    pub async fn start(&self, worker: &str, jobs: &[&Leased]) -> Result<Vec<bool>, QueueError> {
+        match self {
+            Queue::Sqlite(_) => Ok(vec![true; jobs.len()]),
+            Queue::Redis(q) => q.start(worker, jobs).await,
+        }
+    }
+
     /// Why a leased job must not run: past its attempt limit (or a limit of none), or a
     /// payload over the size limit.
     fn unrunnable(&self, job: &Leased) -> Option<String> {
@@ -350,6 +376,14 @@ impl Queue {
         delegate!(self, q => q.recover_orphans().await)
     }
 
+    /// Every job the queue counts as leased to `worker`. A worker compares it with the
+    /// jobs it knows it holds and hands back any it lost track of (a fetch whose answer
+    /// never came, or a Redis that came back from its file a moment behind), so no
+    /// lease outlives what its worker knows.
+    pub async fn leased_to(&self, worker: &str) -> Result<Vec<Leased>, QueueError> {
+        delegate!(self, q => q.leased_to(worker).await)
+    }
+
     /// A worker leaving cleanly: it holds no job any more.
     pub async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
         delegate!(self, q => q.deregister(worker).await)
@@ -368,12 +402,22 @@ impl Queue {
         delegate!(self, q => q.oldest_due(queues).await)
     }
 
+    /// A queue's dead letters, newest first; [`UNREADABLE`] lists the entries set aside
+    /// because no worker can read them, each with why.
     pub async fn dead_letters(
         &self,
         queue: &str,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, QueueError> {
         delegate!(self, q => q.dead_letters(queue, limit).await)
+    }
+
+    /// What the queue holds outside the fleet's queues: jobs under queue names no worker
+    /// serves (written past the queue's checks, by another writer or an older build) and,
+    /// as [`UNREADABLE`], the entries set aside; only those that hold something. Scans
+    /// the keyspace on Redis, so it is for operators' commands, not for sampling.
+    pub async fn strays(&self) -> Result<Vec<QueueStats>, QueueError> {
+        delegate!(self, q => q.strays().await)
     }
 
     /// True when nothing of `queues` is due now or running: the simulation advances its

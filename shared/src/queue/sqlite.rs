@@ -16,7 +16,7 @@
 
 use super::{
     DIED_EVERY_ATTEMPT, DeadLetter, Leased, NewJob, Orphan, QueueContext, QueueError, QueueStats,
-    Recovered, Settle, new_job_id, whole_second,
+    Recovered, Settle, is_known, new_job_id, whole_second,
 };
 use crate::clock::wall_millis;
 use apalis_core::task::builder::TaskBuilder;
@@ -422,6 +422,28 @@ impl SqliteQueue {
     }
 
     /// A worker leaving cleanly holds no job: its row goes.
+    pub(super) async fn leased_to(&self, worker: &str) -> Result<Vec<Leased>, QueueError> {
+        let rows: Vec<LeaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, job_type, job, attempts, max_attempts, json_extract(metadata, '$.{TRACE_KEY}')
+               FROM Jobs WHERE status = 'Running' AND lock_by = $1"
+        )))
+        .bind(worker)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, queue, payload, attempts, max, trace)| Leased {
+                id,
+                queue,
+                payload: String::from_utf8_lossy(&payload).into_owned(),
+                attempt: attempts as u32,
+                max_attempts: max as u32,
+                trace,
+                receipt: String::new(),
+            })
+            .collect())
+    }
+
     pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
         self.seen_now().remove(worker);
         sqlx::query(
@@ -519,6 +541,21 @@ impl SqliteQueue {
                 reason: reason.unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Queue names the fleet does not know that hold jobs (rows another writer added).
+    pub(super) async fn strays(&self) -> Result<Vec<QueueStats>, QueueError> {
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT job_type FROM Jobs WHERE status IN ('Pending', 'Running', 'Killed')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let strays: Vec<&str> = names
+            .iter()
+            .map(|(n,)| n.as_str())
+            .filter(|n| !is_known(n))
+            .collect();
+        self.stats(&strays).await
     }
 
     pub(super) async fn next_due(&self, queues: &[&str]) -> Result<Option<i64>, QueueError> {

@@ -2,10 +2,11 @@
 //! and lifecycle run on top of the leases, heartbeats, orphan recovery, max attempts and
 //! dead letters of [`Queue`] — on SQLite embedded, on Redis in the fleet.
 //!
-//! `poll_next` leases jobs in batches no larger than the free concurrency, hands them
-//! out one by one and, when none is due, waits for an enqueue notification or the idle
-//! poll interval (never busy-polls). A queue error is logged and retried after a pause:
-//! it never stops the worker. `poll_close` hands back jobs leased but never started.
+//! `poll_next` leases jobs in batches no larger than the concurrency, marks as many as
+//! there are free slots started (one round trip) right before handing them out one by
+//! one and, when none is due, waits for an enqueue notification or the idle poll
+//! interval (never busy-polls). A queue error is logged and retried after a pause: it
+//! never stops the worker. `poll_close` hands back jobs leased but never run.
 
 use apalis_core::backend::finalize::Ephemeral;
 use apalis_core::backend::{Backend, BackendConfig};
@@ -42,6 +43,16 @@ impl Leases {
             .remove(&(Arc::as_ptr(job) as usize));
     }
 
+    /// The ids of the jobs held.
+    pub fn ids(&self) -> std::collections::HashSet<String> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.values().map(|j| j.id.clone()).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn take_all(&self) -> Vec<Arc<Leased>> {
         self.0
             .lock()
@@ -52,8 +63,13 @@ impl Leases {
     }
 }
 
+type Started = Result<Vec<(Arc<Leased>, bool)>, (Vec<Arc<Leased>>, QueueError)>;
+
 enum Pending {
     Fetch(BoxFuture<'static, Result<Vec<Leased>, QueueError>>),
+    /// Held jobs being marked started: each with whether it may run, or all of them back
+    /// with the error.
+    Start(BoxFuture<'static, Started>),
     Wait(BoxFuture<'static, ()>),
     Close(BoxFuture<'static, ()>),
 }
@@ -62,9 +78,13 @@ pub struct QueueBackend {
     queue: Queue,
     queues: Vec<&'static str>,
     batch: usize,
+    concurrency: usize,
     idle: Duration,
     leases: Leases,
+    /// Leased, not started.
     buffer: VecDeque<Arc<Leased>>,
+    /// Marked started, handed out next.
+    started: VecDeque<Arc<Leased>>,
     pending: Option<Pending>,
 }
 
@@ -73,6 +93,7 @@ impl QueueBackend {
         queue: Queue,
         queues: Vec<&'static str>,
         batch: usize,
+        concurrency: usize,
         idle: Duration,
         leases: Leases,
     ) -> Self {
@@ -80,10 +101,54 @@ impl QueueBackend {
             queue,
             queues,
             batch: batch.max(1),
+            concurrency: concurrency.max(1),
             idle,
             leases,
             buffer: VecDeque::new(),
+            started: VecDeque::new(),
             pending: None,
+        }
+    }
+
+    /// Marks started as many held jobs as there are free slots (at least the one apalis
+    /// asks for now), so a worker that dies is charged only for jobs it ran.
+    fn start(&mut self, worker: &str) -> Pending {
+        let waiting = self.buffer.len() + self.started.len();
+        let running = self.leases.len().saturating_sub(waiting);
+        let free = self.concurrency.saturating_sub(running).max(1);
+        let n = free.min(self.buffer.len());
+        let jobs: Vec<Arc<Leased>> = self.buffer.drain(..n).collect();
+        let (queue, worker) = (self.queue.clone(), worker.to_owned());
+        Pending::Start(Box::pin(async move {
+            let refs: Vec<&Leased> = jobs.iter().map(|j| j.as_ref()).collect();
+            match queue.start(&worker, &refs).await {
+                Ok(may) => Ok(jobs.into_iter().zip(may).collect()),
+                Err(e) => Err((jobs, e)),
+            }
+        }))
+    }
+
+    /// Takes the answer of a start: jobs that may run are handed out next; one whose
+    /// lease was lost is dropped; on an error every job goes back to the buffer.
+    fn started(&mut self, answer: Started) -> Option<QueueError> {
+        match answer {
+            Ok(jobs) => {
+                for (job, may) in jobs {
+                    if may {
+                        self.started.push_back(job);
+                    } else {
+                        tracing::warn!(job_id = %job.id, "lease lost before the job started; it runs elsewhere");
+                        self.leases.done(&job);
+                    }
+                }
+                None
+            }
+            Err((jobs, e)) => {
+                for job in jobs.into_iter().rev() {
+                    self.buffer.push_front(job);
+                }
+                Some(e)
+            }
         }
     }
 
@@ -159,12 +224,13 @@ impl Backend for QueueBackend {
         worker: &WorkerContext,
     ) -> Poll<Option<Result<Task<Arc<Leased>>, QueueError>>> {
         loop {
-            if let Some(job) = self.buffer.pop_front() {
+            if let Some(job) = self.started.pop_front() {
                 let (id, attempt) = (TaskId::from_string(job.id.clone()), job.attempt as usize);
                 let task = TaskBuilder::new(job).task_id(id).attempt(attempt).build();
                 return Poll::Ready(Some(Ok(task)));
             }
             let next = match self.pending.as_mut() {
+                None if !self.buffer.is_empty() => self.start(worker.name()),
                 None => self.fetch(worker.name()),
                 Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -179,8 +245,22 @@ impl Backend for QueueBackend {
                         self.wait(Duration::from_secs(1))
                     }
                 },
+                Some(Pending::Start(f)) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(answer) => match self.started(answer) {
+                        None => {
+                            self.pending = None;
+                            continue;
+                        }
+                        Some(e) => {
+                            tracing::warn!(error = %e, "could not mark jobs started; retrying shortly");
+                            self.wait(Duration::from_secs(1))
+                        }
+                    },
+                },
                 Some(Pending::Wait(w)) | Some(Pending::Close(w)) => match w.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) if !self.buffer.is_empty() => self.start(worker.name()),
                     Poll::Ready(()) => self.fetch(worker.name()),
                 },
             };
@@ -204,6 +284,14 @@ impl Backend for QueueBackend {
                     }
                     Poll::Ready(Err(_)) => None,
                 },
+                // Jobs being marked started: take them back whatever the answer.
+                Some(Pending::Start(f)) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(answer) => {
+                        self.started(answer);
+                        None
+                    }
+                },
                 Some(Pending::Close(c)) => match c.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(()) => None,
@@ -211,10 +299,14 @@ impl Backend for QueueBackend {
                 Some(Pending::Wait(_)) | None => None,
             };
             self.pending = next;
-            if self.buffer.is_empty() {
+            if self.buffer.is_empty() && self.started.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            let unstarted: Vec<Arc<Leased>> = self.buffer.drain(..).collect();
+            let unstarted: Vec<Arc<Leased>> = self
+                .started
+                .drain(..)
+                .chain(self.buffer.drain(..))
+                .collect();
             self.pending = Some(self.release(worker.name(), unstarted));
         }
     }

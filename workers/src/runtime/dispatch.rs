@@ -148,6 +148,11 @@ async fn run_one_in_span(ctx: &Ctx, worker: &str, job: &Leased, timeout: Duratio
                 Disposition::RetryAt(at) => {
                     (Settle::Release { run_at: at }, Outcome::Deferred(reason))
                 }
+                Disposition::Wait => {
+                    let run_at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
+                    let reason = format!("waiting for the store: {reason}");
+                    (Settle::Release { run_at }, Outcome::Deferred(reason))
+                }
                 Disposition::Retry if job.attempt < job.max_attempts => {
                     let run_at = ctx.now() + ctx.queue.backoff_millis(job.attempt);
                     let settle = Settle::Retry {

@@ -42,6 +42,34 @@ fn refused_as_data(e: &StoreError) -> bool {
         if d.code().is_some_and(|c| c.starts_with("22")))
 }
 
+/// Whether the store could not be reached or was busy: the connection failed or was
+/// cut, the pool had none to give, Postgres was shutting down or refused connections, or
+/// SQLite was busy or locked. The job did nothing wrong; it waits for the store.
+fn store_unavailable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Connect { .. } => true,
+        StoreError::Sql(e) => match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Postgres SQLSTATEs (five characters) of a lost or refused connection: class 08,
+/// `57P01`–`57P03` (shut down, crash, cannot connect now) and `53300` (too many
+/// connections); SQLite's result codes (numbers) of the busy and locked families.
+fn unavailable_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
 impl From<serde_json::Error> for JobError {
     fn from(e: serde_json::Error) -> Self {
         JobError::Invalid(format!("stored JSON does not decode: {e}"))
@@ -53,6 +81,9 @@ impl From<serde_json::Error> for JobError {
 pub enum Disposition {
     Retry,
     RetryAt(i64),
+    /// The store is unavailable: run again after the backoff without using an attempt,
+    /// so an outage of any length ends no job.
+    Wait,
     Abort,
 }
 
@@ -61,6 +92,7 @@ impl JobError {
         match self {
             JobError::Malformed(_) | JobError::Invalid(_) => Disposition::Abort,
             JobError::Store(e) if refused_as_data(e) => Disposition::Abort,
+            JobError::Store(e) if store_unavailable(e) => Disposition::Wait,
             JobError::Queue(QueueError::Refused(_)) => Disposition::Abort,
             JobError::Transient(_)
             | JobError::Unanswered(_)
@@ -112,5 +144,20 @@ mod tests {
             JobError::deferred(5, "window").disposition(),
             Disposition::RetryAt(5)
         );
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_reached_or_is_busy_makes_jobs_wait_not_fail() {
+        let waits = |e: sqlx::Error| JobError::Store(StoreError::Sql(e)).disposition();
+        assert_eq!(waits(sqlx::Error::PoolTimedOut), Disposition::Wait);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(waits(sqlx::Error::Io(refused)), Disposition::Wait);
+        assert_eq!(waits(sqlx::Error::RowNotFound), Disposition::Retry);
+        for code in ["08006", "57P01", "57P03", "53300", "5", "517", "6", "262"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "22021", "40001", "1", "19", "2067"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use cep_shared::JobKind;
 use cep_shared::queue::{DIED_EVERY_ATTEMPT, Leased, Orphan, Settle};
 use cep_shared::vocabulary::JobOutcome;
 use futures::FutureExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -148,6 +149,45 @@ async fn record_dead_orphans(ctx: &Ctx, dead: &[Orphan]) {
     }
 }
 
+/// Hands back the jobs the queue counts as leased to this worker that it does not know
+/// it holds, once they were seen so at two heartbeats running (a fetch under way is not
+/// yet known at the first): a lease never outlives what its worker knows. Returns the
+/// ids seen so this time.
+async fn hand_back_lost(
+    ctx: &Ctx,
+    worker: &str,
+    leases: &Leases,
+    before: HashSet<String>,
+) -> HashSet<String> {
+    let leased = match ctx.queue.leased_to(worker).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not compare leases with the queue");
+            return before;
+        }
+    };
+    let known = leases.ids();
+    let (mut seen, mut again) = (HashSet::new(), Vec::new());
+    for job in leased.into_iter().filter(|j| !known.contains(&j.id)) {
+        if before.contains(&job.id) {
+            again.push(Arc::new(job));
+        } else {
+            seen.insert(job.id);
+        }
+    }
+    if !again.is_empty() {
+        tracing::warn!(
+            jobs = again.len(),
+            "handing back leases this worker had lost track of"
+        );
+        cep_shared::metrics::get()
+            .orphans_recovered
+            .inc_by(again.len() as u64);
+        hand_back(&ctx.queue, worker, &again).await;
+    }
+    seen
+}
+
 /// Runs an apalis worker, supervised by an apalis [`Monitor`], on the queue until
 /// `shutdown` turns true, then drains within the deadline. Returns the number of jobs run.
 pub async fn run(
@@ -182,8 +222,14 @@ pub async fn run(
         // with one ends the process and its supervisor (Kubernetes) restarts it.
         Monitor::new()
             .register(move |_| {
-                let backend =
-                    QueueBackend::new(queue.clone(), queues.clone(), batch, idle, leases.clone());
+                let backend = QueueBackend::new(
+                    queue.clone(),
+                    queues.clone(),
+                    batch,
+                    concurrency,
+                    idle,
+                    leases.clone(),
+                );
                 WorkerBuilder::new(name.clone())
                     .backend(backend)
                     .enable_tracing()
@@ -209,6 +255,7 @@ pub async fn run(
         let mut beat = tokio::time::interval(heartbeat);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut alive = Liveness::default();
+        let mut lost = HashSet::new();
         loop {
             beat.tick().await;
             let beat_ok = ctx.queue.heartbeat(&opts.name).await;
@@ -218,12 +265,16 @@ pub async fn run(
             // After an outage every worker's heartbeat is old: reap only once this one has
             // been heard without a break for a whole orphan window, by when every live
             // worker has been heard again too.
-            if !alive.beat(
+            let reap = alive.beat(
                 beat_ok.is_ok(),
                 std::time::Instant::now(),
                 heartbeat,
                 window,
-            ) {
+            );
+            if beat_ok.is_ok() {
+                lost = hand_back_lost(&ctx, &opts.name, &leases, lost).await;
+            }
+            if !reap {
                 continue;
             }
             match ctx.queue.recover_orphans().await {

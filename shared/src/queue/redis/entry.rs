@@ -44,6 +44,26 @@ impl<'a> Entry<'a> {
         })
     }
 
+    /// The entry, when its queue is one the fleet has.
+    pub(super) fn known(self) -> Result<Self, QueueError> {
+        if super::super::is_known(self.queue) {
+            Ok(self)
+        } else {
+            Err(QueueError::Corrupt(format!(
+                "an entry of an unknown queue `{:.40}`",
+                self.queue
+            )))
+        }
+    }
+
+    /// Why bytes are no job a worker can run; `None` when they are one.
+    pub(super) fn why_unreadable(raw: &[u8]) -> Option<QueueError> {
+        match std::str::from_utf8(raw) {
+            Err(e) => Some(not_utf8(e)),
+            Ok(text) => Entry::decode(text).and_then(Entry::known).err(),
+        }
+    }
+
     /// `job` written back after `ended` deliveries, due at `due`.
     pub(super) fn of(job: &'a Leased, ended: u32, due: i64) -> Self {
         Self {
@@ -57,9 +77,8 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// The lease on a fetched entry; an unreadable one comes back with its reason.
     /// The job an entry holds, leased; the raw bytes back, with why, when no worker can
-    /// read it (not UTF-8, or not an entry).
+    /// read it (not UTF-8, not an entry, or of a queue the fleet does not know).
     pub(super) fn lease(raw: Vec<u8>) -> Result<Leased, (Vec<u8>, QueueError)> {
         let raw = match String::from_utf8(raw) {
             Ok(raw) => raw,
@@ -68,7 +87,7 @@ impl<'a> Entry<'a> {
                 return Err((e.into_bytes(), why));
             }
         };
-        let mut job = match Entry::decode(&raw) {
+        let mut job = match Entry::decode(&raw).and_then(Entry::known) {
             Ok(e) => Leased {
                 id: e.id.to_owned(),
                 queue: e.queue.to_owned(),
@@ -123,6 +142,16 @@ mod tests {
         let (back, why) = Entry::lease(raw.clone()).unwrap_err();
         assert_eq!(back, raw);
         assert!(why.to_string().contains("not UTF-8"), "{why}");
+    }
+
+    #[test]
+    fn an_entry_of_an_unknown_queue_is_refused_naming_it() {
+        let raw = b"v1|0|5|0|outreach2|id||{}".to_vec();
+        let (_, why) = Entry::lease(raw).unwrap_err();
+        assert!(
+            why.to_string().contains("unknown queue `outreach2`"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -3,31 +3,33 @@
 //! A job lives as one string, its *entry* (see [`Entry`]), in exactly one place at a
 //! time. Keys, all under one hash tag so a cluster keeps them on one slot:
 //! `{p}:ready:<q>` list (due now; pushed left, taken right), `{p}:delayed:<q>` zset (due
-//! later, scored by due time), `{p}:inflight:<worker>` list (leased), `{p}:workers` zset
-//! (last heartbeat), `{p}:dead:<q>` list with `{p}:reasons` (why each died),
+//! later, scored by due time), `{p}:held:<worker>` list (leased, not started),
+//! `{p}:inflight:<worker>` list (leased and started), `{p}:workers` zset (last heartbeat), `{p}:dead:<q>` list with `{p}:reasons` (why each died),
 //! `{p}:dedup:<key>` (deduplication keys, with a TTL).
 //!
-//! Fetch moves entries from `ready` to the worker's own in-flight list in one script
-//! (reliable fetch), promoting at most `PROMOTE_BATCH` due delayed jobs per call, so a
-//! backlog of any size never overflows a Lua stack. Finishing a job is one `LREM` of its
-//! entry from that list: no per-job hash to read, count or delete. An entry counts the
-//! deliveries that ended before it was fetched; a retry or an orphan recovery writes it
-//! back counted one more, so a job that keeps killing its worker still reaches its
-//! dead letter. A worker whose heartbeat is older than the orphan window has its
-//! in-flight list returned to the queues.
+//! Fetch moves entries from `ready` to the worker's own held list in one script (reliable
+//! fetch), promoting at most `PROMOTE_BATCH` due delayed jobs per call, so a backlog of
+//! any size never overflows a Lua stack. Right before jobs run, one script moves them
+//! from held to in-flight. Finishing a job is one `LREM` of its entry from the in-flight
+//! list: no per-job hash to read, count or delete. An entry counts the deliveries that
+//! ended before it was fetched; a retry, or an orphan recovery of a job its worker had
+//! started, writes it back counted one more, so a job that keeps killing its worker still
+//! reaches its dead letter, while a job a dead worker only held goes back as it was. A
+//! worker whose heartbeat is older than the orphan window has both lists returned to the
+//! queues.
 
 mod entry;
 mod scripts;
 
 use super::{
     DIED_EVERY_ATTEMPT, DeadLetter, Leased, NewJob, Orphan, QueueContext, QueueError, QueueStats,
-    Recovered, Settle, new_job_id,
+    Recovered, Settle, UNREADABLE, is_known, new_job_id,
 };
 use crate::clock::wall_millis;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
 use entry::Entry;
-use scripts::{FETCH, PUSH, REAP, SETTLE, Scripts};
+use scripts::{FETCH, PUSH, REAP, SETTLE, START, Scripts};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +78,7 @@ impl RedisQueue {
             scripts: Arc::new(Scripts {
                 push: Script::new(PUSH),
                 fetch: Script::new(FETCH),
+                start: Script::new(START),
                 settle: Script::new(SETTLE),
                 reap: Script::new(REAP),
             }),
@@ -208,6 +211,7 @@ impl RedisQueue {
         for s in [
             &self.scripts.push,
             &self.scripts.fetch,
+            &self.scripts.start,
             &self.scripts.settle,
             &self.scripts.reap,
         ] {
@@ -225,8 +229,8 @@ impl RedisQueue {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let inflight = self.key(&["inflight", worker]);
-        let mut inv = self.scripts.fetch.key(&inflight);
+        let held = self.key(&["held", worker]);
+        let mut inv = self.scripts.fetch.key(&held);
         inv.key(self.key(&["workers"]));
         // Start at a different queue each time so one busy queue cannot starve others.
         let start = (wall_millis() as usize) % queues.len();
@@ -249,8 +253,8 @@ impl RedisQueue {
                 Ok(job) => out.push(job),
                 Err((raw, e)) => {
                     // The rest of the batch runs even when the set-aside cannot be made
-                    // now: the entry stays in-flight and is set aside on recovery.
-                    if let Err(set) = self.set_aside(&inflight, &raw, &e).await {
+                    // now: the entry stays held and is set aside on recovery.
+                    if let Err(set) = self.set_aside(&held, &raw, &e).await {
                         tracing::error!(error = %set, "could not set aside an unreadable entry");
                     }
                 }
@@ -259,26 +263,41 @@ impl RedisQueue {
         Ok(out)
     }
 
-    /// Moves an entry no worker can read out of an in-flight list, so it neither runs
-    /// nor comes back as an orphan, and says where it went.
-    async fn set_aside(
-        &self,
-        inflight: &str,
-        raw: &[u8],
-        why: &QueueError,
-    ) -> Result<(), QueueError> {
-        let unreadable = self.key(&["unreadable"]);
+    /// Moves an entry no worker can read out of a held list, so it neither runs nor
+    /// comes back as an orphan, and says where it went.
+    async fn set_aside(&self, held: &str, raw: &[u8], why: &QueueError) -> Result<(), QueueError> {
+        let unreadable = self.key(&[UNREADABLE]);
         tracing::error!(error = %why, list = %unreadable, "set aside an unreadable queue entry");
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
             .atomic()
-            .lrem(inflight, 1, raw)
+            .lrem(held, 1, raw)
             .ignore()
             .lpush(&unreadable, raw)
             .ignore()
             .query_async(&mut conn)
             .await?;
         Ok(())
+    }
+
+    /// Marks held jobs started, in one round trip, before they run; for each, whether
+    /// it was still held (a job recovered from a worker thought dead must not run here).
+    pub(super) async fn start(
+        &self,
+        worker: &str,
+        jobs: &[&Leased],
+    ) -> Result<Vec<bool>, QueueError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.scripts.start.key(self.key(&["held", worker]));
+        inv.key(self.key(&["inflight", worker]));
+        for job in jobs {
+            inv.arg(&job.receipt);
+        }
+        let mut conn = self.conn.clone();
+        let moved: Vec<i64> = inv.invoke_async(&mut conn).await?;
+        Ok(moved.into_iter().map(|m| m == 1).collect())
     }
 
     pub(super) async fn settle(
@@ -293,7 +312,13 @@ impl RedisQueue {
         let (name, run_at, reason, ended) = match &how {
             // The common case is one command: take the entry off the in-flight list.
             Settle::Done => {
-                let removed: i64 = conn.lrem(inflight, 1, &job.receipt).await?;
+                let mut removed: i64 = conn.lrem(inflight, 1, &job.receipt).await?;
+                if removed == 0 {
+                    // Rare: a job settled without being marked started.
+                    removed = conn
+                        .lrem(self.key(&["held", worker]), 1, &job.receipt)
+                        .await?;
+                }
                 return Ok(removed == 1);
             }
             Settle::Retry { run_at, reason } => ("retry", *run_at, reason.as_str(), job.attempt),
@@ -307,6 +332,7 @@ impl RedisQueue {
             .key(self.key(&["delayed", &job.queue]))
             .key(self.key(&["dead", &job.queue]))
             .key(self.key(&["reasons"]))
+            .key(self.key(&["held", worker]))
             .arg(&job.receipt)
             .arg(name)
             .arg(next.encode())
@@ -359,10 +385,29 @@ impl RedisQueue {
         Ok(Recovered { jobs: moved, dead })
     }
 
+    pub(super) async fn leased_to(&self, worker: &str) -> Result<Vec<Leased>, QueueError> {
+        let mut conn = self.conn.clone();
+        let (held, running): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ::redis::pipe()
+            .lrange(self.key(&["held", worker]), 0, -1)
+            .lrange(self.key(&["inflight", worker]), 0, -1)
+            .query_async(&mut conn)
+            .await?;
+        // An entry no worker can read is set aside by fetch or recovery, not here.
+        Ok(held
+            .into_iter()
+            .chain(running)
+            .filter_map(|raw| Entry::lease(raw).ok())
+            .collect())
+    }
+
     pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let held: u64 = conn.llen(self.key(&["inflight", worker])).await?;
-        if held == 0 {
+        let (held, running): (u64, u64) = ::redis::pipe()
+            .llen(self.key(&["held", worker]))
+            .llen(self.key(&["inflight", worker]))
+            .query_async(&mut conn)
+            .await?;
+        if held + running == 0 {
             let _: () = conn.zrem(self.key(&["workers"]), worker).await?;
         }
         Ok(())
@@ -381,6 +426,7 @@ impl RedisQueue {
         if !workers.is_empty() {
             let mut pipe = ::redis::pipe();
             for w in &workers {
+                pipe.lrange(self.key(&["held", w]), 0, -1);
                 pipe.lrange(self.key(&["inflight", w]), 0, -1);
             }
             let lists: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut conn).await?;
@@ -423,13 +469,20 @@ impl RedisQueue {
         limit: usize,
     ) -> Result<Vec<DeadLetter>, QueueError> {
         let mut conn = self.conn.clone();
+        let list = if queue == UNREADABLE {
+            self.key(&[UNREADABLE])
+        } else {
+            self.key(&["dead", queue])
+        };
         let raws: Vec<Vec<u8>> = conn
-            .lrange(
-                self.key(&["dead", queue]),
-                0,
-                limit.saturating_sub(1) as isize,
-            )
+            .lrange(list, 0, limit.saturating_sub(1) as isize)
             .await?;
+        if queue == UNREADABLE {
+            return Ok(raws
+                .iter()
+                .map(|raw| unreadable(queue, raw, Entry::why_unreadable(raw)))
+                .collect());
+        }
         let entries: Vec<Result<Entry<'_>, QueueError>> = raws
             .iter()
             .map(|raw| {
@@ -460,15 +513,61 @@ impl RedisQueue {
                     attempts: e.ended,
                     reason: reasons.next().flatten().unwrap_or_default(),
                 },
-                Err(why) => DeadLetter {
-                    id: "(unreadable)".into(),
-                    queue: queue.to_owned(),
-                    payload: String::from_utf8_lossy(raw).into_owned(),
-                    attempts: 0,
-                    reason: why.to_string(),
-                },
+                Err(why) => unreadable(queue, raw, Some(why)),
             })
             .collect())
+    }
+
+    /// Queues under this prefix the fleet does not know, found by scanning the keyspace,
+    /// and the unreadable entries set aside.
+    pub(super) async fn strays(&self) -> Result<Vec<QueueStats>, QueueError> {
+        let mut names = std::collections::BTreeSet::new();
+        for list in ["ready", "delayed", "dead"] {
+            let from = self.key(&[list, ""]);
+            for key in self.scan(&format!("{from}*")).await? {
+                if let Some(name) = key.strip_prefix(&from)
+                    && !is_known(name)
+                {
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut out = self.stats(&names).await?;
+        let mut conn = self.conn.clone();
+        let set_aside: u64 = conn.llen(self.key(&[UNREADABLE])).await?;
+        if set_aside > 0 {
+            out.push(QueueStats {
+                queue: UNREADABLE.into(),
+                ready: 0,
+                scheduled: 0,
+                running: 0,
+                dead: set_aside,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every key matching `pattern`, by `SCAN`.
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.conn.clone();
+        let mut out = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            out.extend(keys);
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
     }
 
     pub(super) async fn next_due(&self, queues: &[&str]) -> Result<Option<i64>, QueueError> {
@@ -527,28 +626,22 @@ impl RedisQueue {
 
     /// Deletes every key under this queue's prefix (tests give each run its own prefix).
     pub async fn purge(&self) -> Result<u64, QueueError> {
+        let keys = self.scan(&format!("{}:*", self.prefix)).await?;
         let mut conn = self.conn.clone();
-        let pattern = format!("{}:*", self.prefix);
-        let mut removed = 0;
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                removed += keys.len() as u64;
-                let _: () = conn.del(keys).await?;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+        for chunk in keys.chunks(1000) {
+            let _: () = conn.del(chunk).await?;
         }
-        Ok(removed)
+        Ok(keys.len() as u64)
+    }
+}
+
+/// A dead letter for bytes no worker can read: shown as they are, with why.
+fn unreadable(queue: &str, raw: &[u8], why: Option<QueueError>) -> DeadLetter {
+    DeadLetter {
+        id: "(unreadable)".into(),
+        queue: queue.to_owned(),
+        payload: String::from_utf8_lossy(raw).into_owned(),
+        attempts: 0,
+        reason: why.map(|w| w.to_string()).unwrap_or_default(),
     }
 }

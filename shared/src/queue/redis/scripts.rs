@@ -1,11 +1,12 @@
-//! The Lua scripts that move entries atomically: a keyed push, the reliable fetch, a
-//! settle that writes an entry back counted, and the orphan reaper.
+//! The Lua scripts that move entries atomically: a keyed push, the reliable fetch, the
+//! start of a held job, a settle that writes an entry back counted, and the orphan reaper.
 
 use ::redis::Script;
 
 pub(super) struct Scripts {
     pub(super) push: Script,
     pub(super) fetch: Script,
+    pub(super) start: Script,
     pub(super) settle: Script,
     pub(super) reap: Script,
 }
@@ -23,7 +24,7 @@ return 1
 "#;
 
 pub(super) const FETCH: &str = r#"
--- KEYS: inflight, workers, then ready/delayed pairs
+-- KEYS: held, workers, then ready/delayed pairs
 -- ARGV: now, limit, worker, wall_now, promote_batch
 local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
@@ -45,11 +46,28 @@ end
 return out
 "#;
 
+pub(super) const START: &str = r#"
+-- Held jobs about to run. KEYS: held, inflight. ARGV: their entries.
+-- For each: 1 when it moved to in-flight, 0 when it was no longer held (recovered).
+local out = {}
+for i, e in ipairs(ARGV) do
+  -- Held jobs start oldest first, and the oldest sit at the tail.
+  if redis.call('LREM', KEYS[1], -1, e) == 1 then
+    redis.call('LPUSH', KEYS[2], e)
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"#;
+
 pub(super) const SETTLE: &str = r#"
--- A retry, a release or a dead letter. KEYS: inflight, ready, delayed, dead, reasons
+-- A retry, a release or a dead letter. KEYS: inflight, ready, delayed, dead, reasons, held
 -- ARGV: leased entry, how (retry|release|dead), entry to write, run_at, now,
 --       wake channel, id, reason
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0
+  and redis.call('LREM', KEYS[6], 1, ARGV[1]) == 0 then return 0 end
 if ARGV[2] == 'dead' then
   redis.call('LPUSH', KEYS[4], ARGV[3])
   redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
@@ -65,33 +83,41 @@ return 1
 pub(super) const REAP: &str = r#"
 -- KEYS: workers, reasons. ARGV: cutoff (wall ms), prefix, budget, reason
 -- Returns how many entries moved, then `queue|id|ended` of each it dead-lettered.
+-- A job the dead worker had started counts that delivery; one it only held does not.
 local prefix, budget = ARGV[2], tonumber(ARGV[3])
 local moved = 0
 local dead = {}
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)
 for _, w in ipairs(gone) do
-  local inflight = prefix .. ':inflight:' .. w
-  while moved < budget do
-    local e = redis.call('RPOP', inflight)
-    if not e then break end
-    local ended, max, rest = string.match(e, '^v1|(%d+)|(%d+)|(.*)$')
-    local queue = rest and string.match(rest, '^%-?%d+|([^|]*)|')
-    if queue then
-      local again = 'v1|' .. (tonumber(ended) + 1) .. '|' .. max .. '|' .. rest
-      if tonumber(ended) + 1 >= tonumber(max) then
-        local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
-        redis.call('HSET', KEYS[2], id, ARGV[4])
-        redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
-        table.insert(dead, queue .. '|' .. id .. '|' .. (tonumber(ended) + 1))
+  for _, list in ipairs({'held', 'inflight'}) do
+    local from = prefix .. ':' .. list .. ':' .. w
+    local charge = list == 'inflight' and 1 or 0
+    while moved < budget do
+      local e = redis.call('RPOP', from)
+      if not e then break end
+      local ended, max, rest = string.match(e, '^v1|(%d+)|(%d+)|(.*)$')
+      local queue = rest and string.match(rest, '^%-?%d+|([^|]*)|')
+      if queue then
+        local n = tonumber(ended) + charge
+        local again = 'v1|' .. n .. '|' .. max .. '|' .. rest
+        if charge == 1 and n >= tonumber(max) then
+          local id = string.match(rest, '^%-?%d+|[^|]*|([^|]*)|')
+          redis.call('HSET', KEYS[2], id, ARGV[4])
+          redis.call('LPUSH', prefix .. ':dead:' .. queue, again)
+          table.insert(dead, queue .. '|' .. id .. '|' .. n)
+        else
+          redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
+        end
       else
-        redis.call('RPUSH', prefix .. ':ready:' .. queue, again)
+        redis.call('LPUSH', prefix .. ':unreadable', e)
       end
-    else
-      redis.call('LPUSH', prefix .. ':unreadable', e)
+      moved = moved + 1
     end
-    moved = moved + 1
   end
-  if redis.call('LLEN', inflight) == 0 then redis.call('ZREM', KEYS[1], w) end
+  if redis.call('LLEN', prefix .. ':held:' .. w) == 0
+    and redis.call('LLEN', prefix .. ':inflight:' .. w) == 0 then
+    redis.call('ZREM', KEYS[1], w)
+  end
 end
 table.insert(dead, 1, tostring(moved))
 return dead
