@@ -105,11 +105,13 @@ pub fn settings_with_short_orphan_window() -> Settings {
 }
 
 /// A load of real layer work: one prospecting job per city × category for each day of
-/// January 2026 in `days` (136 a day), keyed by day, city and category.
+/// 2026 in `days` (counted from 1 January, 136 a day), keyed by day, city and category.
 pub fn prospecting_load(days: std::ops::Range<u32>, max_prospects: u32) -> Vec<NewJob> {
     let mut jobs = Vec::new();
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
     for day in days {
-        let period = format!("2026-01-{day:02}");
+        let date = first + chrono::Days::new(u64::from(day.saturating_sub(1)));
+        let period = date.format("%Y-%m-%d").to_string();
         for (city, _) in cep_workers::layers::prospecting::directory::CITIES {
             for category in cep_workers::layers::prospecting::directory::CATEGORIES {
                 let key = format!("prospecting:{period}:{city}:{category}");

@@ -2,7 +2,9 @@
 //! left to recover on its own. Each test starts the service it breaks (a Redis server of
 //! its own on a free port), never the shared one.
 
+mod chaos;
 mod lease;
+mod liveness;
 mod reaper;
 mod settle;
 mod store;
@@ -62,6 +64,15 @@ impl OwnRedis {
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL: its file keeps what it had written by the last
+    /// second's sync, no more.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 

@@ -263,15 +263,15 @@ impl RedisQueue {
         Ok(out)
     }
 
-    /// Moves an entry no worker can read out of a held list, so it neither runs nor
+    /// Moves an entry no worker can read out of a worker's list, so it neither runs nor
     /// comes back as an orphan, and says where it went.
-    async fn set_aside(&self, held: &str, raw: &[u8], why: &QueueError) -> Result<(), QueueError> {
+    async fn set_aside(&self, list: &str, raw: &[u8], why: &QueueError) -> Result<(), QueueError> {
         let unreadable = self.key(&[UNREADABLE]);
         tracing::error!(error = %why, list = %unreadable, "set aside an unreadable queue entry");
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
             .atomic()
-            .lrem(held, 1, raw)
+            .lrem(list, 1, raw)
             .ignore()
             .lpush(&unreadable, raw)
             .ignore()
@@ -392,12 +392,20 @@ impl RedisQueue {
             .lrange(self.key(&["inflight", worker]), 0, -1)
             .query_async(&mut conn)
             .await?;
-        // An entry no worker can read is set aside by fetch or recovery, not here.
-        Ok(held
-            .into_iter()
-            .chain(running)
-            .filter_map(|raw| Entry::lease(raw).ok())
-            .collect())
+        let mut out = Vec::with_capacity(held.len() + running.len());
+        for (list, raws) in [("held", held), ("inflight", running)] {
+            for raw in raws {
+                match Entry::lease(raw) {
+                    Ok(job) => out.push(job),
+                    // Only a Redis restored from an older file puts one back here.
+                    Err((raw, why)) => {
+                        self.set_aside(&self.key(&[list, worker]), &raw, &why)
+                            .await?
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn deregister(&self, worker: &str) -> Result<(), QueueError> {
