@@ -111,3 +111,51 @@ fn only_one_of_the_fleet_urls_is_refused() {
     let err = Settings::load_with_env(None, &env).unwrap_err();
     assert_eq!(invalid_key(err), "backends");
 }
+
+#[test]
+fn a_partial_file_or_a_single_override_changes_only_the_keys_it_names() {
+    let defaults = Settings::default();
+    // One nested key in a file: the rest of its table keeps the defaults.
+    let (_g, p) =
+        write("containers:\n  sales:\n    weight: 0.4\n  operations:\n    weight: 0.26\n");
+    let s = Settings::load_with_env(Some(&p), &[]).unwrap();
+    assert_eq!(s.containers.sales.weight, 0.4);
+    assert_eq!(
+        s.containers.sales.timescale,
+        defaults.containers.sales.timescale
+    );
+    assert_eq!(s.queue, defaults.queue);
+    // A list in a file replaces the default list whole.
+    let (_g, p) = write("layers:\n  prospecting:\n    categories: [dental]\n");
+    let s = Settings::load_with_env(Some(&p), &[]).unwrap();
+    assert_eq!(s.layers.prospecting.categories, ["dental"]);
+    // The same key alone from the environment.
+    let env = vec![(
+        "CEP__CONTAINERS__SALES__TIMESCALE".to_string(),
+        "weekly".to_string(),
+    )];
+    let s = Settings::load_with_env(None, &env).unwrap();
+    assert_eq!(s.containers.sales.weight, defaults.containers.sales.weight);
+    assert_ne!(
+        s.containers.sales.timescale,
+        defaults.containers.sales.timescale
+    );
+}
+
+#[test]
+fn a_webhook_tolerance_of_none_or_past_an_hour_is_refused_naming_it() {
+    for (yaml, key) in [
+        (
+            "layers: {booking: {signature_tolerance_seconds: 0}}\n",
+            "layers.booking.signature_tolerance_seconds",
+        ),
+        (
+            "providers: {stripe: {webhook_tolerance_seconds: 86400}}\n",
+            "providers.stripe.webhook_tolerance_seconds",
+        ),
+    ] {
+        let (_g, p) = write(yaml);
+        let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+        assert_eq!(invalid_key(err), key, "{yaml}");
+    }
+}

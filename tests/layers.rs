@@ -181,6 +181,15 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
+    let html = axum::body::to_bytes(page.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let html = String::from_utf8_lossy(&html);
+    assert!(html.contains("<form method=post>"), "{html}");
+    assert!(
+        !html.contains(&token),
+        "the page echoes nothing from the request: {html}"
+    );
     assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 0);
     let ok = app
         .oneshot(post(format!("/unsubscribe/{}?token={token}", r.message_id)))

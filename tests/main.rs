@@ -16,6 +16,7 @@ mod faults;
 mod fleet;
 mod gbp;
 mod helpers;
+mod hostile;
 mod layers;
 mod llm;
 mod ops;

@@ -139,6 +139,27 @@ async fn a_signed_stripe_event_records_the_payment_once_and_a_bad_one_changes_no
         let r = app.clone().oneshot(post(bad)).await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
+    // Signed, but paid at a time no payment was made: refused, not stored overflowed.
+    for paid_at in [i64::MAX, i64::MIN, -1] {
+        let odd = serde_json::to_vec(&serde_json::json!({
+            "id": "evt_odd", "type": "invoice.paid", "created": paid_at,
+            "data": {"object": {"id": "in_9", "object": "invoice", "status": "paid",
+                                "metadata": {"cep_invoice_id": inv.id},
+                                "status_transitions": {"paid_at": paid_at}}}
+        }))
+        .unwrap();
+        let r = app
+            .clone()
+            .oneshot(
+                Request::post("/webhooks/stripe")
+                    .header("Stripe-Signature", sign("whsec_test", now, &odd))
+                    .body(Body::from(odd))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "paid_at {paid_at}");
+    }
     assert_eq!(
         scalar(
             &h.ctx,

@@ -384,7 +384,11 @@ impl Settings {
         path: Option<&Path>,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder();
+        // The defaults first, so a partial file or a single override changes only the
+        // keys it names.
+        let defaults = config::Config::try_from(&Settings::default())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = path {
             if !path.exists() {
                 return Err(ConfigError::Load(format!(

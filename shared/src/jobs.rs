@@ -89,7 +89,8 @@ macro_rules! period_job {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            /// `2026-02` for monthly work, `2026-01-05` for daily.
+            /// `2026-02` for monthly work, `2026-W05` for weekly, `2026-01-05` for daily.
+            #[serde(deserialize_with = "crate::period::deserialize")]
             pub period: String,
         }
 
@@ -131,6 +132,7 @@ period_job!(
 #[serde(deny_unknown_fields)]
 pub struct ProspectingJob {
     /// The period this run belongs to (`2026-01-05`); part of every id it writes.
+    #[serde(deserialize_with = "crate::period::deserialize")]
     pub period: String,
     pub location: String,
     pub category: String,
@@ -230,13 +232,17 @@ pub enum OnboardingJob {
     /// Start onboarding the client a booked meeting brought (after the meeting).
     Start { meeting_id: String },
     /// The weekly pass: move every client's state along its finished tasks.
-    Review { period: String },
+    Review {
+        #[serde(deserialize_with = "crate::period::deserialize")]
+        period: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizationJob {
     pub client_id: String,
+    #[serde(deserialize_with = "crate::period::deserialize")]
     pub period: String,
 }
 

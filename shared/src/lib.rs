@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jobs;
 pub mod layer;
 pub mod metrics;
+pub mod period;
 pub mod phi;
 pub mod queue;
 pub mod signals;

@@ -20,7 +20,8 @@ pub enum Operator {
     Health,
     /// Print the Prometheus alerting rules for this configuration.
     Alerts,
-    /// Load and validate the configuration, then print it.
+    /// Load and validate the configuration, then print it (passwords in URLs replaced);
+    /// exits non-zero when a switched-on provider has no key.
     Config,
     #[command(flatten)]
     OnStore(OnStore),
@@ -101,7 +102,21 @@ impl Operator {
                 print!("{}", alerts::rules_yaml(&settings));
                 Ok(())
             }
-            Operator::Config => print_json(&settings),
+            Operator::Config => {
+                // Printed with the URLs' passwords replaced; then, as every role does at
+                // start, a switched-on provider without its key is an error.
+                let mut shown = settings.clone();
+                let b = &mut shown.backends;
+                for url in [&mut b.redis_url, &mut b.database_url]
+                    .into_iter()
+                    .flatten()
+                {
+                    *url = cep_shared::store::redact_url(url);
+                }
+                print_json(&shown)?;
+                settings.check_secrets(&cep_shared::config::Secrets::from_env())?;
+                Ok(())
+            }
             Operator::OnStore(command) => {
                 let ctx = app::open(settings, Clock::System).await?;
                 command.run(&ctx).await
@@ -129,6 +144,28 @@ async fn dead_letter_queue(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
     anyhow::bail!("unknown queue `{}`: the queues are {names}", shown(name))
 }
 
+/// The most `cep layer --input` reads: a layer's input is a small JSON document.
+const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+/// Reads an input file, refusing one larger than [`MAX_INPUT_BYTES`] (or endless, such
+/// as `/dev/zero`) after reading no more than that.
+fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        anyhow::bail!(
+            "{} is larger than 1 MiB; a layer's input is a small JSON document",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
 /// Text from the queue as one printable line: control characters escaped, at most 200
 /// characters.
 fn shown(text: &str) -> String {
@@ -150,8 +187,7 @@ impl OnStore {
         match self {
             OnStore::Layer { name, input } => {
                 let kind: JobKind = name.parse()?;
-                let text = std::fs::read_to_string(&input)
-                    .with_context(|| format!("cannot read {}", input.display()))?;
+                let text = read_input(&input)?;
                 let value: serde_json::Value = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not JSON", input.display()))?;
                 print_json(&app::run_layer(ctx, kind, value).await?)?;

@@ -186,6 +186,25 @@ impl Settings {
             "must be at least 1",
         );
 
+        // A signature older than this is a replay; a tolerance of 0 refuses every
+        // delivery, one past an hour lets replays through.
+        for (key, tolerance) in [
+            (
+                "layers.booking.signature_tolerance_seconds",
+                self.layers.booking.signature_tolerance_seconds,
+            ),
+            (
+                "providers.stripe.webhook_tolerance_seconds",
+                self.providers.stripe.webhook_tolerance_seconds,
+            ),
+        ] {
+            f.check(
+                (1..=3600).contains(&tolerance),
+                key,
+                format!("must be between 1 and 3600 seconds, got {tolerance}"),
+            );
+        }
+
         f.check(
             self.server.sample_seconds > 0,
             "server.sample_seconds",

@@ -180,23 +180,48 @@ impl Store {
     }
 }
 
-/// A URL fit for logs: the password, if any, replaced.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
+/// Query parameters that carry a secret in a connection URL (Postgres' `password` and
+/// `sslpassword`, and the names other clients use).
+const SECRET_PARAMS: [&str; 8] = [
+    "password",
+    "sslpassword",
+    "passwd",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+];
+
+/// A URL fit for logs and output: the password in its user info and the value of every
+/// query parameter that carries a secret replaced with `***`. A URL that does not parse
+/// keeps only its scheme.
+pub fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return match text.split_once("://") {
+            Some((scheme, _)) if !scheme.is_empty() && !scheme.contains(['@', ':']) => {
+                format!("{scheme}://***")
             }
-        }
-        _ => url.to_owned(),
+            _ => "***".into(),
+        };
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                (
+                    k.into_owned(),
+                    if secret { "***".into() } else { v.into_owned() },
+                )
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -210,5 +235,18 @@ mod tests {
             "postgres://cep:***@db:5432/cep"
         );
         assert_eq!(redact_url("sqlite://data/cep.db"), "sqlite://data/cep.db");
+        assert_eq!(
+            redact_url("postgres://db/cep?user=cep&Password=s3cret&sslmode=require"),
+            "postgres://db/cep?user=cep&Password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://cep:s3cret@db:bad-port/cep"),
+            "postgres://***"
+        );
+        assert!(!redact_url("not a url with s3cret").contains("s3cret"));
     }
 }

@@ -234,8 +234,11 @@ pub(super) async fn sales_chain(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::R
     let jobs: Vec<NewJob> = (0..campaigns)
         .map(|i| {
             let (location, category) = pairs[i % pairs.len()].clone();
+            // A day of its own per campaign, so each finds its own prospects.
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date")
+                + chrono::Days::new(i as u64);
             let job = cep_shared::jobs::ProspectingJob {
-                period: format!("bench-{i}"),
+                period: day.format("%Y-%m-%d").to_string(),
                 location,
                 category,
                 max_prospects: Some(25),

@@ -1,6 +1,10 @@
 //! Webhook signatures of the `t=<unix>,v1=<hex>` kind that Calendly
 //! (`Calendly-Webhook-Signature`) and Stripe (`Stripe-Signature`) send: an HMAC-SHA256
 //! over `"<t>.<raw body>"`, compared in constant time, stale timestamps refused.
+//!
+//! What a sender controls is bounded before any work: the header's length and its
+//! number of parts and of signatures. The MAC over the body is computed once, however
+//! many signatures the header carries.
 
 use hmac::{KeyInit, Mac};
 
@@ -9,14 +13,22 @@ pub const HEADER: &str = "calendly-webhook-signature";
 /// Stripe's header.
 pub const STRIPE_HEADER: &str = "stripe-signature";
 
+/// The longest header accepted: Calendly and Stripe send well under 300 bytes.
+pub const MAX_HEADER_BYTES: usize = 1024;
+/// The most parts (`name=value`) a header may have.
+pub const MAX_PARTS: usize = 8;
+/// The most `v1` signatures a header may carry (several during a key rotation).
+pub const MAX_SIGNATURES: usize = 5;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SignatureError {
     #[error("missing signature header")]
     Missing,
     #[error("malformed signature header: {0}")]
     Malformed(&'static str),
-    #[error("signature timestamp is {age_seconds} s away from now (tolerance {tolerance} s)")]
-    Stale { age_seconds: i64, tolerance: u64 },
+    /// The offset itself is not told: it would give away the server's clock.
+    #[error("signature timestamp is stale (tolerance {tolerance} s)")]
+    Stale { tolerance: u64 },
     #[error("signature does not match the body")]
     Mismatch,
 }
@@ -51,15 +63,25 @@ pub fn verify(
     tolerance: u64,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::Malformed("longer than 1 KiB"));
+    }
     let mut t = None;
     let mut candidates = Vec::new();
-    for part in header.split(',') {
+    for (n, part) in header.split(',').enumerate() {
+        if n >= MAX_PARTS {
+            return Err(SignatureError::Malformed("more than 8 parts"));
+        }
         let (name, value) = part
             .trim()
             .split_once('=')
             .ok_or(SignatureError::Malformed("a part without `=`"))?;
         match name {
+            "t" if t.is_some() => return Err(SignatureError::Malformed("two `t=` timestamps")),
             "t" => t = Some(value),
+            "v1" if candidates.len() == MAX_SIGNATURES => {
+                return Err(SignatureError::Malformed("more than 5 `v1=` signatures"));
+            }
             "v1" => candidates.push(value),
             _ => {}
         }
@@ -71,19 +93,19 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed("no `v1=` signature"));
     }
-    let age = now_seconds - seconds;
-    if age.unsigned_abs() > tolerance {
-        return Err(SignatureError::Stale {
-            age_seconds: age,
-            tolerance,
-        });
+    let fresh = now_seconds
+        .checked_sub(seconds)
+        .is_some_and(|age| age.unsigned_abs() <= tolerance);
+    if !fresh {
+        return Err(SignatureError::Stale { tolerance });
     }
-    let ok = candidates.iter().any(|c| {
-        hex::decode(c)
-            .map(|given| mac(key, t, body).verify_slice(&given).is_ok())
-            .unwrap_or(false)
+    let expected = mac(key, t, body).finalize().into_bytes();
+    // Every candidate is compared, so the time taken does not tell which one matched.
+    let matched = candidates.iter().fold(false, |found, c| {
+        let given = hex::decode(c).unwrap_or_default();
+        constant_time_eq(&given, &expected) | found
     });
-    if ok {
+    if matched {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -115,10 +137,10 @@ mod tests {
     #[test]
     fn stale_tampered_wrong_key_and_malformed_are_refused() {
         let h = sign("key", 1_700_000_000, BODY);
-        assert!(matches!(
+        assert_eq!(
             verify(Some(&h), BODY, "key", 1_700_000_181, 180),
-            Err(SignatureError::Stale { .. })
-        ));
+            Err(SignatureError::Stale { tolerance: 180 })
+        );
         assert_eq!(
             verify(Some(&h), b"{}", "key", 1_700_000_000, 180),
             Err(SignatureError::Mismatch)
@@ -139,6 +161,90 @@ mod tests {
             verify(Some("t=1700000000,v1=zz"), BODY, "key", 1_700_000_000, 180),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_header_past_its_bounds_is_refused_before_any_mac_and_a_stale_one_hides_the_offset() {
+        let good = sign("key", 1_700_000_000, BODY);
+        let many = format!("{good}{}", ",v1=00".repeat(5));
+        assert_eq!(
+            verify(Some(&many), BODY, "key", 1_700_000_000, 180),
+            Err(SignatureError::Malformed("more than 5 `v1=` signatures"))
+        );
+        let long = format!("{good},x={}", "a".repeat(MAX_HEADER_BYTES));
+        assert_eq!(
+            verify(Some(&long), BODY, "key", 1_700_000_000, 180),
+            Err(SignatureError::Malformed("longer than 1 KiB"))
+        );
+        let parts = format!("{good}{}", ",x=1".repeat(MAX_PARTS));
+        assert_eq!(
+            verify(Some(&parts), BODY, "key", 1_700_000_000, 180),
+            Err(SignatureError::Malformed("more than 8 parts"))
+        );
+        let stale = verify(Some(&good), BODY, "key", 1_700_012_345, 180).unwrap_err();
+        assert_eq!(
+            stale.to_string(),
+            "signature timestamp is stale (tolerance 180 s)"
+        );
+        // Timestamps at the ends of the range are stale, not an overflow.
+        for t in [i64::MIN, i64::MAX] {
+            let h = format!("t={t},v1=00");
+            assert_eq!(
+                verify(Some(&h), BODY, "key", 1_700_000_000, 180),
+                Err(SignatureError::Stale { tolerance: 180 })
+            );
+        }
+    }
+
+    /// SplitMix64, for the property test below.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn no_header_made_of_signature_pieces_passes_without_the_key_or_panics() {
+        const PIECES: [&str; 12] = [
+            "t=1700000000",
+            "t=",
+            "t=-1",
+            "t=99999999999999999999",
+            "v1=",
+            "v1=00ff",
+            "v1=zz",
+            ",",
+            "=",
+            " ",
+            "v0=ab",
+            "v1=66ce7b25c56ba85ff5aef713ca52831e9c32d0a2ed8dfc6f8f1b577c87ce40fb",
+        ];
+        let mut state = 7;
+        for _ in 0..20_000 {
+            let n = 1 + next(&mut state) % 12;
+            let header: String = (0..n)
+                .map(|_| PIECES[(next(&mut state) % PIECES.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(",");
+            // The last piece is the right signature for `key`, never for `other`.
+            assert_ne!(
+                verify(Some(&header), BODY, "other", 1_700_000_000, 180),
+                Ok(()),
+                "{header}"
+            );
+            let ok = verify(Some(&header), BODY, "key", 1_700_000_000, 180).is_ok();
+            let signed = header.split(',').any(|p| p == PIECES[11])
+                && header
+                    .split(',')
+                    .filter(|p| p.starts_with("t="))
+                    .collect::<Vec<_>>()
+                    == ["t=1700000000"];
+            if ok {
+                assert!(signed, "{header}");
+            }
+        }
     }
 
     #[test]

@@ -11,19 +11,40 @@ mod webhooks;
 
 use crate::Ctx;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+/// The largest body each public route reads, sized to what its sender sends: a
+/// Calendly delivery is a few KiB, a Stripe event rarely past 100 KiB, a raw mail with
+/// its quoted original or a bounce's report can be a few MiB, and a one-click
+/// unsubscribe is one form field. A larger body is refused with 413 before it is read.
+pub const CALENDLY_BODY_LIMIT: usize = 64 * 1024;
+pub const STRIPE_BODY_LIMIT: usize = 256 * 1024;
+pub const INBOUND_BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub const UNSUBSCRIBE_BODY_LIMIT: usize = 1024;
+
 /// The public endpoints, plus health and metrics.
 pub fn router(ctx: Ctx) -> Router {
     Router::new()
-        .route("/webhooks/calendly", post(webhooks::calendly))
-        .route("/webhooks/stripe", post(webhooks::stripe))
-        .route("/inbound/email", post(inbound::email))
+        .route(
+            "/webhooks/calendly",
+            post(webhooks::calendly).layer(DefaultBodyLimit::max(CALENDLY_BODY_LIMIT)),
+        )
+        .route(
+            "/webhooks/stripe",
+            post(webhooks::stripe).layer(DefaultBodyLimit::max(STRIPE_BODY_LIMIT)),
+        )
+        .route(
+            "/inbound/email",
+            post(inbound::email).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)),
+        )
         .route(
             "/unsubscribe/{message}",
-            get(unsubscribe::page).post(unsubscribe::unsubscribe),
+            get(unsubscribe::page)
+                .post(unsubscribe::unsubscribe)
+                .layer(DefaultBodyLimit::max(UNSUBSCRIBE_BODY_LIMIT)),
         )
         .with_state(ctx.clone())
         .merge(ops::router(ctx))

@@ -41,11 +41,11 @@ pub(super) async fn page(
     if let Err((status, text)) = check_token(&ctx, &message, q.token.as_deref()) {
         return reply(status, text);
     }
-    let token = q.token.unwrap_or_default();
+    // No action: the button posts to this very URL, so nothing from the request is
+    // echoed into the page.
     Html(format!(
         "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>\
-         <form method=post action=\"/unsubscribe/{message}?token={token}\">\
-         <p>Stop all messages from {}?</p><button>Unsubscribe</button></form>",
+         <form method=post><p>Stop all messages from {}?</p><button>Unsubscribe</button></form>",
         html_escape(&ctx.settings.layers.outreach.from_name)
     ))
     .into_response()

@@ -6,6 +6,7 @@ use super::reply;
 use crate::Ctx;
 use crate::clients::signature;
 use crate::layers::{booking, finance};
+use crate::runtime::Disposition;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -57,7 +58,8 @@ fn refusal(
     };
     let header = headers.get(s.header).and_then(|v| v.to_str().ok());
     let e = signature::verify(header, body, key, ctx.now() / 1000, s.tolerance).err()?;
-    tracing::warn!(error = %e, source = s.source, "webhook refused");
+    // Counted in `cep_webhooks_total`; a log line each would let anyone flood the log.
+    tracing::debug!(error = %e, source = s.source, "webhook refused");
     Some((WebhookResult::BadSignature, reply(s.refused, e.to_string())))
 }
 
@@ -80,7 +82,7 @@ async fn calendly_result(
     let hook: booking::Webhook = match serde_json::from_slice(body) {
         Ok(h) => h,
         Err(e) => {
-            tracing::warn!(error = %e, "calendly webhook body refused");
+            tracing::debug!(error = %e, "calendly webhook body refused");
             let text = format!("body is not a Calendly v2 webhook: {e}");
             return (WebhookResult::BadBody, reply(StatusCode::BAD_REQUEST, text));
         }
@@ -142,6 +144,11 @@ async fn stripe_result(ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> (Webhook
                 StatusCode::OK,
                 format!("ignored: {} {}", event.kind, event.id),
             ),
+        ),
+        // An event that cannot be right: Stripe gets told, instead of retrying for days.
+        Err(e) if e.disposition() == Disposition::Abort => (
+            WebhookResult::BadBody,
+            reply(StatusCode::BAD_REQUEST, e.to_string()),
         ),
         Err(e) => {
             tracing::error!(error = %e, "stripe event failed");

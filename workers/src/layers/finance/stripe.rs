@@ -175,10 +175,19 @@ pub async fn apply(ctx: &Ctx, e: &Event) -> Result<Option<String>, JobError> {
     let Some((invoice,)) = row else {
         return Ok(None);
     };
+    // Seconds since the epoch from the sender: taken only within sane bounds (from
+    // 2000 to a day ahead of us), so no value overflows or lands in another century.
+    let latest = ctx.now() / 1000 + 86_400;
+    let sane = |t: i64| (946_684_800..=latest).contains(&t).then(|| t * 1000);
     let paid_at = o["status_transitions"]["paid_at"]
         .as_i64()
-        .unwrap_or(e.created)
-        * 1000;
+        .map_or(sane(e.created), sane)
+        .ok_or_else(|| {
+            JobError::Invalid(format!(
+                "event {}: its payment time is not a time from 2000 to now",
+                e.id
+            ))
+        })?;
     super::record_payment(ctx, &invoice, paid_at).await?;
     Ok(Some(invoice))
 }
