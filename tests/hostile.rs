@@ -135,3 +135,102 @@ fn cep_layer_refuses_a_period_that_is_not_one_and_an_endless_input_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("larger than 1 MiB"), "{err}");
 }
+
+/// Reads until the server closes the connection or answers; what it said, and how long
+/// that took.
+async fn until_closed(s: &mut tokio::net::TcpStream) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server held a stalled connection for 10 s"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_surplus_clients_are_cut_off_and_the_server_keeps_answering() {
+    use tokio::io::AsyncWriteExt;
+    let mut s = settings();
+    s.server.max_connections = 4;
+    s.server.header_timeout_seconds = 1;
+    s.server.request_timeout_seconds = 2;
+    let h = harness(Backend::Embedded, s, Clock::System).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let app = cep_workers::http::router(h.ctx.clone());
+    let server = tokio::spawn(cep_workers::http::ops::serve_on(
+        h.ctx.clone(),
+        app,
+        listener,
+        rx,
+    ));
+    let connect = || tokio::net::TcpStream::connect(addr);
+    let refused = || {
+        cep_shared::metrics::get()
+            .http_refused
+            .with_label_values(&["connections"])
+            .get()
+    };
+
+    // Headers a byte at a time, never finished: cut off after the header timeout.
+    let mut slow = connect().await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let (_, after) = until_closed(&mut slow).await;
+    assert!(
+        after < std::time::Duration::from_secs(5),
+        "held for {after:?}"
+    );
+
+    // Four stalled connections fill the server; a fifth is closed at once and counted.
+    let before = refused();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(connect().await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut surplus = connect().await.unwrap();
+    let (said, _) = until_closed(&mut surplus).await;
+    assert_eq!(said, "", "a connection past the cap is closed unanswered");
+    assert_eq!(refused(), before + 1);
+
+    // The stalled ones time out, and the server answers again.
+    for mut s in stalled {
+        until_closed(&mut s).await;
+    }
+    let mut ok = connect().await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (said, _) = until_closed(&mut ok).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+
+    // A body that never finishes arriving: 408 once the request timeout passes.
+    let mut trickle = connect().await.unwrap();
+    trickle
+        .write_all(
+            b"POST /webhooks/calendly HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\"",
+        )
+        .await
+        .unwrap();
+    let (said, after) = until_closed(&mut trickle).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(
+        after < std::time::Duration::from_secs(5),
+        "held for {after:?}"
+    );
+
+    stop.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}

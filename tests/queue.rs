@@ -649,3 +649,23 @@ async fn entries_past_their_attempts_or_size_found_in_redis_are_dead_lettered_sa
         r.purge().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_worker_with_free_slots_starts_what_it_fetches_and_holds_only_the_rest() {
+    let s = settings_with_short_orphan_window();
+    let q = redis_queue(&s, start()).await;
+    for n in 0..5 {
+        q.push(NewJob::new(Q, &n, 0).max_attempts(1)).await.unwrap();
+    }
+    // Two free slots: two jobs start with the fetch, three are held.
+    let (got, started) = q.fetch_starting(&[Q.queue()], "dies", 5, 2).await.unwrap();
+    assert_eq!((got.len(), started), (5, 2));
+    let r = recovered(&q, 5).await;
+    let mut dead: Vec<&str> = r.dead.iter().map(|o| o.id.as_str()).collect();
+    dead.sort();
+    let mut want = vec![got[0].id.as_str(), got[1].id.as_str()];
+    want.sort();
+    assert_eq!(dead, want, "only the two started jobs used their attempt");
+    let st = &q.stats(&[Q.queue()]).await.unwrap()[0];
+    assert_eq!((st.ready, st.dead), (3, 2));
+}

@@ -341,6 +341,13 @@ pub struct ServerSettings {
     /// Where short-lived roles (`aggregate`, `migrate`) push their metrics when they
     /// finish, e.g. `http://pushgateway.monitoring:9091`; none by default.
     pub pushgateway_url: Option<String>,
+    /// Connections served at once; one past it is closed at once and counted.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// kept-alive connection stays open.
+    pub header_timeout_seconds: u64,
+    /// How long a request may take, its body included: a slower one gets 408.
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -350,6 +357,9 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             sample_seconds: 10,
             pushgateway_url: None,
+            max_connections: 512,
+            header_timeout_seconds: 10,
+            request_timeout_seconds: 30,
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub container_health: GaugeVec,
     pub last_aggregation: Gauge,
     pub webhooks: IntCounterVec,
+    /// Connections and requests the HTTP server refused or cut off, by reason
+    /// (`connections`: over `server.max_connections`; `timeout`: a request slower than
+    /// `server.request_timeout_seconds`).
+    pub http_refused: IntCounterVec,
     /// Calls left in each provider's rate-limit window, fleet-wide.
     pub rate_limit_remaining: IntGaugeVec,
     /// External API calls by provider and result.
@@ -97,6 +101,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["source", "result"],
         )?,
+        http_refused: IntCounterVec::new(
+            Opts::new(
+                "cep_http_refused_total",
+                "Connections and requests the HTTP server refused or cut off, by reason",
+            ),
+            &["reason"],
+        )?,
         rate_limit_remaining: IntGaugeVec::new(
             Opts::new(
                 "cep_rate_limit_remaining",
@@ -131,6 +142,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     r.register(Box::new(m.container_health.clone()))?;
     r.register(Box::new(m.last_aggregation.clone()))?;
     r.register(Box::new(m.webhooks.clone()))?;
+    r.register(Box::new(m.http_refused.clone()))?;
     r.register(Box::new(m.rate_limit_remaining.clone()))?;
     r.register(Box::new(m.provider_calls.clone()))?;
     r.register(Box::new(m.pitch_fallbacks.clone()))?;
@@ -209,6 +221,9 @@ impl Metrics {
                     self.queue_jobs.with_label_values(&[q, state.as_str()]);
                 }
                 self.oldest_waiting_age.with_label_values(&[q]);
+            }
+            for reason in ["connections", "timeout"] {
+                self.http_refused.with_label_values(&[reason]);
             }
             for r in WebhookResult::ALL {
                 for source in ["calendly", "stripe"] {

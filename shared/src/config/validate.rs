@@ -205,6 +205,22 @@ impl Settings {
             );
         }
 
+        let sv = &self.server;
+        f.check(
+            (1..=100_000).contains(&sv.max_connections),
+            "server.max_connections",
+            "must be between 1 and 100000",
+        );
+        f.check(
+            (1..=300).contains(&sv.header_timeout_seconds),
+            "server.header_timeout_seconds",
+            "must be between 1 and 300",
+        );
+        f.check(
+            (1..=3600).contains(&sv.request_timeout_seconds),
+            "server.request_timeout_seconds",
+            "must be between 1 and 3600",
+        );
         f.check(
             self.server.sample_seconds > 0,
             "server.sample_seconds",

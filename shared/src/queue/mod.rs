@@ -275,28 +275,52 @@ impl Queue {
         Ok(added)
     }
 
-    /// Leases up to `limit` due jobs of `queues` for `worker` (at most [`MAX_FETCH`]).
+    /// Leases up to `limit` due jobs of `queues` for `worker` (at most [`MAX_FETCH`]),
+    /// held: see [`Queue::start`].
     pub async fn fetch(
         &self,
         queues: &[&str],
         worker: &str,
         limit: usize,
     ) -> Result<Vec<Leased>, QueueError> {
+        Ok(self.fetch_starting(queues, worker, limit, 0).await?.0)
+    }
+
+    /// Leases like [`Queue::fetch`] and starts the first `start` jobs at once (a worker
+    /// with that many free slots): the jobs, the started ones first, and how many are.
+    pub async fn fetch_starting(
+        &self,
+        queues: &[&str],
+        worker: &str,
+        limit: usize,
+        start: usize,
+    ) -> Result<(Vec<Leased>, usize), QueueError> {
         let limit = limit.min(MAX_FETCH);
-        let leased = delegate!(self, q => q.fetch(queues, worker, limit).await)?;
+        let (leased, started) = match self {
+            // The embedded queue counts the attempt at fetch: every job is started.
+            Queue::Sqlite(q) => {
+                let jobs = q.fetch(queues, worker, limit).await?;
+                let n = jobs.len();
+                (jobs, n)
+            }
+            Queue::Redis(q) => q.fetch(queues, worker, limit, start.min(limit)).await?,
+        };
         // Whatever got into the queue past its checks (another writer, an older build) is
         // dead-lettered saying why, never run.
-        let mut runnable = Vec::with_capacity(leased.len());
-        for job in leased {
+        let (mut runnable, mut kept) = (Vec::with_capacity(leased.len()), 0);
+        for (i, job) in leased.into_iter().enumerate() {
             match self.unrunnable(&job) {
-                None => runnable.push(job),
+                None => {
+                    kept += usize::from(i < started);
+                    runnable.push(job);
+                }
                 Some(reason) => {
                     tracing::warn!(job_id = %job.id, queue = %job.queue, %reason, "dead-lettered a job no worker should run");
                     self.settle(worker, &job, Settle::Dead { reason }).await?;
                 }
             }
         }
-        Ok(runnable)
+        Ok((runnable, kept))
     }
 
     /// Marks leased jobs started, right before they run: from now on a worker that

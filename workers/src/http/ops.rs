@@ -176,7 +176,7 @@ pub async fn serve_on(
     ctx: Ctx,
     router: Router,
     listener: tokio::net::TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let m = cep_shared::metrics::get();
     m.init_labels();
@@ -186,11 +186,89 @@ pub async fn serve_on(
         Duration::from_secs(ctx.settings.server.sample_seconds),
         shutdown.clone(),
     ));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|v| *v).await;
-        })
-        .await?;
+    serve_limited(&ctx.settings.server, router, listener, shutdown).await;
     let _ = sampler.await;
     Ok(())
+}
+
+/// Serves HTTP/1.1 with what a public server needs against slow or many clients: at most
+/// `server.max_connections` at once (one past it is closed at once), headers within
+/// `server.header_timeout_seconds` (an idle kept-alive connection is closed after as
+/// long), and each request, its body included, within `server.request_timeout_seconds`
+/// (408). Refusals are counted in `cep_http_refused_total`, not logged one by one. On
+/// shutdown it stops accepting and lets open connections finish their request.
+async fn serve_limited(
+    limits: &cep_shared::config::ServerSettings,
+    router: Router,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use std::sync::Arc;
+    let refused = &cep_shared::metrics::get().http_refused;
+    let request_timeout = Duration::from_secs(limits.request_timeout_seconds);
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    cep_shared::metrics::get()
+                        .http_refused
+                        .with_label_values(&["timeout"])
+                        .inc();
+                    (
+                        axum::http::StatusCode::REQUEST_TIMEOUT,
+                        "the request took too long",
+                    )
+                        .into_response()
+                }
+            }
+        },
+    ));
+    let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors, or the like: pause instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused.with_label_values(&["connections"]).inc();
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    // Open connections finish the request they are serving, within its timeout.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(request_timeout, slots.acquire_many(all)).await;
+}
+
+/// Resolves once shutdown is signalled (or its sender is gone).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|v| *v).await;
 }

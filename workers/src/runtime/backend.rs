@@ -2,9 +2,9 @@
 //! and lifecycle run on top of the leases, heartbeats, orphan recovery, max attempts and
 //! dead letters of [`Queue`] — on SQLite embedded, on Redis in the fleet.
 //!
-//! `poll_next` leases jobs in batches no larger than the concurrency, marks as many as
-//! there are free slots started (one round trip) right before handing them out one by
-//! one and, when none is due, waits for an enqueue notification or the idle poll
+//! `poll_next` leases jobs in batches no larger than the concurrency, as many as there
+//! are free slots started in the same script (the rest held, and marked started in one
+//! round trip when slots free up), hands them out one by one and, when none is due, waits for an enqueue notification or the idle poll
 //! interval (never busy-polls). A queue error is logged and retried after a pause: it
 //! never stops the worker. `poll_close` hands back jobs leased but never run.
 
@@ -66,7 +66,8 @@ impl Leases {
 type Started = Result<Vec<(Arc<Leased>, bool)>, (Vec<Arc<Leased>>, QueueError)>;
 
 enum Pending {
-    Fetch(BoxFuture<'static, Result<Vec<Leased>, QueueError>>),
+    /// Leased jobs, the started ones first, and how many are.
+    Fetch(BoxFuture<'static, Result<(Vec<Leased>, usize), QueueError>>),
     /// Held jobs being marked started: each with whether it may run, or all of them back
     /// with the error.
     Start(BoxFuture<'static, Started>),
@@ -110,13 +111,17 @@ impl QueueBackend {
         }
     }
 
-    /// Marks started as many held jobs as there are free slots (at least the one apalis
-    /// asks for now), so a worker that dies is charged only for jobs it ran.
-    fn start(&mut self, worker: &str) -> Pending {
+    /// Slots free for jobs to run now: at least the one apalis asks for.
+    fn free(&self) -> usize {
         let waiting = self.buffer.len() + self.started.len();
         let running = self.leases.len().saturating_sub(waiting);
-        let free = self.concurrency.saturating_sub(running).max(1);
-        let n = free.min(self.buffer.len());
+        self.concurrency.saturating_sub(running).max(1)
+    }
+
+    /// Marks started as many held jobs as there are free slots, so a worker that dies is
+    /// charged only for jobs it ran.
+    fn start(&mut self, worker: &str) -> Pending {
+        let n = self.free().min(self.buffer.len());
         let jobs: Vec<Arc<Leased>> = self.buffer.drain(..n).collect();
         let (queue, worker) = (self.queue.clone(), worker.to_owned());
         Pending::Start(Box::pin(async move {
@@ -152,15 +157,18 @@ impl QueueBackend {
         }
     }
 
+    /// Leases a batch, starting at once as many as there are free slots: in the common
+    /// case no job needs a start of its own.
     fn fetch(&self, worker: &str) -> Pending {
-        let (queue, queues, worker, batch) = (
+        let (queue, queues, worker, batch, free) = (
             self.queue.clone(),
             self.queues.clone(),
             worker.to_owned(),
             self.batch,
+            self.free(),
         );
         Pending::Fetch(Box::pin(async move {
-            queue.fetch(&queues, &worker, batch).await
+            queue.fetch_starting(&queues, &worker, batch, free).await
         }))
     }
 
@@ -174,10 +182,15 @@ impl QueueBackend {
         }))
     }
 
-    /// Buffers freshly leased jobs and tracks them until settled.
-    fn hold(&mut self, jobs: Vec<Leased>) {
+    /// Takes freshly leased jobs (the first `started` already started), tracked until
+    /// settled.
+    fn hold(&mut self, (jobs, started): (Vec<Leased>, usize)) {
+        let mut jobs = jobs.into_iter().map(Arc::new);
+        let from = self.started.len();
+        self.started.extend(jobs.by_ref().take(started));
+        self.leases.add(self.started.range(from..));
         let from = self.buffer.len();
-        self.buffer.extend(jobs.into_iter().map(Arc::new));
+        self.buffer.extend(jobs);
         self.leases.add(self.buffer.range(from..));
     }
 
@@ -234,7 +247,7 @@ impl Backend for QueueBackend {
                 None => self.fetch(worker.name()),
                 Some(Pending::Fetch(f)) => match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(jobs)) if jobs.is_empty() => self.wait(self.idle),
+                    Poll::Ready(Ok(jobs)) if jobs.0.is_empty() => self.wait(self.idle),
                     Poll::Ready(Ok(jobs)) => {
                         self.hold(jobs);
                         self.pending = None;

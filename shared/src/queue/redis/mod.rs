@@ -9,8 +9,8 @@
 //!
 //! Fetch moves entries from `ready` to the worker's own held list in one script (reliable
 //! fetch), promoting at most `PROMOTE_BATCH` due delayed jobs per call, so a backlog of
-//! any size never overflows a Lua stack. Right before jobs run, one script moves them
-//! from held to in-flight. Finishing a job is one `LREM` of its entry from the in-flight
+//! any size never overflows a Lua stack. The jobs a worker has free slots for go straight
+//! to its in-flight list; a held job moves there by one more script right before it runs. Finishing a job is one `LREM` of its entry from the in-flight
 //! list: no per-job hash to read, count or delete. An entry counts the deliveries that
 //! ended before it was fetched; a retry, or an orphan recovery of a job its worker had
 //! started, writes it back counted one more, so a job that keeps killing its worker still
@@ -220,22 +220,25 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// Leases up to `limit` jobs for `worker`; the first `start` of them are started at
+    /// once, the rest held. Returns the jobs, the started ones first, and how many are.
     pub(super) async fn fetch(
         &self,
         queues: &[&str],
         worker: &str,
         limit: usize,
-    ) -> Result<Vec<Leased>, QueueError> {
+        start: usize,
+    ) -> Result<(Vec<Leased>, usize), QueueError> {
         if queues.is_empty() || limit == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
-        let held = self.key(&["held", worker]);
+        let (held, inflight) = (self.key(&["held", worker]), self.key(&["inflight", worker]));
         let mut inv = self.scripts.fetch.key(&held);
-        inv.key(self.key(&["workers"]));
+        inv.key(self.key(&["workers"])).key(&inflight);
         // Start at a different queue each time so one busy queue cannot starve others.
-        let start = (wall_millis() as usize) % queues.len();
+        let first = (wall_millis() as usize) % queues.len();
         for i in 0..queues.len() {
-            let q = queues[(start + i) % queues.len()];
+            let q = queues[(first + i) % queues.len()];
             inv.key(self.key(&["ready", q]))
                 .key(self.key(&["delayed", q]));
         }
@@ -243,24 +246,30 @@ impl RedisQueue {
             .arg(limit)
             .arg(worker)
             .arg(wall_millis())
-            .arg(PROMOTE_BATCH);
+            .arg(PROMOTE_BATCH)
+            .arg(start);
         let mut conn = self.conn.clone();
         // Bytes, not text: an entry that is not UTF-8 must not fail the batch it came in.
         let entries: Vec<Vec<u8>> = inv.invoke_async(&mut conn).await?;
         let mut out = Vec::with_capacity(entries.len());
-        for raw in entries {
+        let mut started = 0;
+        for (i, raw) in entries.into_iter().enumerate() {
+            let list = if i < start { &inflight } else { &held };
             match Entry::lease(raw) {
-                Ok(job) => out.push(job),
+                Ok(job) => {
+                    started += usize::from(i < start);
+                    out.push(job);
+                }
                 Err((raw, e)) => {
                     // The rest of the batch runs even when the set-aside cannot be made
-                    // now: the entry stays held and is set aside on recovery.
-                    if let Err(set) = self.set_aside(&held, &raw, &e).await {
+                    // now: the entry stays leased and is set aside on recovery.
+                    if let Err(set) = self.set_aside(list, &raw, &e).await {
                         tracing::error!(error = %set, "could not set aside an unreadable entry");
                     }
                 }
             }
         }
-        Ok(out)
+        Ok((out, started))
     }
 
     /// Moves an entry no worker can read out of a worker's list, so it neither runs nor

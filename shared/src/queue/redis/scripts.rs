@@ -24,12 +24,14 @@ return 1
 "#;
 
 pub(super) const FETCH: &str = r#"
--- KEYS: held, workers, then ready/delayed pairs
--- ARGV: now, limit, worker, wall_now, promote_batch
-local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- KEYS: held, workers, inflight, then ready/delayed pairs
+-- ARGV: now, limit, worker, wall_now, promote_batch, start
+-- The first `start` entries leased go straight to in-flight (they run at once), the
+-- rest to held.
+local now, limit, start = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 local out = {}
-for i = 3, #KEYS, 2 do
+for i = 4, #KEYS, 2 do
   local ready, delayed = KEYS[i], KEYS[i + 1]
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
   if #due > 0 then
@@ -38,8 +40,14 @@ for i = 3, #KEYS, 2 do
   end
   local got = redis.call('RPOP', ready, limit - #out)
   if got then
-    redis.call('LPUSH', KEYS[1], unpack(got))
-    for _, e in ipairs(got) do out[#out + 1] = e end
+    for _, e in ipairs(got) do
+      out[#out + 1] = e
+      if #out <= start then
+        redis.call('LPUSH', KEYS[3], e)
+      else
+        redis.call('LPUSH', KEYS[1], e)
+      end
+    end
   end
   if #out >= limit then break end
 end
