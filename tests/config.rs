@@ -159,3 +159,26 @@ fn a_webhook_tolerance_of_none_or_past_an_hour_is_refused_naming_it() {
         assert_eq!(invalid_key(err), key, "{yaml}");
     }
 }
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_before_it_is_expanded() {
+    let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i", "j"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let items = vec![format!("*{prev}"); 10].join(", ");
+        yaml.push_str(&format!("{name}: &{name} [{items}]\n"));
+    }
+    let (_g, p) = write(&yaml);
+    let started = std::time::Instant::now();
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert!(
+        invalid_key(err).contains("aliases expand to more than 100000 values"),
+        "refused for another reason"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // An alias or two, as people use them, still loads.
+    let (_g, p) = write("layers:\n  prospecting:\n    categories: &c [dental]\n");
+    assert!(Settings::load_with_env(Some(&p), &[]).is_ok());
+}

@@ -406,7 +406,8 @@ impl Settings {
                     path.display()
                 )));
             }
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Yaml));
+            let text = read_config_file(path)?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Yaml));
         }
         let overrides: config::Map<String, String> = env
             .iter()
@@ -440,4 +441,77 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The largest configuration file read: every key with a comment is about 20 KiB.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The most YAML nodes a configuration may expand to through its aliases: the full file
+/// has about 400.
+const MAX_CONFIG_NODES: u64 = 100_000;
+
+/// Reads a configuration file, refusing one too large or one whose aliases expand past
+/// [`MAX_CONFIG_NODES`] (a "billion laughs" file) before the YAML loader expands them.
+fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let load = |why: String| ConfigError::Load(format!("{}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| load(e.to_string()))?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| load(e.to_string()))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(load("larger than 1 MiB".into()));
+    }
+    let nodes = yaml_nodes(&text).map_err(load)?;
+    if nodes > MAX_CONFIG_NODES {
+        return Err(load(format!(
+            "its YAML aliases expand to more than {MAX_CONFIG_NODES} values"
+        )));
+    }
+    Ok(text)
+}
+
+/// How many nodes a YAML text stands for once its aliases are expanded, counted from
+/// the parser's events without expanding anything.
+fn yaml_nodes(text: &str) -> Result<u64, String> {
+    use yaml_rust2::parser::{Event, EventReceiver, Parser};
+    #[derive(Default)]
+    struct Count {
+        open: Vec<(usize, u64)>,
+        anchored: std::collections::HashMap<usize, u64>,
+        total: u64,
+    }
+    impl Count {
+        fn add(&mut self, n: u64, anchor: usize) {
+            if anchor > 0 {
+                self.anchored.insert(anchor, n);
+            }
+            match self.open.last_mut() {
+                Some(parent) => parent.1 = parent.1.saturating_add(n),
+                None => self.total = self.total.saturating_add(n),
+            }
+        }
+    }
+    impl EventReceiver for Count {
+        fn on_event(&mut self, ev: Event) {
+            match ev {
+                Event::Scalar(_, _, anchor, _) => self.add(1, anchor),
+                Event::Alias(id) => self.add(self.anchored.get(&id).copied().unwrap_or(1), 0),
+                Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                    self.open.push((anchor, 1))
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    if let Some((anchor, n)) = self.open.pop() {
+                        self.add(n, anchor);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut count = Count::default();
+    Parser::new_from_str(text)
+        .load(&mut count, true)
+        .map_err(|e| e.to_string())?;
+    Ok(count.total)
 }
