@@ -160,18 +160,26 @@ impl Inbound {
                 }
             }
         }
-        let mut ids = Vec::new();
+        let mut found: Vec<&str> = Vec::new();
         let mut rest = text.as_str();
         while let Some(start) = rest.find('<') {
             let Some(len) = rest[start..].find('>') else {
                 break;
             };
-            let id = &rest[start..start + len + 1];
-            if !ids.iter().any(|i| i == id) {
-                ids.push(id.to_owned());
-            }
+            found.push(&rest[start..start + len + 1]);
             rest = &rest[start + len + 1..];
         }
+        // Threads list the oldest first: the newest [`MAX_REFERENCED`] ids, each once,
+        // in their order.
+        let mut seen = std::collections::HashSet::new();
+        let mut ids: Vec<String> = found
+            .into_iter()
+            .rev()
+            .filter(|id| seen.insert(*id))
+            .take(MAX_REFERENCED)
+            .map(str::to_owned)
+            .collect();
+        ids.reverse();
         ids
     }
 }
@@ -184,19 +192,30 @@ pub struct Handled {
     pub message: Option<String>,
 }
 
+/// The most `<message-id>`s of one inbound message looked up: a long thread's newest.
+pub const MAX_REFERENCED: usize = 100;
+
 async fn matching_message(ctx: &Ctx, ids: &[String]) -> Result<Option<(String, String)>, JobError> {
-    // The latest of ours it names: threads quote older ones first.
-    for id in ids.iter().rev() {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT id, prospect_id FROM messages WHERE message_id = $1")
-                .bind(id)
-                .fetch_optional(ctx.store.pool())
-                .await?;
-        if row.is_some() {
-            return Ok(row);
-        }
+    if ids.is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    // One query for them all; the latest of ours it names wins (threads quote older
+    // ones first).
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT id, prospect_id, message_id FROM messages WHERE message_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(ctx.store.pool()).await?;
+    Ok(ids.iter().rev().find_map(|id| {
+        rows.iter()
+            .find(|r| &r.2 == id)
+            .map(|r| (r.0.clone(), r.1.clone()))
+    }))
 }
 
 /// Classifies `m`, matches it to our message and applies it.
@@ -238,6 +257,21 @@ mod tests {
 
     fn msg(raw: &str) -> Inbound {
         parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_thread_of_thousands_of_references_keeps_its_newest_ids_once_each() {
+        let mut refs: Vec<String> = (0..64_000).map(|n| format!("<m{n}@x>")).collect();
+        refs.push("<m63999@x>".into());
+        let raw = format!(
+            "From: a@b.example\r\nSubject: Re: hi\r\nReferences: {}\r\n\r\nok",
+            refs.join(" ")
+        );
+        let m = parse(raw.as_bytes()).unwrap();
+        let ids = m.referenced_ids();
+        assert_eq!(ids.len(), MAX_REFERENCED);
+        assert_eq!(ids.first().unwrap(), "<m63900@x>");
+        assert_eq!(ids.last().unwrap(), "<m63999@x>");
     }
 
     #[test]
