@@ -183,16 +183,6 @@ async fn an_idle_worker_is_woken_by_a_push_from_another_process() {
     }
 }
 
-/// A child process that dies with the test, even when the test fails.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A job body that outlasts any drain.
 struct Stuck;
 

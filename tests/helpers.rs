@@ -339,3 +339,13 @@ pub async fn a_client(ctx: &Ctx) {
     .await
     .unwrap();
 }
+
+/// A child process that dies with the test, even when the test fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

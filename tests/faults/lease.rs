@@ -2,27 +2,15 @@
 //! live worker that the worker does not hold (a fetch whose answer never came back, a
 //! Redis restarted from a file a moment behind) is handed back and runs.
 
+use super::Count;
 use crate::helpers::*;
-use cep_shared::queue::{Leased, Queue, worker_name};
+use cep_shared::queue::{Queue, worker_name};
 use cep_shared::{Clock, JobKind, Layer};
-use cep_workers::runtime::{Probe, Work, WorkerOptions};
-use futures::future::BoxFuture;
+use cep_workers::runtime::{Work, WorkerOptions};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const Q: JobKind = JobKind::Layer(Layer::Outreach);
-
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Probe for Count {
-    fn run<'a>(&'a self, _job: &'a Leased) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        })
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_leased_to_a_live_worker_that_does_not_know_it_is_handed_back_and_runs() {
@@ -55,13 +43,13 @@ async fn a_job_leased_to_a_live_worker_that_does_not_know_it_is_handed_back_and_
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let st = &queue.stats(&[Q.queue()]).await.unwrap()[0];
-        if probe.0.load(Ordering::SeqCst) == 1 && (st.ready, st.running) == (0, 0) {
+        if probe.ran() == 1 && (st.ready, st.running) == (0, 0) {
             break;
         }
         assert!(
             Instant::now() < deadline,
             "the lease the worker lost track of is still held: ran {}, running {}",
-            probe.0.load(Ordering::SeqCst),
+            probe.ran(),
             st.running
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,30 +2,17 @@
 //! other: after reconnecting, a worker reaps only once it has been heard without a break
 //! for a whole window, by when every live worker has been heard again too.
 
-use super::OwnRedis;
+use super::{Count, OwnRedis};
 use crate::helpers::*;
-use cep_shared::queue::{Leased, NewJob, Queue, RedisQueue, worker_name};
+use cep_shared::queue::{NewJob, Queue, RedisQueue, worker_name};
 use cep_shared::{Clock, JobKind, Layer};
-use cep_workers::runtime::{Probe, Work, WorkerOptions};
-use futures::future::BoxFuture;
+use cep_workers::runtime::{Work, WorkerOptions};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The queue `cep bench-worker` serves.
 const Q: JobKind = JobKind::Layer(Layer::Outreach);
-
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Probe for Count {
-    fn run<'a>(&'a self, _job: &'a Leased) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        })
-    }
-}
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -119,7 +106,7 @@ async fn after_an_outage_longer_than_the_orphan_window_no_live_worker_is_reaped(
     // Both are live: B keeps its jobs and A runs none of them.
     tokio::time::sleep(window * 3 / 2).await;
     assert_eq!(
-        a_ran.0.load(Ordering::SeqCst),
+        a_ran.ran(),
         0,
         "a live worker's jobs were reaped and ran again"
     );
@@ -132,14 +119,4 @@ async fn after_an_outage_longer_than_the_orphan_window_no_live_worker_is_reaped(
     stop.send(true).unwrap();
     a.await.unwrap().expect("worker A stops cleanly");
     drop(b);
-}
-
-/// A child process that dies with the test, even when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

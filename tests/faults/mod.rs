@@ -9,9 +9,13 @@ mod reaper;
 mod settle;
 mod store;
 
+use cep_shared::queue::Leased;
+use cep_workers::runtime::Probe;
+use futures::future::BoxFuture;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A Redis server of the test's own, appending to its file every second (as a fleet's
@@ -194,5 +198,23 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         self.down();
+    }
+}
+
+/// A job body that only counts the jobs it ran.
+#[derive(Default)]
+pub struct Count(pub AtomicUsize);
+
+impl Count {
+    pub fn ran(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Probe for Count {
+    fn run<'a>(&'a self, _job: &'a Leased) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        })
     }
 }
