@@ -182,3 +182,19 @@ fn a_yaml_alias_bomb_is_refused_before_it_is_expanded() {
     let (_g, p) = write("layers:\n  prospecting:\n    categories: &c [dental]\n");
     assert!(Settings::load_with_env(Some(&p), &[]).is_ok());
 }
+
+#[test]
+fn a_fraction_where_a_whole_number_belongs_is_refused_naming_the_key() {
+    let (_g, p) = write("queue:\n  max_attempts: 2.5\n");
+    let err = Settings::load_with_env(Some(&p), &[]).unwrap_err();
+    assert_eq!(invalid_key(err), "queue.max_attempts");
+    let env = vec![("CEP__WORKER__CONCURRENCY".to_string(), "1.5".to_string())];
+    let err = Settings::load_with_env(None, &env).unwrap_err();
+    assert_eq!(invalid_key(err), "worker.concurrency");
+    // A whole number written as one still loads, and a fraction where one belongs.
+    let (_g, p) = write(
+        "queue:\n  max_attempts: 3\ncontainers:\n  sales:\n    weight: 0.4\n  operations:\n    weight: 0.26\n",
+    );
+    let s = Settings::load_with_env(Some(&p), &[]).unwrap();
+    assert_eq!(s.queue.max_attempts, 3);
+}

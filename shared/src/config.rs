@@ -398,7 +398,7 @@ impl Settings {
         // keys it names.
         let defaults = config::Config::try_from(&Settings::default())
             .map_err(|e| ConfigError::Load(e.to_string()))?;
-        let mut builder = config::Config::builder().add_source(defaults);
+        let mut builder = config::Config::builder().add_source(defaults.clone());
         if let Some(path) = path {
             if !path.exists() {
                 return Err(ConfigError::Load(format!(
@@ -424,6 +424,7 @@ impl Settings {
         let raw = builder
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
+        whole_numbers(&defaults, &raw)?;
         let mut settings: Settings = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
@@ -441,6 +442,55 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// Refuses a fraction where the setting is a whole number: the loader would round
+/// `max_attempts: 2.5` to 3 without a word.
+fn whole_numbers(defaults: &config::Config, given: &config::Config) -> Result<(), ConfigError> {
+    use config::{Map, Source, Value, ValueKind};
+    fn walk(
+        key: &str,
+        expected: &Map<String, Value>,
+        given: &Map<String, Value>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in given {
+            let Some(default) = expected.get(name) else {
+                continue;
+            };
+            let key = if key.is_empty() {
+                name.clone()
+            } else {
+                format!("{key}.{name}")
+            };
+            let whole = matches!(
+                default.kind,
+                ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::I128(_) | ValueKind::U128(_)
+            );
+            match (&default.kind, &value.kind) {
+                (ValueKind::Table(d), ValueKind::Table(g)) => walk(&key, d, g)?,
+                (_, ValueKind::Float(f)) if whole && f.fract() != 0.0 => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("expected a whole number, got {f}"),
+                    ));
+                }
+                (_, ValueKind::String(s)) if whole && s.trim().parse::<i128>().is_err() => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("expected a whole number, got `{s}`"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    let load = |e: config::ConfigError| ConfigError::Load(e.to_string());
+    walk(
+        "",
+        &defaults.collect().map_err(load)?,
+        &given.collect().map_err(load)?,
+    )
 }
 
 /// The largest configuration file read: every key with a comment is about 20 KiB.
