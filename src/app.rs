@@ -145,11 +145,10 @@ pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let shutdown = shutdown.clone();
         async move { cep_scheduler::run(queue, &settings, shutdown).await }
     });
-    let listener = cep_workers::http::ops::bind(&ctx.settings.server.bind).await?;
+    let served = cep_workers::http::bind_role(&ctx, true).await?;
     let server = tokio::spawn({
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        let router = cep_workers::http::router(ctx.clone());
-        async move { cep_workers::http::ops::serve_on(ctx, router, listener, shutdown).await }
+        async move { cep_workers::http::ops::serve_on(ctx, served, shutdown).await }
     });
     worker(ctx, JobKind::all().collect(), shutdown).await?;
     sched.await.context("scheduler task panicked")??;
@@ -158,16 +157,15 @@ pub async fn run_all(ctx: Ctx, shutdown: watch::Receiver<bool>) -> anyhow::Resul
 }
 
 /// Health and metrics endpoints for a role without public endpoints (worker,
-/// scheduler), on `server.bind`.
+/// scheduler), on `server.metrics_bind` when set, `server.bind` otherwise.
 pub async fn ops_server(
     ctx: &Ctx,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let listener = cep_workers::http::ops::bind(&ctx.settings.server.bind).await?;
+    let served = cep_workers::http::bind_role(ctx, false).await?;
     let ctx = ctx.clone();
     Ok(tokio::spawn(async move {
-        let router = cep_workers::http::ops::router(ctx.clone());
-        cep_workers::http::ops::serve_on(ctx, router, listener, shutdown).await
+        cep_workers::http::ops::serve_on(ctx, served, shutdown).await
     }))
 }
 

@@ -21,7 +21,10 @@ fn live(twilio: Option<&MockServer>) -> (Settings, Secrets) {
     s.providers.smtp.host = "127.0.0.1".into();
     s.providers.smtp.port = 9;
     s.providers.smtp.tls = cep_shared::config::SmtpTls::None;
-    let mut secrets = Secrets::default();
+    let mut secrets = Secrets {
+        booking_link_key: Some(BOOKING_TEST_KEY.into()),
+        ..Secrets::default()
+    };
     if let Some(server) = twilio {
         s.providers.twilio.account_sid = "AC0123".into();
         s.providers.twilio.from = "+15550001111".into();
@@ -69,7 +72,12 @@ async fn book(ctx: &Ctx, prospect: &str) {
             start_time: None,
             utm_source: Some("cep".into()),
             utm_campaign: Some(prospect.into()),
-            utm_content: None,
+            utm_content: Some("pitch-link".into()),
+            utm_term: Some(outreach::booking_signature(
+                BOOKING_TEST_KEY,
+                prospect,
+                "pitch-link",
+            )),
         },
     )
     .await

@@ -202,3 +202,60 @@ fn pods_stop_in_time_and_workers_consume_real_queues() {
         "every queue has exactly one worker Deployment"
     );
 }
+
+#[test]
+fn metrics_and_probes_are_served_on_their_own_port_and_only_the_api_has_a_public_one() {
+    for (path, d) in manifests() {
+        if d["kind"] != "Deployment" {
+            continue;
+        }
+        let where_ = path.display();
+        let pod = &d["spec"]["template"];
+        let c = &pod["spec"]["containers"][0];
+        let env = c["env"].as_array().unwrap();
+        let metrics_bind = env
+            .iter()
+            .find(|e| e["name"] == "CEP__SERVER__METRICS_BIND")
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("{where_}: no CEP__SERVER__METRICS_BIND"));
+        let port: u64 = metrics_bind.rsplit(':').next().unwrap().parse().unwrap();
+        let ports: Vec<(&str, u64)> = c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap(),
+                    p["containerPort"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert!(ports.contains(&("metrics", port)), "{where_}: {ports:?}");
+        for probe in ["readinessProbe", "livenessProbe"] {
+            assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{where_}: {probe}");
+        }
+        assert_eq!(
+            pod["metadata"]["annotations"]["prometheus.io/port"],
+            port.to_string(),
+            "{where_}: Prometheus scrapes the metrics port"
+        );
+        let public = c["args"][0] == "serve";
+        assert_eq!(
+            ports.iter().any(|(name, _)| *name == "http"),
+            public,
+            "{where_}: only `cep serve` has a public port"
+        );
+    }
+    // The Service the ingress reaches exposes the public port alone.
+    let (_, service) = manifests()
+        .into_iter()
+        .find(|(_, d)| d["kind"] == "Service" && d["metadata"]["name"] == "cep-api")
+        .unwrap();
+    let targets: Vec<&str> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["targetPort"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["http"]);
+}

@@ -6,9 +6,9 @@ use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::config::SmtpTls;
-use cep_shared::vocabulary::MessageStatus;
+use cep_shared::vocabulary::{AttributedBy, MessageStatus};
 use cep_shared::{Clock, Settings};
-use cep_workers::layers::outreach;
+use cep_workers::layers::{booking, outreach};
 use cep_workers::{Ctx, Disposition, http};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -303,12 +303,23 @@ async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
         MessageStatus::Skipped
     );
 
-    // A delivery report: a hard bounce suppresses the address.
+    // A delivery report naming our message but another address changes nothing.
     let (p1, m1, a1) = &sent[1];
-    let dsn = format!(
-        "From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; {a1}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {m1}\r\n--b--\r\n"
+    let dsn_for = |recipient: &str| {
+        format!(
+            "From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {m1}\r\n--b--\r\n"
+        )
+    };
+    let (s, v) = post_inbound(&app, "inbound-test-token", dsn_for("someone@else.example")).await;
+    assert_eq!(
+        (s, v["kind"].as_str()),
+        (StatusCode::OK, Some("hard_bounce"))
     );
-    let (s, v) = post_inbound(&app, "inbound-test-token", dsn).await;
+    assert!(v["ignored"].is_string(), "{v}");
+    assert_eq!(status_of(p1.clone()).await, "contacted");
+
+    // The report for the address it went to: a hard bounce suppresses the address.
+    let (s, v) = post_inbound(&app, "inbound-test-token", dsn_for(a1)).await;
     assert_eq!(
         (s, v["kind"].as_str()),
         (StatusCode::OK, Some("hard_bounce"))
@@ -327,17 +338,73 @@ async fn replies_auto_replies_and_bounces_come_back_matched_by_message_id() {
         1
     );
 
-    // A mail to the List-Unsubscribe mailto suppresses its sender.
+    // A mail `From:` a prospect saying "unsubscribe" that names none of our messages is
+    // not an opt-out: anyone can write one.
     let (p2, _, a2) = &sent[2];
-    let unsub =
+    let forged =
         format!("From: <{a2}>\r\nTo: unsubscribe@agency.example\r\nSubject: unsubscribe\r\n\r\n");
-    let (s, v) = post_inbound(&app, "inbound-test-token", unsub).await;
+    let (s, v) = post_inbound(&app, "inbound-test-token", forged).await;
+    assert_eq!(
+        (s, v["kind"].as_str()),
+        (StatusCode::OK, Some("unsubscribe"))
+    );
+    assert!(v["ignored"].is_string(), "{v}");
+    assert_eq!(status_of(p2.clone()).await, "contacted");
+
+    // The List-Unsubscribe mailto of the mail it got, sent from its address, suppresses
+    // it; the same subject from another address does not.
+    let mail = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.contains(a2.as_str()))
+        .unwrap();
+    let list = header(&mail, "List-Unsubscribe").unwrap();
+    let subject = list
+        .split("subject=")
+        .nth(1)
+        .and_then(|s| s.split('>').next())
+        .unwrap()
+        .replace("%20", " ");
+    let from = |address: &str| {
+        format!("From: <{address}>\r\nTo: unsubscribe@agency.example\r\nSubject: {subject}\r\n\r\n")
+    };
+    let (s, v) = post_inbound(&app, "inbound-test-token", from("mallory@evil.example")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["ignored"].is_string(), "{v}");
+    assert_eq!(status_of(p2.clone()).await, "contacted");
+    let (s, v) = post_inbound(&app, "inbound-test-token", from(a2)).await;
     assert_eq!(
         (s, v["kind"].as_str()),
         (StatusCode::OK, Some("unsubscribe"))
     );
     assert_eq!(status_of(p2.clone()).await, "stopped");
     assert_eq!(scalar(&ctx, "SELECT COUNT(*) FROM suppressions").await, 2);
+}
+
+#[tokio::test]
+async fn message_ids_are_random_and_name_neither_prospect_nor_step() {
+    let sink = Sink::start(&[]);
+    let (_h, ctx) = on_smtp(sink.port).await;
+    let ids = pitched(&ctx, 2).await;
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        let r = send_step(&ctx, id, 0).await.unwrap();
+        assert_eq!(r.status, MessageStatus::Sent);
+        let (mid,): (String,) = sqlx::query_as("SELECT message_id FROM messages WHERE id = $1")
+            .bind(&r.message_id)
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+        let local = mid
+            .strip_prefix('<')
+            .and_then(|m| m.split_once('@'))
+            .map(|(l, _)| l)
+            .unwrap();
+        assert_eq!(local.len(), 32, "{mid}");
+        assert!(local.chars().all(|c| c.is_ascii_hexdigit()), "{mid}");
+        assert!(!mid.contains(&r.message_id), "{mid} names its row");
+        assert!(seen.insert(mid));
+    }
 }
 
 fn worker(config: &std::path::Path, database_url: &str, prefix: &str) -> Child {
@@ -428,4 +495,42 @@ async fn a_worker_killed_mid_send_never_sends_a_second_copy() {
     if let cep_shared::queue::Queue::Redis(r) = &ctx.queue {
         r.purge().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_booking_matched_by_email_alone_counts_only_for_an_address_we_wrote_to_and_is_flagged() {
+    let sink = Sink::start(&[]);
+    let (_h, ctx) = on_smtp(sink.port).await;
+    let ids = pitched(&ctx, 2).await;
+    send_step(&ctx, &ids[0], 0).await.unwrap();
+    let written = email_of(&ctx, &ids[0]).await;
+    let never_written = email_of(&ctx, &ids[1]).await;
+    let book = |uri: &str, email: &str| {
+        let body = serde_json::json!({
+            "event": "invitee.created",
+            "payload": {"uri": uri, "email": email, "name": "Pat Owner"}
+        });
+        let w: booking::Webhook = serde_json::from_value(body).unwrap();
+        w.into_job().unwrap()
+    };
+    let b = booking::handle(&ctx, book("u1", &written.to_uppercase()))
+        .await
+        .unwrap();
+    assert_eq!(b.prospect_id.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(b.attributed_by, Some(AttributedBy::Email));
+    // A prospect's address we have on file but never wrote to is no match.
+    let b = booking::handle(&ctx, book("u2", &never_written))
+        .await
+        .unwrap();
+    assert_eq!(b.prospect_id, None);
+    let (s,): (String,) = sqlx::query_as("SELECT status FROM prospects WHERE id = $1")
+        .bind(&ids[1])
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(s, "pitched");
+    // Both wait for the operator: one to confirm, one to link.
+    let waiting = booking::to_review(&ctx).await.unwrap();
+    let flags: Vec<_> = waiting.iter().map(|m| m.attributed_by).collect();
+    assert_eq!(flags, [Some(AttributedBy::Email), None]);
 }

@@ -161,8 +161,24 @@ pub struct Harness {
     _dir: Option<TempDir>,
 }
 
+/// The key test harnesses sign booking links with.
+pub const BOOKING_TEST_KEY: &str = "booking-test-key";
+
+/// A Calendly `tracking` object as a booking link sent to `prospect` carries it.
+pub fn signed_tracking(prospect: &str, pitch: &str) -> serde_json::Value {
+    serde_json::json!({
+        "utm_source": "cep", "utm_campaign": prospect, "utm_content": pitch,
+        "utm_term": cep_workers::layers::outreach::booking_signature(BOOKING_TEST_KEY, prospect, pitch),
+    })
+}
+
+/// A harness whose booking links are signed with [`BOOKING_TEST_KEY`].
 pub async fn harness(backend: Backend, settings: Settings, clock: Clock) -> Harness {
-    harness_with(backend, settings, Secrets::default(), clock).await
+    let secrets = Secrets {
+        booking_link_key: Some(BOOKING_TEST_KEY.into()),
+        ..Secrets::default()
+    };
+    harness_with(backend, settings, secrets, clock).await
 }
 
 pub async fn harness_with(

@@ -170,8 +170,7 @@ async fn slow_and_surplus_clients_are_cut_off_and_the_server_keeps_answering() {
     let app = cep_workers::http::router(h.ctx.clone());
     let server = tokio::spawn(cep_workers::http::ops::serve_on(
         h.ctx.clone(),
-        app,
-        listener,
+        vec![(app, listener)],
         rx,
     ));
     let connect = || tokio::net::TcpStream::connect(addr);
@@ -233,4 +232,112 @@ async fn slow_and_surplus_clients_are_cut_off_and_the_server_keeps_answering() {
 
     stop.send(true).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// The status line and body of `GET path` on `addr`.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_metrics_listener_the_public_one_serves_neither_metrics_nor_readiness() {
+    let mut s = settings();
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.metrics_bind = Some("127.0.0.2:0".into());
+    let h = harness(Backend::Embedded, s, Clock::System).await;
+    let served = cep_workers::http::bind_role(&h.ctx, true).await.unwrap();
+    let addrs: Vec<_> = served
+        .iter()
+        .map(|(_, l)| l.local_addr().unwrap())
+        .collect();
+    let (public, metrics) = (addrs[0], addrs[1]);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(cep_workers::http::ops::serve_on(h.ctx.clone(), served, rx));
+
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        assert_eq!(raw_get(public, path).await.0, 404, "{path} is public");
+        assert_eq!(raw_get(metrics, path).await.0, 200, "{path}");
+    }
+    assert!(
+        raw_get(metrics, "/metrics")
+            .await
+            .1
+            .contains("cep_jobs_total")
+    );
+    // The public routes are on the public listener only.
+    assert_ne!(raw_get(public, "/unsubscribe/msg_1").await.0, 404);
+    assert_eq!(raw_get(metrics, "/unsubscribe/msg_1").await.0, 404);
+
+    // A worker's or scheduler's listener, with the key set, serves the ops endpoints
+    // on it alone.
+    let ops = cep_workers::http::bind_role(&h.ctx, false).await.unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].1.local_addr().unwrap().ip(), metrics.ip());
+    stop.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_client_past_its_rate_limit_gets_429_on_the_posting_routes_and_reaches_no_handler() {
+    let mut s = settings();
+    s.server.rate_limit.per_minute = 6;
+    s.server.rate_limit.burst = 3;
+    let secrets = Secrets {
+        inbound_token: Some("inbound-key".into()),
+        ..Secrets::default()
+    };
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::System).await;
+    let app = cep_workers::http::router(h.ctx.clone());
+    let refused = || {
+        cep_shared::metrics::get()
+            .http_refused
+            .with_label_values(&["rate_limited"])
+            .get()
+    };
+    let before = refused();
+    let inbound = || {
+        Request::post("/inbound/email")
+            .header("authorization", "Bearer inbound-key")
+            .body(Body::from("From: a@b.example\r\nSubject: hi\r\n\r\nhello"))
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let r = app.clone().oneshot(inbound()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The budget is the client's, across the routes: the webhooks refuse it too.
+    for uri in ["/inbound/email", "/webhooks/calendly", "/webhooks/stripe"] {
+        let req = if uri == "/inbound/email" {
+            inbound()
+        } else {
+            Request::post(uri).body(Body::from("{}")).unwrap()
+        };
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{uri}");
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&wait), "Retry-After {wait}");
+    }
+    assert!(refused() >= before + 3);
+    // Unsubscribe links and the ops endpoints are not limited.
+    for uri in ["/unsubscribe/msg_1", "/healthz"] {
+        let r = app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{uri}");
+    }
 }

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cep_shared::clock::HOUR;
 use cep_shared::jobs::{BookingJob, OnboardingJob};
-use cep_shared::vocabulary::MessageStatus;
+use cep_shared::vocabulary::{AttributedBy, MessageStatus};
 use cep_shared::{Clock, JobKind, Layer};
 use cep_workers::clients::signature;
 use cep_workers::layers::{booking, finance, onboarding, outreach, params};
@@ -209,7 +209,7 @@ fn calendly_body(event: &str, uri: &str, prospect: &str, rescheduled: bool) -> V
             "uri": uri, "email": "owner@example.com", "name": "Pat Owner",
             "rescheduled": rescheduled,
             "questions_and_answers": [{"question": "Topic", "answer": "a demo", "position": 0}],
-            "tracking": {"utm_source": "cep", "utm_campaign": prospect, "utm_content": null},
+            "tracking": signed_tracking(prospect, "pitch-link"),
             "scheduled_event": {"name": "Discovery", "start_time": "2026-01-09T16:00:00.000000Z"}
         }
     }))
@@ -381,6 +381,107 @@ async fn a_booking_stops_outreach_chains_onboarding_and_a_client_goes_live_task_
     let again = start_onboarding(ctx, &b.meeting_id).await;
     assert_eq!(again["reason"], "already onboarding");
     assert_eq!(scalar(ctx, "SELECT COUNT(*) FROM tasks").await, 6);
+}
+
+/// A booking whose Calendly tracking is `tracking`, from `email`.
+fn booking_with(uri: &str, email: &str, tracking: serde_json::Value) -> BookingJob {
+    let body = serde_json::json!({
+        "event": "invitee.created",
+        "payload": {
+            "uri": uri, "email": email, "name": "Pat Owner",
+            "tracking": tracking,
+            "scheduled_event": {"name": "Discovery", "start_time": "2026-01-09T16:00:00.000000Z"}
+        }
+    });
+    let w: booking::Webhook = serde_json::from_value(body).unwrap();
+    w.into_job().unwrap()
+}
+
+async fn prospect_status(ctx: &Ctx, id: &str) -> String {
+    sqlx::query_as::<_, (String,)>("SELECT status FROM prospects WHERE id = $1")
+        .bind(id)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn a_booking_whose_tracking_does_not_verify_changes_no_prospect_until_the_operator_links_it()
+{
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let ids = pitched(ctx, 2).await;
+    for id in &ids {
+        send_step(ctx, id, 0).await.unwrap();
+    }
+    let (victim, other) = (&ids[0], &ids[1]);
+    // Anyone can book through the public page and write any tracking: another
+    // prospect's id unsigned, signed with another key, or with another pitch's signature.
+    let forged = [
+        serde_json::json!({"utm_source": "cep", "utm_campaign": victim, "utm_content": "p"}),
+        serde_json::json!({"utm_campaign": victim, "utm_content": "p",
+            "utm_term": outreach::booking_signature("guessed-key", victim, "p")}),
+        serde_json::json!({"utm_campaign": victim, "utm_content": "q",
+            "utm_term": outreach::booking_signature(BOOKING_TEST_KEY, victim, "p")}),
+    ];
+    let mut meetings = Vec::new();
+    for (n, tracking) in forged.into_iter().enumerate() {
+        let b = booking::handle(
+            ctx,
+            booking_with(&format!("u{n}"), "mallory@evil.example", tracking),
+        )
+        .await
+        .unwrap();
+        assert_eq!(b.prospect_id, None, "forgery {n} was credited");
+        assert_eq!(b.attributed_by, None);
+        meetings.push(b.meeting_id);
+    }
+    assert_eq!(prospect_status(ctx, victim).await, "contacted");
+    assert_eq!(
+        send_step(ctx, victim, 1).await.unwrap().status,
+        MessageStatus::Recorded,
+        "its outreach goes on"
+    );
+    // Onboarding waits for the operator: no client with the stranger's address.
+    let out = start_onboarding(ctx, &meetings[0]).await;
+    assert_eq!(out["client_id"], serde_json::Value::Null);
+    assert!(
+        out["reason"].as_str().unwrap().contains("not linked"),
+        "{out}"
+    );
+    assert_eq!(scalar(ctx, "SELECT COUNT(*) FROM clients").await, 0);
+    let waiting = booking::to_review(ctx).await.unwrap();
+    assert_eq!(waiting.len(), 3);
+    assert!(waiting.iter().all(|m| m.prospect_id.is_none()));
+
+    // The link the prospect was sent is credited to it.
+    let b = booking::handle(
+        ctx,
+        booking_with(
+            "u9",
+            "owner@example.com",
+            signed_tracking(other, "pitch-link"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.prospect_id.as_deref(), Some(other.as_str()));
+    assert_eq!(b.attributed_by, Some(AttributedBy::Link));
+    assert_eq!(prospect_status(ctx, other).await, "booked");
+
+    // The operator links one: its prospect is booked and onboarding starts.
+    let linked = booking::link(ctx, &meetings[0], victim).await.unwrap();
+    assert!(linked.onboarding_at.is_some());
+    assert_eq!(prospect_status(ctx, victim).await, "booked");
+    assert_eq!(booking::to_review(ctx).await.unwrap().len(), 2);
+    let out = start_onboarding(ctx, &meetings[0]).await;
+    assert!(out["client_id"].is_string(), "{out}");
+    // Linking to nobody real is refused naming it.
+    let err = booking::link(ctx, &meetings[1], "nobody")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no prospect `nobody`"), "{err}");
 }
 
 #[tokio::test]

@@ -334,6 +334,9 @@ impl Default for WorkerSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: String,
+    /// A listener of its own for `/metrics`, `/readyz` and `/healthz`, kept off the
+    /// public one; none: they are served on `bind`.
+    pub metrics_bind: Option<String>,
     /// Base URL people and mail clients reach the webhook/unsubscribe server at.
     pub public_url: String,
     /// How often each long-running role reads queue depths into its metrics.
@@ -348,18 +351,39 @@ pub struct ServerSettings {
     pub header_timeout_seconds: u64,
     /// How long a request may take, its body included: a slower one gets 408.
     pub request_timeout_seconds: u64,
+    /// Requests each client may make to the webhook and inbound-mail routes.
+    pub rate_limit: RateLimit,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_minute: 600,
+            burst: 120,
+        }
+    }
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            metrics_bind: None,
             public_url: "http://127.0.0.1:8080".into(),
             sample_seconds: 10,
             pushgateway_url: None,
             max_connections: 512,
             header_timeout_seconds: 10,
             request_timeout_seconds: 30,
+            rate_limit: RateLimit::default(),
         }
     }
 }

@@ -224,6 +224,9 @@ pub struct BookingJob {
     pub utm_campaign: Option<String>,
     #[serde(default)]
     pub utm_content: Option<String>,
+    /// The booking link's signature of `utm_campaign` and `utm_content`.
+    #[serde(default)]
+    pub utm_term: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -222,7 +222,7 @@ impl Metrics {
                 }
                 self.oldest_waiting_age.with_label_values(&[q]);
             }
-            for reason in ["connections", "timeout"] {
+            for reason in ["connections", "timeout", "rate_limited"] {
                 self.http_refused.with_label_values(&[reason]);
             }
             for r in WebhookResult::ALL {

@@ -171,6 +171,18 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How a meeting was tied to its prospect (`meetings.attribution`; none: not yet).
+    AttributedBy("attribution") {
+        /// The booking link's tracking, its signature verified.
+        Link = "link",
+        /// The invitee's address, one we wrote to: for the operator to confirm.
+        Email = "email",
+        /// Linked by hand (`cep meeting-link`).
+        Operator = "operator",
+    }
+}
+
+vocabulary! {
     /// A Business Profile edit's state (`gbp_edits.status`): recorded only in dry run,
     /// then `applying → applied`, or `failed` (free for a retry), or `unknown` (the call
     /// got no answer: never made again).
@@ -328,6 +340,7 @@ mod tests {
         round_trip(Channel::ALL, Channel::as_str);
         round_trip(ClientState::ALL, ClientState::as_str);
         round_trip(MeetingState::ALL, MeetingState::as_str);
+        round_trip(AttributedBy::ALL, AttributedBy::as_str);
         round_trip(BookingAction::ALL, BookingAction::as_str);
         round_trip(PhiStatus::ALL, PhiStatus::as_str);
         round_trip(EditStatus::ALL, EditStatus::as_str);

@@ -74,6 +74,15 @@ pub enum OnStore {
     /// Audit a prospect's website in headless Chromium (loads, name/phone/city,
     /// LocalBusiness data, mobile viewport, load time, screenshot) and print it as JSON.
     Audit { prospect_id: String },
+    /// Meetings waiting for you, as JSON: bookings no signed link or sent email ties to a
+    /// prospect, and those matched by the invitee's address alone (to confirm).
+    Meetings,
+    /// Tie a meeting to its prospect, or confirm an email match: the prospect is booked
+    /// and onboarding starts.
+    MeetingLink {
+        meeting_id: String,
+        prospect_id: String,
+    },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
@@ -258,6 +267,15 @@ impl OnStore {
             }
             OnStore::Audit { prospect_id } => {
                 print_json(&audit::prospect(ctx, &prospect_id).await?)?;
+            }
+            OnStore::Meetings => {
+                print_json(&booking::to_review(ctx).await?)?;
+            }
+            OnStore::MeetingLink {
+                meeting_id,
+                prospect_id,
+            } => {
+                print_json(&booking::link(ctx, &meeting_id, &prospect_id).await?)?;
             }
             OnStore::InvoicePaid { invoice_id } => {
                 let new = finance::record_payment(ctx, &invoice_id, now).await?;

@@ -49,8 +49,7 @@ impl Role {
             }
             Role::Serve => {
                 let ctx = app::open(settings, Clock::System).await?;
-                let bind = ctx.settings.server.bind.clone();
-                cep_workers::http::serve(ctx, &bind, app::shutdown_signal()).await?;
+                cep_workers::http::serve(ctx, app::shutdown_signal()).await?;
             }
             Role::Aggregate => {
                 let ctx = app::open(settings, Clock::System).await?;

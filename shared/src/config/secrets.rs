@@ -31,6 +31,9 @@ secrets! {
     calendly_signing_key = "CALENDLY_WEBHOOK_SIGNING_KEY";
     /// Signs the one-click unsubscribe links so nobody can unsubscribe someone else.
     unsubscribe_key = "CEP_UNSUBSCRIBE_KEY";
+    /// Signs the prospect and pitch a booking link carries, so a booking made through
+    /// someone else's link, or a hand-made one, is not credited to them.
+    booking_link_key = "CEP_BOOKING_LINK_KEY";
     /// Authenticates the inbound-mail endpoint (replies and bounces).
     inbound_token = "CEP_INBOUND_TOKEN";
     /// Google Places API (New) key.

@@ -222,9 +222,36 @@ impl Settings {
             "must be between 1 and 3600",
         );
         f.check(
+            (1..=1_000_000).contains(&sv.rate_limit.per_minute),
+            "server.rate_limit.per_minute",
+            "must be between 1 and 1000000",
+        );
+        f.check(
+            (1..=1_000_000).contains(&sv.rate_limit.burst),
+            "server.rate_limit.burst",
+            "must be between 1 and 1000000",
+        );
+        f.check(
             self.server.sample_seconds > 0,
             "server.sample_seconds",
             "must be positive",
+        );
+        for (key, addr) in [
+            ("server.bind", Some(&sv.bind)),
+            ("server.metrics_bind", sv.metrics_bind.as_ref()),
+        ] {
+            if let Some(addr) = addr {
+                f.check(
+                    addr.parse::<std::net::SocketAddr>().is_ok(),
+                    key,
+                    "must be an address and port, such as 0.0.0.0:8080",
+                );
+            }
+        }
+        f.check(
+            sv.metrics_bind.as_ref() != Some(&sv.bind),
+            "server.metrics_bind",
+            "must differ from server.bind (leave it null to serve the metrics there)",
         );
         if let Some(url) = &self.server.pushgateway_url {
             f.check(

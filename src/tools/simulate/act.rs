@@ -111,6 +111,13 @@ pub(super) async fn act(
             let mut rng = w.rng(&["booking", &prospect, &n.to_string()]);
             let answers = ["A demo of what you would change", "Pricing questions", ""];
             let answer = answers[rng.below(3) as usize];
+            // The tracking of the link the prospect was sent, signed as it was.
+            let signature = ctx
+                .secrets
+                .booking_link_key
+                .as_deref()
+                .zip(pitch.as_deref())
+                .map(|(key, pitch)| outreach::booking_signature(key, &prospect, pitch));
             let body = serde_json::json!({
                 "event": "invitee.created",
                 "created_at": iso(now),
@@ -121,7 +128,7 @@ pub(super) async fn act(
                     "status": "active",
                     "rescheduled": false,
                     "questions_and_answers": [{"question": "What should we cover?", "answer": answer, "position": 0}],
-                    "tracking": {"utm_source": "cep", "utm_medium": "email", "utm_campaign": prospect, "utm_content": pitch},
+                    "tracking": {"utm_source": "cep", "utm_medium": "email", "utm_campaign": prospect, "utm_content": pitch, "utm_term": signature},
                     "scheduled_event": {"name": "Discovery call", "start_time": iso(start_at)}
                 }
             });

@@ -86,6 +86,9 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     secrets
         .unsubscribe_key
         .get_or_insert_with(|| format!("simulation-unsubscribe-{}", opts.seed));
+    secrets
+        .booking_link_key
+        .get_or_insert_with(|| format!("simulation-booking-{}", opts.seed));
     let ctx = Ctx {
         secrets: Arc::new(secrets),
         ..ctx

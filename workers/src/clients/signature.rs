@@ -248,6 +248,33 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_header_bytes_never_panic_never_pass_and_cost_one_mac_at_most() {
+        let mut state = 11;
+        let started = std::time::Instant::now();
+        let body = vec![b'x'; 64 * 1024];
+        for _ in 0..5_000 {
+            let len = (next(&mut state) % 1_500) as usize;
+            let header: String = (0..len)
+                .map(|_| match next(&mut state) % 8 {
+                    0 => ',',
+                    1 => '=',
+                    2 => 't',
+                    3 => 'v',
+                    4 => '1',
+                    _ => char::from_u32((next(&mut state) % 0x7f) as u32).unwrap_or('?'),
+                })
+                .collect();
+            assert!(verify(Some(&header), &body, "key", 1_700_000_000, 180).is_err());
+        }
+        // 5,000 headers over a 64 KiB body: a MAC per `v1=` would take far longer.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
     fn any_of_several_signatures_may_match_during_key_rotation() {
         let good = sign("new", 1_700_000_000, BODY);
         let v1 = &good[good.find("v1=").unwrap()..];

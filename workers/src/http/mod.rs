@@ -5,6 +5,7 @@
 //! and the layers, and nothing below it uses this folder.
 
 mod inbound;
+pub mod limit;
 pub mod ops;
 mod unsubscribe;
 mod webhooks;
@@ -27,6 +28,14 @@ pub const UNSUBSCRIBE_BODY_LIMIT: usize = 1024;
 
 /// The public endpoints, plus health and metrics.
 pub fn router(ctx: Ctx) -> Router {
+    public_router(ctx.clone()).merge(ops::router(ctx))
+}
+
+/// The public endpoints alone: webhooks, inbound mail, unsubscribe links. The routes
+/// anyone can post to are rate-limited per client (see [`limit`]).
+pub fn public_router(ctx: Ctx) -> Router {
+    let limiter = limit::Limiter::new(ctx.settings.server.rate_limit);
+    let limited = axum::middleware::from_fn_with_state(limiter, limit::limit);
     Router::new()
         .route(
             "/webhooks/calendly",
@@ -40,26 +49,43 @@ pub fn router(ctx: Ctx) -> Router {
             "/inbound/email",
             post(inbound::email).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)),
         )
+        .route_layer(limited)
         .route(
             "/unsubscribe/{message}",
             get(unsubscribe::page)
                 .post(unsubscribe::unsubscribe)
                 .layer(DefaultBodyLimit::max(UNSUBSCRIBE_BODY_LIMIT)),
         )
-        .with_state(ctx.clone())
-        .merge(ops::router(ctx))
+        .with_state(ctx)
 }
 
 fn reply(status: StatusCode, text: impl Into<String>) -> Response {
     (status, text.into()).into_response()
 }
 
-/// Serves the public endpoints (and health and metrics) on `bind` until shutdown.
-pub async fn serve(
-    ctx: Ctx,
-    bind: &str,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let router = router(ctx.clone());
-    ops::serve(ctx, router, bind, shutdown).await
+/// Binds what a long-running role serves. With `public` (`serve`, `run`) the public
+/// endpoints go on `server.bind`. The ops endpoints go on `server.metrics_bind` when it
+/// is set, on `server.bind` otherwise (beside the public ones, for a role that has them).
+pub async fn bind_role(
+    ctx: &Ctx,
+    public: bool,
+) -> anyhow::Result<Vec<(Router, tokio::net::TcpListener)>> {
+    let sv = &ctx.settings.server;
+    let ops = ops::router(ctx.clone());
+    let main = || ops::bind(&sv.bind, "server.bind");
+    Ok(match (public, &sv.metrics_bind) {
+        (true, Some(metrics)) => vec![
+            (public_router(ctx.clone()), main().await?),
+            (ops, ops::bind(metrics, "server.metrics_bind").await?),
+        ],
+        (true, None) => vec![(public_router(ctx.clone()).merge(ops), main().await?)],
+        (false, Some(metrics)) => vec![(ops, ops::bind(metrics, "server.metrics_bind").await?)],
+        (false, None) => vec![(ops, main().await?)],
+    })
+}
+
+/// Serves the public endpoints and the ops endpoints (see [`bind_role`]) until shutdown.
+pub async fn serve(ctx: Ctx, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    let served = bind_role(&ctx, true).await?;
+    ops::serve_on(ctx, served, shutdown).await
 }

@@ -150,32 +150,20 @@ pub async fn sample_forever(
     }
 }
 
-/// Binds `server.bind`, naming the key when it cannot.
-pub async fn bind(bind: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    let listener = tokio::net::TcpListener::bind(bind)
+/// Binds `addr`, naming the configuration `key` it comes from when it cannot.
+pub async fn bind(addr: &str, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (server.bind): {e}"))?;
-    tracing::info!(bind = %listener.local_addr()?, "http server listening");
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({key}): {e}"))?;
+    tracing::info!(bind = %listener.local_addr()?, key, "http server listening");
     Ok(listener)
 }
 
-/// Serves `router` on `bind`, with the queue sampler beside it, until shutdown.
-pub async fn serve(
-    ctx: Ctx,
-    router: Router,
-    bind: &str,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let listener = self::bind(bind).await?;
-    serve_on(ctx, router, listener, shutdown).await
-}
-
-/// Serves `router` on a bound listener, with the queue sampler beside it, until
+/// Serves each router on its listener, with the queue sampler beside them, until
 /// shutdown.
 pub async fn serve_on(
     ctx: Ctx,
-    router: Router,
-    listener: tokio::net::TcpListener,
+    served: Vec<(Router, tokio::net::TcpListener)>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let m = cep_shared::metrics::get();
@@ -186,7 +174,13 @@ pub async fn serve_on(
         Duration::from_secs(ctx.settings.server.sample_seconds),
         shutdown.clone(),
     ));
-    serve_limited(&ctx.settings.server, router, listener, shutdown).await;
+    let limits = &ctx.settings.server;
+    futures::future::join_all(
+        served
+            .into_iter()
+            .map(|(router, listener)| serve_limited(limits, router, listener, shutdown.clone())),
+    )
+    .await;
     let _ = sampler.await;
     Ok(())
 }
@@ -228,7 +222,7 @@ async fn serve_limited(
     let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -245,7 +239,16 @@ async fn serve_limited(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // Handlers see the client's address (the rate limits key on it).
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                },
+            ));
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()

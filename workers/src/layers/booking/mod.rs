@@ -18,7 +18,7 @@ use crate::{Ctx, JobError};
 use cep_shared::clock::HOUR;
 use cep_shared::jobs::{BookingJob, FollowUp, FollowUpJob, OnboardingJob};
 use cep_shared::queue::NewJob;
-use cep_shared::vocabulary::BookingAction;
+use cep_shared::vocabulary::{AttributedBy, BookingAction, MeetingState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +29,60 @@ pub struct BookingResult {
     pub prospect_id: Option<String>,
     pub pitch_id: Option<String>,
     pub pitch_variant: Option<String>,
+    /// How the prospect is known; none: unattributed, for the operator to link.
+    pub attributed_by: Option<AttributedBy>,
     pub onboarding_at: Option<i64>,
+}
+
+/// A meeting the operator should look at: nobody attributed, or matched by the
+/// invitee's address alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToReview {
+    pub meeting_id: String,
+    pub email: String,
+    pub name: String,
+    pub status: MeetingState,
+    pub start_at: Option<i64>,
+    pub prospect_id: Option<String>,
+    pub attributed_by: Option<AttributedBy>,
+}
+
+/// Meetings waiting for the operator, oldest first.
+pub async fn to_review(ctx: &Ctx) -> Result<Vec<ToReview>, JobError> {
+    store::to_review(ctx).await
+}
+
+/// What linking a meeting did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Linked {
+    pub meeting_id: String,
+    pub prospect_id: String,
+    /// When onboarding starts, for a scheduled meeting not yet onboarded.
+    pub onboarding_at: Option<i64>,
+}
+
+/// The operator ties a meeting to its prospect (or confirms an email match): the
+/// prospect is booked, as a signed link would have done, and onboarding starts.
+pub async fn link(ctx: &Ctx, meeting_id: &str, prospect_id: &str) -> Result<Linked, JobError> {
+    let start_at = store::link(ctx, meeting_id, prospect_id).await?;
+    let onboarding_at = match start_at {
+        Some(start_at) => {
+            let now = ctx.now();
+            let hours = i64::from(ctx.settings.layers.onboarding.start_after_meeting_hours);
+            let at = start_at.unwrap_or(now).max(now) + hours * HOUR;
+            let start = OnboardingJob::Start {
+                meeting_id: meeting_id.to_owned(),
+            };
+            ctx.queue.push(NewJob::of(&start, at)).await?;
+            Some(at)
+        }
+        None => None,
+    };
+    Ok(Linked {
+        meeting_id: meeting_id.to_owned(),
+        prospect_id: prospect_id.to_owned(),
+        onboarding_at,
+    })
 }
 
 pub async fn handle(ctx: &Ctx, job: BookingJob) -> Result<BookingResult, JobError> {
@@ -69,6 +122,7 @@ pub async fn handle(ctx: &Ctx, job: BookingJob) -> Result<BookingResult, JobErro
     }
     Ok(BookingResult {
         meeting_id: id,
+        attributed_by: attribution.by,
         action: job.action,
         meeting_type: kind.into(),
         prospect_id: attribution.prospect_id,

@@ -1,52 +1,91 @@
 //! Booking's SQL: which prospect and pitch a booking belongs to, and the meeting row
 //! with its event and the prospect's new status, in one transaction.
 
+use crate::layers::outreach::verify_booking_signature;
 use crate::{Ctx, JobError};
 use cep_shared::jobs::BookingJob;
-use cep_shared::vocabulary::{BookingAction, EventKind, MeetingState, ProspectStatus};
+use cep_shared::vocabulary::{
+    AttributedBy, BookingAction, Channel, EventKind, MeetingState, MessageStatus, ProspectStatus,
+};
 
-/// The prospect and pitch (with its variant) a booking came from.
+/// The prospect and pitch (with its variant) a booking came from, and how that is known.
 pub struct Attribution {
     pub prospect_id: Option<String>,
     pub pitch_id: Option<String>,
     pub variant: Option<String>,
+    /// None: unattributed, waiting for the operator.
+    pub by: Option<AttributedBy>,
 }
 
-/// Maps a booking to its prospect and pitch: the booking link's UTM fields first, the
-/// invitee's email otherwise.
+impl Attribution {
+    fn none() -> Self {
+        Self {
+            prospect_id: None,
+            pitch_id: None,
+            variant: None,
+            by: None,
+        }
+    }
+}
+
+/// Maps a booking to its prospect and pitch. The booking link's tracking counts only
+/// when its signature verifies (anyone can book through the public page and write any
+/// tracking values). Otherwise the invitee's address, only one our email went to, and
+/// flagged for the operator. Otherwise nobody: the operator links it.
 pub async fn attribute(ctx: &Ctx, job: &BookingJob) -> Result<Attribution, JobError> {
     let pool = ctx.store.pool();
-    let mut prospect = None;
-    if let Some(id) = job.utm_campaign.as_deref() {
-        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM prospects WHERE id = $1")
-            .bind(id)
+    let signed = match (
+        ctx.secrets.booking_link_key.as_deref(),
+        job.utm_campaign.as_deref(),
+        job.utm_content.as_deref(),
+        job.utm_term.as_deref(),
+    ) {
+        (Some(key), Some(prospect), Some(pitch), Some(sig))
+            if verify_booking_signature(key, prospect, pitch, sig) =>
+        {
+            Some((prospect, pitch))
+        }
+        _ => None,
+    };
+    if let Some((prospect, pitch)) = signed {
+        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM prospects WHERE id = $1")
+            .bind(prospect)
             .fetch_optional(pool)
             .await?;
-        prospect = row.map(|(id,)| id);
+        if found.is_some() {
+            let row: Option<(String, String)> = sqlx::query_as(
+                "SELECT id, variant FROM pitches WHERE id = $1 AND prospect_id = $2",
+            )
+            .bind(pitch)
+            .bind(prospect)
+            .fetch_optional(pool)
+            .await?;
+            let (pitch_id, variant) = row.unzip();
+            return Ok(Attribution {
+                prospect_id: Some(prospect.to_owned()),
+                pitch_id,
+                variant,
+                by: Some(AttributedBy::Link),
+            });
+        }
     }
-    if prospect.is_none() {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM prospects WHERE LOWER(email) = $1 ORDER BY id LIMIT 1")
-                .bind(job.email.trim().to_lowercase())
-                .fetch_optional(pool)
-                .await?;
-        prospect = row.map(|(id,)| id);
-    }
-    let mut pitch = None;
-    if let (Some(pid), Some(content)) = (&prospect, job.utm_content.as_deref()) {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT id, variant FROM pitches WHERE id = $1 AND prospect_id = $2")
-                .bind(content)
-                .bind(pid)
-                .fetch_optional(pool)
-                .await?;
-        pitch = row;
-    }
-    let (pitch_id, variant) = pitch.unzip();
-    Ok(Attribution {
-        prospect_id: prospect,
-        pitch_id,
-        variant,
+    let wrote_to: Option<(String,)> = sqlx::query_as(
+        "SELECT prospect_id FROM messages WHERE address = $1 AND channel = $2 AND status IN ($3, $4)
+          ORDER BY sent_at DESC, id LIMIT 1",
+    )
+    .bind(job.email.trim().to_lowercase())
+    .bind(Channel::Email.as_str())
+    .bind(MessageStatus::Sent.as_str())
+    .bind(MessageStatus::Unknown.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match wrote_to {
+        Some((prospect,)) => Attribution {
+            prospect_id: Some(prospect),
+            by: Some(AttributedBy::Email),
+            ..Attribution::none()
+        },
+        None => Attribution::none(),
     })
 }
 
@@ -69,8 +108,8 @@ pub async fn record(
     };
     let mut tx = ctx.store.pool().begin().await?;
     sqlx::query(
-        "INSERT INTO meetings (id, prospect_id, pitch_variant, pitch_id, email, name, meeting_type, status, rescheduled, start_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+        "INSERT INTO meetings (id, prospect_id, pitch_variant, pitch_id, email, name, meeting_type, status, rescheduled, start_at, created_at, updated_at, attribution)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(meeting_id)
@@ -84,6 +123,7 @@ pub async fn record(
     .bind(i64::from(job.rescheduled))
     .bind(start_at)
     .bind(now)
+    .bind(a.by.map(AttributedBy::as_str))
     .execute(&mut *tx)
     .await?;
     if state == MeetingState::Canceled {
@@ -103,7 +143,7 @@ pub async fn record(
     };
     let data = serde_json::json!({
         "prospect": a.prospect_id, "variant": a.variant, "type": meeting_type,
-        "rescheduled": job.rescheduled,
+        "rescheduled": job.rescheduled, "attributed_by": a.by,
     });
     ctx.store
         .record_event(&mut *tx, event, meeting_id, data, now)
@@ -134,4 +174,95 @@ pub async fn record(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Meetings with no prospect, or one matched by email alone, oldest first.
+pub async fn to_review(ctx: &Ctx) -> Result<Vec<super::ToReview>, JobError> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, email, name, status, start_at, prospect_id, attribution FROM meetings
+          WHERE attribution IS NULL OR attribution = $1 ORDER BY created_at, id",
+    )
+    .bind(AttributedBy::Email.as_str())
+    .fetch_all(ctx.store.pool())
+    .await?;
+    rows.into_iter()
+        .map(|(id, email, name, status, start_at, prospect_id, by)| {
+            let invalid = |e: cep_shared::layer::UnknownName| {
+                JobError::Invalid(format!("meeting `{id}`: {e}"))
+            };
+            Ok(super::ToReview {
+                status: status.parse().map_err(invalid)?,
+                attributed_by: by.map(|b| b.parse()).transpose().map_err(invalid)?,
+                meeting_id: id,
+                email,
+                name,
+                start_at,
+                prospect_id,
+            })
+        })
+        .collect()
+}
+
+/// Ties `meeting_id` to `prospect_id` by hand; a scheduled meeting books its prospect.
+/// Returns the meeting's start (itself optional) when onboarding should start: the
+/// meeting is scheduled and no client came from it yet.
+pub async fn link(
+    ctx: &Ctx,
+    meeting_id: &str,
+    prospect_id: &str,
+) -> Result<Option<Option<i64>>, JobError> {
+    let pool = ctx.store.pool();
+    let now = ctx.now();
+    let prospect: Option<(String,)> = sqlx::query_as("SELECT id FROM prospects WHERE id = $1")
+        .bind(prospect_id)
+        .fetch_optional(pool)
+        .await?;
+    if prospect.is_none() {
+        return Err(JobError::Invalid(format!("no prospect `{prospect_id}`")));
+    }
+    let mut tx = pool.begin().await?;
+    let meeting: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT status, start_at FROM meetings WHERE id = $1")
+            .bind(meeting_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, start_at)) = meeting else {
+        return Err(JobError::Invalid(format!("no meeting `{meeting_id}`")));
+    };
+    sqlx::query(
+        "UPDATE meetings SET prospect_id = $2, attribution = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(meeting_id)
+    .bind(prospect_id)
+    .bind(AttributedBy::Operator.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let scheduled = status == MeetingState::Scheduled.as_str();
+    if scheduled {
+        sqlx::query(
+            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4",
+        )
+        .bind(prospect_id)
+        .bind(now)
+        .bind(ProspectStatus::Booked.as_str())
+        .bind(ProspectStatus::Client.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let (clients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients WHERE prospect_id = $1")
+        .bind(prospect_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((scheduled && clients == 0).then_some(start_at))
 }

@@ -38,6 +38,7 @@ pub struct Tracking {
     pub utm_source: Option<String>,
     pub utm_campaign: Option<String>,
     pub utm_content: Option<String>,
+    pub utm_term: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +74,7 @@ impl Webhook {
             utm_source: tracking.utm_source,
             utm_campaign: tracking.utm_campaign,
             utm_content: tracking.utm_content,
+            utm_term: tracking.utm_term,
         })
     }
 }

@@ -66,6 +66,18 @@ async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError
             reason: Some(format!("the meeting was {}", meeting.state)),
         });
     }
+    if meeting.prospect_id.is_none() {
+        return Ok(OnboardingResult {
+            client_id: None,
+            state: ClientState::NotStarted,
+            billing_tier: None,
+            documents_required: Vec::new(),
+            tasks: Vec::new(),
+            reason: Some(format!(
+                "the booking is not linked to a prospect yet: `cep meeting-link {meeting_id} <prospect>`"
+            )),
+        });
+    }
     let business = store::business(ctx, &meeting).await?;
     let tier = rules::tier_for(business.lead_class, r);
     let client_id = client_id_for(meeting.prospect_id.as_deref(), &meeting.email);

@@ -50,14 +50,72 @@ pub fn verify_unsubscribe_token(key: &str, message_id: &str, token: &str) -> boo
     mac.verify_truncated_left(&given).is_ok() && given.len() == 16
 }
 
-/// The booking link of a pitch, tagged so a booking maps back to prospect and pitch.
-pub fn booking_link(base: &str, channel: Channel, prospect_id: &str, pitch_id: &str) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!(
-        "{base}{sep}utm_source=cep&utm_medium={channel}&utm_campaign={}&utm_content={}",
-        url_escape(prospect_id),
-        url_escape(pitch_id)
+/// Where booking links point, and the key that signs what they carry.
+#[derive(Clone, Copy)]
+pub struct BookingLinks<'a> {
+    /// The scheduling page (`layers.booking.scheduling_url`).
+    pub base: &'a str,
+    /// `CEP_BOOKING_LINK_KEY`; without it links are unsigned and the bookings made
+    /// through them wait for the operator to link them.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> BookingLinks<'a> {
+    pub fn of(ctx: &'a Ctx) -> Self {
+        Self {
+            base: &ctx.settings.layers.booking.scheduling_url,
+            key: ctx.secrets.booking_link_key.as_deref(),
+        }
+    }
+
+    /// The booking link of a pitch, tagged so a booking maps back to prospect and pitch:
+    /// `utm_campaign` the prospect, `utm_content` the pitch, `utm_term` their signature.
+    pub fn link(&self, channel: Channel, prospect_id: &str, pitch_id: &str) -> String {
+        let base = self.base;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let mut link = format!(
+            "{base}{sep}utm_source=cep&utm_medium={channel}&utm_campaign={}&utm_content={}",
+            url_escape(prospect_id),
+            url_escape(pitch_id)
+        );
+        if let Some(key) = self.key {
+            link.push_str("&utm_term=");
+            link.push_str(&booking_signature(key, prospect_id, pitch_id));
+        }
+        link
+    }
+}
+
+fn booking_mac(key: &str, prospect_id: &str, pitch_id: &str) -> hmac::Hmac<sha2::Sha256> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes any key length");
+    // Lengths first, so no two (prospect, pitch) pairs sign the same bytes.
+    for part in [prospect_id, pitch_id] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac
+}
+
+/// The signature of a booking link's prospect and pitch: HMAC-SHA256 under the
+/// booking-link key, its first 128 bits in hex.
+pub fn booking_signature(key: &str, prospect_id: &str, pitch_id: &str) -> String {
+    hex::encode(
+        &booking_mac(key, prospect_id, pitch_id)
+            .finalize()
+            .into_bytes()[..16],
     )
+}
+
+/// Constant-time check of a booking link's signature.
+pub fn verify_booking_signature(key: &str, prospect_id: &str, pitch_id: &str, given: &str) -> bool {
+    let Ok(given) = hex::decode(given) else {
+        return false;
+    };
+    given.len() == 16
+        && booking_mac(key, prospect_id, pitch_id)
+            .verify_truncated_left(&given)
+            .is_ok()
 }
 
 fn url_escape(s: &str) -> String {
@@ -75,24 +133,32 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map(|(_, d)| d).unwrap_or(address)
 }
 
+/// A fresh Message-ID for a mail from `from_address`: 128 random bits, so nobody who
+/// did not receive the mail can name it in a forged reply or bounce.
+pub fn new_message_id(from_address: &str) -> Result<String, getrandom::Error> {
+    let mut bits = [0u8; 16];
+    getrandom::fill(&mut bits)?;
+    Ok(format!(
+        "<{}@{}>",
+        hex::encode(bits),
+        domain_of(from_address)
+    ))
+}
+
 /// Builds the message a step sends: for email the full RFC 5322 headers with RFC 8058
-/// one-click unsubscribe and the postal address; for the other channels the text a
-/// person works from.
+/// one-click unsubscribe and the postal address, under `message_id` (see
+/// [`new_message_id`]); for the other channels the text a person works from.
 pub fn compose(
     ctx: &Ctx,
     row_id: &str,
+    message_id: &str,
     channel: Channel,
     to: &Recipient<'_>,
     pitch: &PitchRow,
     now: i64,
 ) -> Composed {
     let o = &ctx.settings.layers.outreach;
-    let link = booking_link(
-        &ctx.settings.layers.booking.scheduling_url,
-        channel,
-        to.prospect_id,
-        &pitch.id,
-    );
+    let link = BookingLinks::of(ctx).link(channel, to.prospect_id, &pitch.id);
     if channel != Channel::Email {
         return Composed {
             message_id: None,
@@ -105,7 +171,6 @@ pub fn compose(
         };
     }
     let domain = domain_of(&o.from_address);
-    let message_id = format!("<{row_id}@{domain}>");
     let token = unsubscribe_token(ctx.secrets.unsubscribe_key.as_deref(), row_id);
     let unsubscribe_url = format!(
         "{}/unsubscribe/{row_id}?token={token}",
@@ -131,11 +196,11 @@ pub fn compose(
                 .unwrap_or_else(|| "A quick idea for your listing".into()),
         ),
         ("Date".into(), date),
-        ("Message-ID".into(), message_id.clone()),
+        ("Message-ID".into(), message_id.to_owned()),
         (
             "List-Unsubscribe".into(),
             format!(
-                "<{unsubscribe_url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{row_id}>"
+                "<{unsubscribe_url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{row_id}%20{token}>"
             ),
         ),
         (
@@ -150,7 +215,7 @@ pub fn compose(
         pitch.body, o.from_name, o.postal_address
     );
     Composed {
-        message_id: Some(message_id),
+        message_id: Some(message_id.to_owned()),
         headers,
         body,
     }
@@ -161,7 +226,7 @@ pub fn follow_up_text(
     follow_up: FollowUp,
     name: &str,
     from_name: &str,
-    scheduling_url: &str,
+    links: BookingLinks<'_>,
     prospect_id: &str,
 ) -> String {
     let first = name.split_whitespace().next().unwrap_or("there");
@@ -171,8 +236,7 @@ pub fn follow_up_text(
         ),
         FollowUp::Replied => format!(
             "Hi {first}, thanks for your reply! Pick a time that suits you: {} (from {from_name}). Reply STOP to opt out.",
-            booking_link(
-                scheduling_url,
+            links.link(
                 Channel::Sms,
                 prospect_id,
                 &format!("follow-up:{}", follow_up.as_str())
@@ -197,16 +261,82 @@ mod tests {
     }
 
     #[test]
-    fn booking_links_carry_prospect_and_pitch() {
-        let l = booking_link(
-            "https://cal.example/x",
-            Channel::Email,
-            "dir:miami-fl:dental:001",
-            "pitch_1",
-        );
+    fn booking_links_carry_prospect_and_pitch_signed_when_a_key_is_set() {
+        let mut links = BookingLinks {
+            base: "https://cal.example/x",
+            key: None,
+        };
+        let l = links.link(Channel::Email, "dir:miami-fl:dental:001", "pitch_1");
         assert_eq!(
             l,
             "https://cal.example/x?utm_source=cep&utm_medium=email&utm_campaign=dir%3Amiami-fl%3Adental%3A001&utm_content=pitch_1"
         );
+        links.key = Some("k1");
+        let l = links.link(Channel::Email, "p1", "pitch_1");
+        let sig = l.split("utm_term=").nth(1).unwrap();
+        assert_eq!(sig, booking_signature("k1", "p1", "pitch_1"));
+        assert!(verify_booking_signature("k1", "p1", "pitch_1", sig));
+        // Another prospect, pitch or key, a shifted boundary, or a short or non-hex
+        // signature does not verify.
+        assert!(!verify_booking_signature("k1", "p2", "pitch_1", sig));
+        assert!(!verify_booking_signature("k1", "p1", "pitch_2", sig));
+        assert!(!verify_booking_signature("k2", "p1", "pitch_1", sig));
+        assert!(!verify_booking_signature("k1", "p1p", "itch_1", sig));
+        assert!(!verify_booking_signature("k1", "p1", "pitch_1", &sig[..16]));
+        assert!(!verify_booking_signature("k1", "p1", "pitch_1", "zz"));
+    }
+
+    /// SplitMix64, for the property tests below.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn text(state: &mut u64) -> String {
+        let len = (next(state) % 24) as usize;
+        (0..len)
+            .map(|_| char::from_u32(32 + (next(state) % 95) as u32).unwrap())
+            .collect()
+    }
+
+    /// `s` with one character changed (or one added, when empty).
+    fn altered(s: &str, state: &mut u64) -> String {
+        let mut chars: Vec<char> = s.chars().collect();
+        if chars.is_empty() {
+            return "x".into();
+        }
+        let i = (next(state) % chars.len() as u64) as usize;
+        chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn only_the_genuine_booking_signature_and_unsubscribe_token_verify() {
+        let mut state = 5;
+        for _ in 0..2_000 {
+            let (prospect, pitch, junk) = (text(&mut state), text(&mut state), text(&mut state));
+            let sig = booking_signature("k", &prospect, &pitch);
+            assert!(verify_booking_signature("k", &prospect, &pitch, &sig));
+            let wrong_sig = altered(&sig, &mut state);
+            assert!(!verify_booking_signature(
+                "k", &prospect, &pitch, &wrong_sig
+            ));
+            let other = altered(&prospect, &mut state);
+            assert!(!verify_booking_signature("k", &other, &pitch, &sig));
+            let other = altered(&pitch, &mut state);
+            assert!(!verify_booking_signature("k", &prospect, &other, &sig));
+            assert!(!verify_booking_signature("k", &prospect, &pitch, &junk));
+
+            let token = unsubscribe_token(Some("k"), &prospect);
+            assert!(verify_unsubscribe_token("k", &prospect, &token));
+            let wrong = altered(&token, &mut state);
+            assert!(!verify_unsubscribe_token("k", &prospect, &wrong));
+            let other = altered(&prospect, &mut state);
+            assert!(!verify_unsubscribe_token("k", &other, &token));
+            assert!(!verify_unsubscribe_token("k", &prospect, &junk));
+        }
     }
 }

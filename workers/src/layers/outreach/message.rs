@@ -4,7 +4,7 @@
 //! and never sends again. A row a dead worker left in `sending` becomes `unknown`:
 //! flagged for a person, never resent. Replies and bounces settle it from outside.
 
-use super::compose::{PitchRow, Recipient, compose};
+use super::compose::{PitchRow, Recipient, compose, new_message_id};
 use super::rules::{Skip, texts_on};
 use super::sequence::chain_next;
 use super::store::{self, Prospect};
@@ -187,8 +187,17 @@ pub async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<Settled, JobError> {
         store::set_status(ctx, &row_id, MessageStatus::Deferred, Some(&reason)).await?;
         return Err(JobError::deferred(window::next_utc_midnight(now), reason));
     }
+    // The Message-ID and the address are kept from the claim on, so a reply to a mail
+    // whose outcome is unknown still finds it.
+    let message_id = new_message_id(&rules.from_address)
+        .map_err(|e| JobError::Transient(format!("no random Message-ID: {e}")))?;
+    let address = d.address.as_deref().map(|a| match channel {
+        Channel::Email => a.trim().to_lowercase(),
+        _ => a.to_owned(),
+    });
     let moved = sqlx::query(
-        "UPDATE messages SET status = $4, sent_day = $2, reason = NULL, updated_at = $3
+        "UPDATE messages SET status = $4, sent_day = $2, reason = NULL, updated_at = $3,
+                message_id = $7, address = $8
           WHERE id = $1 AND status IN ($5, $6)",
     )
     .bind(&row_id)
@@ -197,6 +206,8 @@ pub async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<Settled, JobError> {
     .bind(MessageStatus::Sending.as_str())
     .bind(MessageStatus::Pending.as_str())
     .bind(MessageStatus::Deferred.as_str())
+    .bind((channel == Channel::Email).then_some(&message_id))
+    .bind(&address)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() != 1 {
@@ -211,6 +222,7 @@ pub async fn deliver(ctx: &Ctx, d: Delivery<'_>) -> Result<Settled, JobError> {
     let composed = compose(
         ctx,
         &row_id,
+        &message_id,
         channel,
         &Recipient {
             prospect_id: d.prospect_id,

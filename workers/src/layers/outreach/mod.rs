@@ -19,7 +19,10 @@ pub mod tasks;
 pub mod twilio;
 pub mod window;
 
-pub use compose::{unsubscribe_token, verify_unsubscribe_token};
+pub use compose::{
+    BookingLinks, booking_signature, unsubscribe_token, verify_booking_signature,
+    verify_unsubscribe_token,
+};
 pub use message::{bounce, message_row_id, record_reply};
 pub use rules::{SendHours, follow_up_step, texts_on};
 pub use suppression::{recipient_of, suppress};
@@ -116,7 +119,7 @@ async fn follow_up<'a>(ctx: &Ctx, job: &'a FollowUpJob) -> Result<Delivery<'a>, 
         job.follow_up,
         &prospect.name,
         &o.from_name,
-        &ctx.settings.layers.booking.scheduling_url,
+        BookingLinks::of(ctx),
         &job.prospect_id,
     );
     let address = prospect.phone.clone();

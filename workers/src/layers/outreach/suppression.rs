@@ -53,18 +53,17 @@ pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result
 }
 
 /// The address a message went to (an email address, or a phone number for texts and
-/// calls), for the unsubscribe endpoint and bounces.
+/// calls), for the unsubscribe endpoint and bounces: the one recorded when it was sent,
+/// or the prospect's for a message not sent yet.
 pub async fn recipient_of(ctx: &Ctx, message_row_id: &str) -> Result<Option<String>, JobError> {
-    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT m.channel, p.email, p.phone FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT COALESCE(m.address, CASE WHEN m.channel IN ($2, $3) THEN p.phone ELSE p.email END)
+           FROM messages m JOIN prospects p ON p.id = m.prospect_id WHERE m.id = $1",
     )
     .bind(message_row_id)
+    .bind(Channel::Sms.as_str())
+    .bind(Channel::Phone.as_str())
     .fetch_optional(ctx.store.pool())
     .await?;
-    Ok(
-        row.and_then(|(channel, email, phone)| match channel.parse::<Channel>() {
-            Ok(Channel::Sms | Channel::Phone) => phone,
-            _ => email,
-        }),
-    )
+    Ok(row.and_then(|(address,)| address))
 }
