@@ -14,6 +14,7 @@ mod deploy;
 mod email;
 mod faults;
 mod fleet;
+mod fuzz;
 mod gbp;
 mod helpers;
 mod hostile;
