@@ -41,6 +41,10 @@ fn camel(s: &str) -> String {
         .collect()
 }
 
+/// Threshold alerts fire on complete values only: a partial Φ_sync (a container with
+/// no data, its weight given to the others) is shown, never paged on.
+const COMPLETE: &str = "and on() min(cep_phi_sync_complete) == 1";
+
 /// The rules file for `settings`.
 pub fn rules_yaml(settings: &Settings) -> String {
     let rf = &settings.cep.red_flags;
@@ -72,7 +76,7 @@ pub fn rules_yaml(settings: &Settings) -> String {
             &mut out,
             &Alert {
                 name: format!("CepPhiSyncBelow{}", camel(name)),
-                expr: format!("max(cep_phi_sync) < {value}"),
+                expr: format!("max(cep_phi_sync) < {value} {COMPLETE}"),
                 for_: "30m",
                 severity,
                 summary: format!(
@@ -85,7 +89,7 @@ pub fn rules_yaml(settings: &Settings) -> String {
         &mut out,
         &Alert {
             name: "CepPhiSyncRedFlag".into(),
-            expr: format!("max(cep_phi_sync) < {}", rf.phi_below),
+            expr: format!("max(cep_phi_sync) < {} {COMPLETE}", rf.phi_below),
             for_: "30m",
             severity: "warning",
             summary: format!("red flag: Φ_sync is below {}", rf.phi_below),

@@ -86,8 +86,19 @@ pub async fn health(ctx: &Ctx) -> (String, bool) {
         Ok(c) => {
             let fmt = |v: Option<f64>| v.map_or("no data".to_string(), |x| format!("{x:.3}"));
             for h in &c.containers {
+                let i = &h.inputs;
+                let window = match i.window {
+                    Some(w) if w.widened > 0 => {
+                        format!(", window widened {} times to reach its sample", w.widened)
+                    }
+                    Some(_) => String::new(),
+                    None => format!(
+                        ", samples {} and {} short of the minimum even over the widest window",
+                        i.conversion_sample, i.efficiency_sample
+                    ),
+                };
                 out.push_str(&format!(
-                    "ok      container {}: health {}\n",
+                    "ok      container {}: health {}{window}\n",
                     h.container.as_str(),
                     fmt(h.health)
                 ));
@@ -97,7 +108,7 @@ pub async fn health(ctx: &Ctx) -> (String, bool) {
             out.push_str(&format!(
                 "{}  coherence: Φ_sync {} ({})\n",
                 if critical { "FAILED" } else { "ok    " },
-                fmt(c.phi_sync),
+                c.shown(),
                 c.status
             ));
             for f in &c.red_flags {

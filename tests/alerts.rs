@@ -129,6 +129,18 @@ fn the_phi_panel_draws_the_configured_threshold_bands() {
         .map(|(_, v)| *v)
         .collect();
     assert_eq!(steps, configured);
+    // Partial values are drawn apart from complete ones.
+    let exprs: Vec<&str> = phi["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert_eq!(exprs.len(), 2, "{exprs:?}");
+    assert!(
+        exprs.iter().all(|e| e.contains("cep_phi_sync_complete")),
+        "{exprs:?}"
+    );
 }
 
 #[test]

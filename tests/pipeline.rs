@@ -208,3 +208,120 @@ async fn a_value_postgres_refuses_dead_letters_the_job_at_once_instead_of_retryi
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 1);
 }
+
+/// Records `n` events of `kind` at `at`, each about a subject of its own.
+async fn events(ctx: &cep_workers::Ctx, kind: cep_shared::vocabulary::EventKind, n: u32, at: i64) {
+    for i in 0..n {
+        ctx.store
+            .record_event(
+                ctx.store.pool(),
+                kind,
+                &format!("{kind}-{at}-{i}"),
+                serde_json::json!({}),
+                at,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn on_a_weekend_the_sales_window_reaches_back_to_friday_and_a_sample_one_short_is_no_data() {
+    use cep_shared::Container;
+    use cep_shared::vocabulary::EventKind;
+    let at = |d: u32, h: u32| {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, d, h, 0, 0)
+            .unwrap()
+            .timestamp_millis()
+    };
+    // Friday 6 March: 20 prospects contacted, 1 booked, 20 messages due, 19 delivered.
+    let friday = at(6, 14);
+    let h = harness(Backend::Embedded, settings(), clock()).await;
+    let ctx = &h.ctx;
+    events(ctx, EventKind::Contacted, 20, friday).await;
+    events(ctx, EventKind::Booked, 1, friday).await;
+    events(ctx, EventKind::Due, 20, friday).await;
+    events(ctx, EventKind::Delivered, 19, friday).await;
+    // Sunday 23:00: the last day is empty; two more days reach Friday afternoon.
+    let sunday = at(8, 23);
+    let i = cep_workers::aggregation::container_inputs(ctx, Container::Sales, sunday)
+        .await
+        .unwrap();
+    let w = i.window.expect("the widened window has the sample");
+    assert_eq!(w.widened, 2);
+    assert_eq!(w.from, at(5, 23));
+    assert_eq!((i.conversion_sample, i.efficiency_sample), (20, 20));
+    assert_eq!(i.conversion_rate, Some(0.05));
+    assert_eq!(i.efficiency, Some(0.95));
+    let c = cep_workers::aggregation::compute(ctx, sunday)
+        .await
+        .unwrap();
+    let sales = &c.containers[0];
+    // 5 % booked is the target (score 1); 95 % of 98 % scores 0.969388; no job ended.
+    assert!((sales.health.unwrap() - (1.0 + 0.95 / 0.98) / 2.0).abs() < 1e-9);
+    // Operations and finance have no data: Φ_sync is sales alone, and partial.
+    assert_eq!(c.missing.len(), 2);
+    assert!(
+        c.shown()
+            .contains("partial: operations no data, finance no data"),
+        "{}",
+        c.shown()
+    );
+
+    // One contact short of the minimum sample, over every window: no data, not a rate.
+    let h = harness(Backend::Embedded, settings(), clock()).await;
+    let ctx = &h.ctx;
+    events(ctx, EventKind::Contacted, 19, friday).await;
+    events(ctx, EventKind::Due, 20, friday).await;
+    let i = cep_workers::aggregation::container_inputs(ctx, Container::Sales, sunday)
+        .await
+        .unwrap();
+    assert_eq!(i.window, None);
+    assert_eq!(i.conversion_rate, None);
+    assert_eq!(i.conversion_sample, 19);
+
+    // The sample past the widening limit: 8 days back needs max_widen 7, 9 days 8.
+    for (max_widen, found) in [(7, false), (8, true)] {
+        let mut s = settings();
+        s.phi.max_widen = max_widen;
+        let h = harness(Backend::Embedded, s, clock()).await;
+        let ctx = &h.ctx;
+        let nine_days_before = sunday - 9 * 24 * 3_600_000 + 3_600_000;
+        events(ctx, EventKind::Contacted, 20, nine_days_before).await;
+        events(ctx, EventKind::Due, 20, nine_days_before).await;
+        let i = cep_workers::aggregation::container_inputs(ctx, Container::Sales, sunday)
+            .await
+            .unwrap();
+        assert_eq!(i.window.is_some(), found, "max_widen {max_widen}");
+    }
+}
+
+#[tokio::test]
+async fn the_feedback_loop_calls_coherence_low_only_on_a_complete_phi_sync() {
+    let h = harness(Backend::Embedded, settings(), clock()).await;
+    let ctx = &h.ctx;
+    let mut low = Vec::new();
+    // Φ_sync 0.5 with finance missing, then the same value complete.
+    for (n, finance) in [(1, None), (2, Some(0.5))] {
+        sqlx::query(
+            "INSERT INTO coherence_metrics (id, computed_at, phi_sync, status, sales_health, operations_health, finance_health, details)
+             VALUES ($1, $2, 0.5, 'infrastructure', 0.5, 0.5, $3, '{}')",
+        )
+        .bind(format!("phi_{n}"))
+        .bind(i64::from(n))
+        .bind(finance)
+        .execute(ctx.store.pool())
+        .await
+        .unwrap();
+        let out = cep_workers::handle(
+            ctx,
+            JobKind::Layer(Layer::FeedbackLoop),
+            &serde_json::json!({ "period": "2026-01" }).to_string(),
+        )
+        .await
+        .unwrap();
+        low.push(out["low_coherence"].as_bool().unwrap());
+    }
+    assert_eq!(low, [false, true]);
+}

@@ -44,6 +44,9 @@ pub struct Settings {
     /// `dev` logs for people, `prod` logs JSON.
     pub mode: Mode,
     pub containers: ContainersSettings,
+    /// What each container's two ratios aim at: Φ_sync scores them against these.
+    pub targets: Targets,
+    pub phi: PhiSettings,
     pub schedules: ScheduleSettings,
     pub backends: BackendSettings,
     pub queue: QueueSettings,
@@ -61,6 +64,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             mode: Mode::Dev,
             containers: ContainersSettings::default(),
+            targets: Targets::default(),
+            phi: PhiSettings::default(),
             schedules: ScheduleSettings::default(),
             backends: BackendSettings::default(),
             queue: QueueSettings::default(),
@@ -222,6 +227,113 @@ impl ContainersSettings {
             crate::layer::Container::Sales => &self.sales,
             crate::layer::Container::Operations => &self.operations,
             crate::layer::Container::Finance => &self.finance,
+        }
+    }
+}
+
+/// A container's two targets: the rates at which it scores 1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioTargets {
+    pub conversion: f64,
+    pub efficiency: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Targets {
+    /// Bookings ÷ prospects contacted; messages delivered ÷ messages due.
+    pub sales: RatioTargets,
+    /// Onboardings completed ÷ started; tasks done by their due date ÷ tasks due.
+    pub operations: RatioTargets,
+    /// Invoices paid ÷ invoices due; (revenue − costs) ÷ revenue.
+    pub finance: RatioTargets,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            sales: RatioTargets {
+                conversion: 0.05,
+                efficiency: 0.98,
+            },
+            operations: RatioTargets {
+                conversion: 0.90,
+                efficiency: 0.90,
+            },
+            finance: RatioTargets {
+                conversion: 0.95,
+                efficiency: 0.60,
+            },
+        }
+    }
+}
+
+impl Targets {
+    pub fn get(&self, c: crate::layer::Container) -> RatioTargets {
+        match c {
+            crate::layer::Container::Sales => self.sales,
+            crate::layer::Container::Operations => self.operations,
+            crate::layer::Container::Finance => self.finance,
+        }
+    }
+}
+
+/// How a ratio becomes a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhiScoring {
+    /// `min(1, rate ÷ target)`: 1 means "at target".
+    Targets,
+    /// The rate itself (revision 1), for comparison.
+    Raw,
+}
+
+/// The smallest denominator a container's ratios need in their window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinSample {
+    pub sales: u32,
+    pub operations: u32,
+    pub finance: u32,
+}
+
+impl Default for MinSample {
+    fn default() -> Self {
+        Self {
+            sales: 20,
+            operations: 5,
+            finance: 5,
+        }
+    }
+}
+
+impl MinSample {
+    pub fn get(&self, c: crate::layer::Container) -> u32 {
+        match c {
+            crate::layer::Container::Sales => self.sales,
+            crate::layer::Container::Operations => self.operations,
+            crate::layer::Container::Finance => self.finance,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhiSettings {
+    pub scoring: PhiScoring,
+    pub min_sample: MinSample,
+    /// How many more windows a short window may reach back before its container has
+    /// no data.
+    pub max_widen: u32,
+}
+
+impl Default for PhiSettings {
+    fn default() -> Self {
+        Self {
+            scoring: PhiScoring::Targets,
+            min_sample: MinSample::default(),
+            max_widen: 7,
         }
     }
 }

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub oldest_waiting_age: GaugeVec,
     pub orphans_recovered: IntCounter,
     pub phi_sync: Gauge,
+    pub phi_sync_complete: Gauge,
     pub container_health: GaugeVec,
     pub last_aggregation: Gauge,
     pub webhooks: IntCounterVec,
@@ -86,6 +87,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Jobs of dead workers returned to the queue",
         )?,
         phi_sync: Gauge::new("cep_phi_sync", "Φ_sync, the fleet's coherence score (0..1)")?,
+        phi_sync_complete: Gauge::new(
+            "cep_phi_sync_complete",
+            "1 when every container had data for the latest Φ_sync, 0 when it is partial",
+        )?,
         container_health: GaugeVec::new(
             Opts::new("cep_container_health", "Health of each container (0..1)"),
             &["container"],
@@ -139,6 +144,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     r.register(Box::new(m.oldest_waiting_age.clone()))?;
     r.register(Box::new(m.orphans_recovered.clone()))?;
     r.register(Box::new(m.phi_sync.clone()))?;
+    r.register(Box::new(m.phi_sync_complete.clone()))?;
     r.register(Box::new(m.container_health.clone()))?;
     r.register(Box::new(m.last_aggregation.clone()))?;
     r.register(Box::new(m.webhooks.clone()))?;
@@ -182,6 +188,9 @@ impl Metrics {
     ) {
         // No data is not 0: the gauge is NaN, which alerts ignore and graphs leave blank.
         self.phi_sync.set(phi.unwrap_or(f64::NAN));
+        // Partial: a container had no data, and its weight went to the others.
+        let complete = phi.is_some() && health.iter().all(|(_, h)| h.is_some());
+        self.phi_sync_complete.set(if complete { 1.0 } else { 0.0 });
         for (c, h) in health {
             self.container_health
                 .with_label_values(&[c.as_str()])
@@ -241,6 +250,7 @@ impl Metrics {
                 }
             }
             self.phi_sync.set(f64::NAN);
+            self.phi_sync_complete.set(0.0);
             for c in Container::ALL {
                 self.container_health
                     .with_label_values(&[c.as_str()])

@@ -205,6 +205,26 @@ impl Settings {
             );
         }
 
+        for c in crate::layer::Container::ALL {
+            let t = self.targets.get(c);
+            for (ratio, value) in [("conversion", t.conversion), ("efficiency", t.efficiency)] {
+                f.check(
+                    value > 0.0 && value <= 1.0,
+                    &format!("targets.{c}.{ratio}"),
+                    "must be above 0 and at most 1",
+                );
+            }
+            f.check(
+                self.phi.min_sample.get(c) >= 1,
+                &format!("phi.min_sample.{c}"),
+                "must be at least 1",
+            );
+        }
+        f.check(
+            self.phi.max_widen <= 52,
+            "phi.max_widen",
+            "must be at most 52",
+        );
         let sv = &self.server;
         f.check(
             (1..=100_000).contains(&sv.max_connections),

@@ -37,6 +37,22 @@ pub struct PhiPoint {
     pub finance: Option<f64>,
 }
 
+impl PhiPoint {
+    /// The containers with no data at this point (Φ_sync over the others is partial).
+    pub fn missing(&self) -> Vec<cep_shared::Container> {
+        use cep_shared::Container;
+        [
+            (Container::Sales, self.sales),
+            (Container::Operations, self.operations),
+            (Container::Finance, self.finance),
+        ]
+        .into_iter()
+        .filter(|(_, h)| h.is_none())
+        .map(|(c, _)| c)
+        .collect()
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct PhiRow {
     computed_at: i64,
@@ -220,17 +236,42 @@ pub fn render(s: &Summary) -> String {
     for (week, ps) in &weeks {
         let col =
             |f: fn(&PhiPoint) -> Option<f64>| mean(&ps.iter().map(|p| f(p)).collect::<Vec<_>>());
+        // Days whose Φ_sync left a container out: the week's mean is partial.
+        let partial: Vec<&&PhiPoint> = ps
+            .iter()
+            .filter(|p| p.phi_sync.is_some() && !p.missing().is_empty())
+            .collect();
+        let note = if partial.is_empty() {
+            String::new()
+        } else {
+            let mut missing: Vec<cep_shared::Container> =
+                partial.iter().flat_map(|p| p.missing()).collect();
+            missing.sort();
+            missing.dedup();
+            let names: Vec<String> = missing.iter().map(|c| format!("{c} no data")).collect();
+            format!(
+                "  partial on {} of {} days: {}",
+                partial.len(),
+                ps.len(),
+                names.join(", ")
+            )
+        };
         out.push_str(&format!(
-            "  {week}  Φ {:<8} {} / {} / {}\n",
+            "  {week}  Φ {:<8} {} / {} / {}{note}\n",
             fmt(col(|p| p.phi_sync)),
             fmt(col(|p| p.sales)),
             fmt(col(|p| p.operations)),
             fmt(col(|p| p.finance))
         ));
     }
+    let final_missing = s
+        .phi_series
+        .last()
+        .map(PhiPoint::missing)
+        .unwrap_or_default();
     out.push_str(&format!(
         "\nFinal Φ_sync {} — status {}\nRed flags: {}\n",
-        fmt(s.final_phi_sync),
+        cep_shared::phi::shown(s.final_phi_sync, &final_missing),
         s.final_status,
         if s.red_flags.is_empty() {
             "none".into()

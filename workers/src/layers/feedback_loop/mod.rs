@@ -49,8 +49,12 @@ pub async fn handle(ctx: &Ctx, job: FeedbackJob) -> Result<FeedbackResult, JobEr
             .then_with(|| a.metric.cmp(&b.metric))
     });
     let neck = bottleneck(&measures, r.bottleneck_below).map(|m| m.metric.clone());
-    let phi = store::latest_phi(ctx).await?;
-    let low_coherence = phi.is_some_and(|p| p < r.low_coherence_below);
+    let latest = store::latest_phi(ctx).await?;
+    let phi = latest.map(|(p, _)| p);
+    // Low coherence is judged on a complete Φ_sync only, never a partial one.
+    let low_coherence = latest.is_some_and(|(p, complete)| {
+        complete && cep_shared::phi::round6(p) < cep_shared::phi::round6(r.low_coherence_below)
+    });
     let opts = optimizations(&insights, phi, r);
     let rows = insight_rows(
         &insights,

@@ -4,13 +4,17 @@
 use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
 
-/// The latest Φ_sync the aggregator recorded, when it knew one.
-pub async fn latest_phi(ctx: &Ctx) -> Result<Option<f64>, JobError> {
-    let phi: Option<(Option<f64>,)> =
-        sqlx::query_as("SELECT phi_sync FROM coherence_metrics ORDER BY computed_at DESC LIMIT 1")
-            .fetch_optional(ctx.store.pool())
-            .await?;
-    Ok(phi.and_then(|(p,)| p))
+/// The latest Φ_sync the aggregator recorded, when it knew one, and whether it was
+/// complete (every container had data).
+pub async fn latest_phi(ctx: &Ctx) -> Result<Option<(f64, bool)>, JobError> {
+    type Row = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT phi_sync, sales_health, operations_health, finance_health
+           FROM coherence_metrics ORDER BY computed_at DESC LIMIT 1",
+    )
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    Ok(row.and_then(|(phi, s, o, f)| phi.map(|p| (p, s.is_some() && o.is_some() && f.is_some()))))
 }
 
 /// One row of `insights`: its subject, metric, value, target and details.
