@@ -18,6 +18,7 @@ mod fuzz;
 mod gbp;
 mod helpers;
 mod hostile;
+mod image;
 mod layers;
 mod llm;
 mod ops;
