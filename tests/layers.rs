@@ -540,21 +540,45 @@ async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
                 .unwrap()
         }
     };
-    let feb = run("2026-02").await;
-    let inv = &feb["invoices"][0];
+    // The close of January, on 1 February.
+    let jan = run("2026-01").await;
+    let inv = &jan["invoices"][0];
     let subtotal = t.monthly_cents + t.setup_cents;
     assert_eq!(inv["subtotal_cents"], subtotal);
     assert_eq!(inv["tax_cents"], subtotal * 8 / 100);
+    // January's running costs count in January's close; no acquisition cost is
+    // configured, so none is invented and CAC is unknown.
+    let r = &ctx.settings.layers.finance;
+    assert_eq!(
+        jan["metrics"]["costs_cents"],
+        r.software_cost_cents + r.support_cost_cents
+    );
+    assert_eq!(jan["metrics"]["cac_cents"], serde_json::Value::Null);
     // Rerun of the same month: nothing new. Next month: no setup fee.
     assert!(
-        run("2026-02").await["invoices"]
+        run("2026-01").await["invoices"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    let mar = run("2026-03").await;
-    assert_eq!(mar["invoices"][0]["subtotal_cents"], t.monthly_cents);
-    assert_eq!(mar["metrics"]["mrr_cents"], t.monthly_cents);
+    ctx.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 4, 0, 0).unwrap());
+    let feb = run("2026-02").await;
+    assert_eq!(feb["invoices"][0]["subtotal_cents"], t.monthly_cents);
+    assert_eq!(feb["metrics"]["mrr_cents"], t.monthly_cents);
+    // A month that has not begun is refused, naming it.
+    let err = cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Finance),
+        r#"{"period": "2026-04"}"#,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`2026-04` is after the current one"),
+        "{err}"
+    );
     let id = inv["id"].as_str().unwrap();
     assert!(
         finance::record_payment(ctx, id, ctx.now() + HOUR)
@@ -639,4 +663,110 @@ async fn parameter_changes_are_recorded_and_roll_back() {
             .await
             .unwrap();
     assert!(none.is_none(), "back to the configured default");
+}
+
+#[tokio::test]
+async fn a_months_report_covers_its_calendar_month_and_compares_with_the_month_before() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    let report = |period: &'static str, at: chrono::DateTime<chrono::Utc>| {
+        let ctx = ctx.clone();
+        async move {
+            ctx.clock.set(at);
+            cep_workers::handle(
+                &ctx,
+                JobKind::Layer(Layer::Reporting),
+                &serde_json::json!({ "period": period }).to_string(),
+            )
+            .await
+        }
+    };
+    let on = |m: u32| chrono::Utc.with_ymd_and_hms(2026, m, 1, 4, 0, 0).unwrap();
+    // February's close on 1 March, March's on 1 April: March is compared with
+    // February's report, not with nothing.
+    let feb = report("2026-02", on(3)).await.unwrap();
+    let mar = report("2026-03", on(4)).await.unwrap();
+    let agency = |r: &serde_json::Value| r["reports"][0].clone();
+    let (f, m) = (agency(&feb), agency(&mar));
+    let span = |r: &serde_json::Value| (r["period_start"].as_i64(), r["period_end"].as_i64());
+    let millis = |mo: u32| Some(on(mo).timestamp_millis() - 4 * HOUR);
+    assert_eq!(span(&f), (millis(2), millis(3)), "February, 28 days");
+    assert_eq!(span(&m), (millis(3), millis(4)), "March, 31 days");
+    let metrics = m["metrics"].as_array().unwrap();
+    assert!(!metrics.is_empty());
+    for metric in metrics {
+        let before = f["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == metric["name"]);
+        if let Some(before) = before {
+            assert_eq!(metric["previous"], before["value"], "{metric}");
+        }
+    }
+    assert!(
+        metrics.iter().any(|x| !x["previous"].is_null()),
+        "March's report found February's"
+    );
+    // A month that has not begun is refused, naming it.
+    let err = report("2026-05", on(4)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`2026-05` is after the current one"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_won() {
+    use cep_shared::config::Provider;
+    let mut s = settings();
+    let ac = &mut s.layers.finance.acquisition_costs;
+    ac.monthly.insert("mailboxes".into(), 6_000);
+    ac.monthly.insert("data".into(), 9_900);
+    ac.per_call.places = 4;
+    let h = harness(Backend::Embedded, s, Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    // Three paid lookups in January, each recorded as it is made.
+    for _ in 0..3 {
+        cep_workers::clients::provider::take_budget(ctx, Provider::Places, "")
+            .await
+            .unwrap();
+    }
+    // One client won in January.
+    let ids = pitched(ctx, 1).await;
+    let b = booking::handle(ctx, booking_job("invitee.created", "u1", &ids[0], false))
+        .await
+        .unwrap();
+    start_onboarding(ctx, &b.meeting_id).await;
+    ctx.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 4, 0, 0).unwrap());
+    let jan = cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Finance),
+        r#"{"period": "2026-01"}"#,
+    )
+    .await
+    .unwrap();
+    // (6,000 + 9,900 + 3 × 4) ÷ 1 client.
+    assert_eq!(jan["metrics"]["new_clients"], 1);
+    assert_eq!(jan["metrics"]["cac_cents"], 15_912);
+    let r = &ctx.settings.layers.finance;
+    assert_eq!(
+        jan["metrics"]["costs_cents"],
+        15_912 + r.software_cost_cents + r.support_cost_cents,
+        "acquisition spend is part of the month's costs"
+    );
+    // February: the tools again, no call and no client won: CAC unknown, not 0.
+    ctx.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 4, 0, 0).unwrap());
+    let feb = cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Finance),
+        r#"{"period": "2026-02"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(feb["metrics"]["cac_cents"], serde_json::Value::Null);
 }

@@ -44,7 +44,8 @@ pub fn ticks(settings: &Settings, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec
     out
 }
 
-/// The period a tick belongs to: a day, an ISO week or a month.
+/// The period a tick belongs to: its day, its ISO week, or for a monthly tick the
+/// month before (the one it closes).
 pub fn period(what: Scheduled, at: DateTime<Utc>, settings: &Settings) -> String {
     use cep_shared::config::Timescale::*;
     let timescale = match what {
@@ -57,7 +58,14 @@ pub fn period(what: Scheduled, at: DateTime<Utc>, settings: &Settings) -> String
             let w = at.iso_week();
             format!("{}-W{:02}", w.year(), w.week())
         }
-        Monthly => at.format("%Y-%m").to_string(),
+        // The monthly close is of the month just ended: reports and invoices cover a whole
+        // calendar month.
+        Monthly => cep_shared::period::Period::containing(
+            cep_shared::period::Kind::Month,
+            at.timestamp_millis(),
+        )
+        .previous()
+        .to_string(),
     }
 }
 
@@ -187,7 +195,8 @@ mod tests {
         );
         assert_eq!(
             period(Scheduled::Container(Container::Finance), at, &s),
-            "2026-02"
+            "2026-01",
+            "the close of the month just ended"
         );
     }
 

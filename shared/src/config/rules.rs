@@ -389,9 +389,6 @@ impl Default for OptimizationRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportingRules {
-    pub weekly_days: u32,
-    pub monthly_days: u32,
-    pub quarterly_days: u32,
     /// Change (percent) beyond which a trend is up or down.
     pub trend_percent: f64,
     pub target_conversion_percent: f64,
@@ -409,9 +406,6 @@ pub struct ReportingRules {
 impl Default for ReportingRules {
     fn default() -> Self {
         Self {
-            weekly_days: 7,
-            monthly_days: 30,
-            quarterly_days: 90,
             trend_percent: 5.0,
             target_conversion_percent: 15.0,
             target_gbp_score: 85.0,
@@ -444,7 +438,56 @@ pub struct FinanceRules {
     pub tax_basis_points: i64,
     pub software_cost_cents: i64,
     pub support_cost_cents: i64,
-    pub acquisition_cost_cents: i64,
+    /// What finding and winning clients costs: the spend CAC divides.
+    pub acquisition_costs: AcquisitionCosts,
+}
+
+/// Acquisition spend: the monthly tools of prospecting and outreach, and each paid call
+/// as it is made. Nothing is assumed: with none configured, CAC is unknown.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcquisitionCosts {
+    /// Cents a month per tool (mailboxes, data, an LLM plan…), counted in each month's
+    /// close.
+    pub monthly: std::collections::BTreeMap<String, i64>,
+    /// Cents per paid call, recorded when the call is made.
+    pub per_call: PerCallCosts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerCallCosts {
+    pub places: i64,
+    pub firecrawl: i64,
+    pub anthropic: i64,
+    pub openai: i64,
+    pub twilio: i64,
+}
+
+impl PerCallCosts {
+    /// The cents one call to `p` costs (0 for a provider that does not charge per call).
+    pub fn of(&self, p: super::Provider) -> i64 {
+        use super::Provider as P;
+        match p {
+            P::Places => self.places,
+            P::Firecrawl => self.firecrawl,
+            P::Anthropic => self.anthropic,
+            P::Openai => self.openai,
+            P::Twilio => self.twilio,
+            _ => 0,
+        }
+    }
+}
+
+impl AcquisitionCosts {
+    /// Some acquisition cost is configured, so a CAC can be measured.
+    pub fn configured(&self) -> bool {
+        let c = &self.per_call;
+        !self.monthly.is_empty()
+            || [c.places, c.firecrawl, c.anthropic, c.openai, c.twilio]
+                .iter()
+                .any(|v| *v > 0)
+    }
 }
 
 impl Default for FinanceRules {
@@ -466,7 +509,7 @@ impl Default for FinanceRules {
             tax_basis_points: 800,
             software_cost_cents: 5_000,
             support_cost_cents: 2_500,
-            acquisition_cost_cents: 50_000,
+            acquisition_costs: AcquisitionCosts::default(),
         }
     }
 }

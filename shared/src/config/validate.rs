@@ -463,6 +463,28 @@ impl Settings {
             "layers.finance.tax_basis_points",
             "must be between 0 and 10000",
         );
+        let ac = &fin.acquisition_costs;
+        for (tool, cents) in &ac.monthly {
+            f.check(
+                *cents >= 0,
+                &format!("layers.finance.acquisition_costs.monthly.{tool}"),
+                "must be cents, not negative",
+            );
+        }
+        let pc = &ac.per_call;
+        for (name, cents) in [
+            ("places", pc.places),
+            ("firecrawl", pc.firecrawl),
+            ("anthropic", pc.anthropic),
+            ("openai", pc.openai),
+            ("twilio", pc.twilio),
+        ] {
+            f.check(
+                cents >= 0,
+                &format!("layers.finance.acquisition_costs.per_call.{name}"),
+                "must be cents, not negative",
+            );
+        }
         self.validate_providers(f);
         let w = &l.feedback_loop.impact_weights;
         let total: f64 = crate::layer::Layer::ALL.iter().map(|l| w.get(*l)).sum();

@@ -118,7 +118,9 @@ pub(super) async fn summarize(
         let n = ctx.store.count_events(kind, i64::MIN, i64::MAX).await?;
         funnel.insert(name.to_string(), n);
     }
-    let m = finance::metrics(ctx, ctx.now()).await?;
+    // The money of the calendar month the run ended in, up to its end.
+    let month = cep_shared::period::Period::containing(cep_shared::period::Kind::Month, ctx.now());
+    let m = finance::metrics(ctx, month.span_millis().0, ctx.now()).await?;
     let (revenue,): (i64,) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM transactions WHERE kind = 'revenue'",
     )

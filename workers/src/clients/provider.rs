@@ -70,7 +70,7 @@ pub async fn take_budget(ctx: &Ctx, provider: Provider, scope: &str) -> Result<(
     let limits = ctx.settings.providers.rate_limits.get(provider);
     match ctx.queue.take_budget(provider, scope, limits).await? {
         // The sampler (`ops::sample_queue`) reports what is left, fleet-wide.
-        Budget::Granted { .. } => Ok(()),
+        Budget::Granted { .. } => record_spend(ctx, provider).await,
         Budget::Exhausted { per, until } => {
             count(provider, "budget_exhausted");
             Err(JobError::deferred(
@@ -84,6 +84,35 @@ pub async fn take_budget(ctx: &Ctx, provider: Provider, scope: &str) -> Result<(
             ))
         }
     }
+}
+
+/// A paid call's configured cost, added to the day's acquisition spend on that provider
+/// (one row per provider and day, dated the day's start) when the call is made.
+async fn record_spend(ctx: &Ctx, provider: Provider) -> Result<(), JobError> {
+    let cents = ctx
+        .settings
+        .layers
+        .finance
+        .acquisition_costs
+        .per_call
+        .of(provider);
+    if cents <= 0 {
+        return Ok(());
+    }
+    let day = cep_shared::period::Period::containing(cep_shared::period::Kind::Day, ctx.now());
+    let id = cep_shared::ids::stable_id("txn", &["metered", provider.as_str(), &day.to_string()]);
+    sqlx::query(
+        "INSERT INTO transactions (id, kind, category, client_id, amount_cents, occurred_at)
+         VALUES ($1, 'cost', 'acquisition', $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET amount_cents = transactions.amount_cents + excluded.amount_cents",
+    )
+    .bind(id)
+    .bind(format!("metered:{}", provider.as_str()))
+    .bind(cents)
+    .bind(day.span_millis().0)
+    .execute(ctx.store.pool())
+    .await?;
+    Ok(())
 }
 
 /// Sends `req` to `provider` within its budget and classifies the answer.

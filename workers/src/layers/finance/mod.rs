@@ -13,8 +13,10 @@ pub use rules::{Invoice, Line, Metrics, invoice_for, tax_cents};
 pub use store::{cancel_client, record_cost, record_payment};
 
 use crate::{Ctx, JobError};
-use cep_shared::clock::{DAY, HOUR};
+use cep_shared::clock::HOUR;
+use cep_shared::ids::stable_id;
 use cep_shared::jobs::{FeedbackJob, FinanceJob};
+use cep_shared::period::Period;
 use cep_shared::queue::NewJob;
 use cep_shared::vocabulary::EventKind;
 use serde::{Deserialize, Serialize};
@@ -29,10 +31,27 @@ pub struct FinanceResult {
 pub async fn handle(ctx: &Ctx, job: FinanceJob) -> Result<FinanceResult, JobError> {
     let r = &ctx.settings.layers.finance;
     let now = ctx.now();
+    // The close of a calendar period that has begun (one still running, up to now).
+    let period = Period::parse(&job.period).map_err(JobError::Invalid)?;
+    period.not_after(now).map_err(JobError::Invalid)?;
+    let (start, end) = period.span_millis();
+    // The month's tools of prospecting and outreach, dated its start.
+    for (tool, cents) in &r.acquisition_costs.monthly {
+        let id = stable_id("txn", &["tool", tool, &job.period]);
+        store::record_cost(
+            ctx.store.pool(),
+            &id,
+            "acquisition",
+            &format!("tool:{tool}"),
+            *cents,
+            start,
+        )
+        .await?;
+    }
     let mut invoices = Vec::new();
-    for (client_id, tier) in store::billable(ctx, now).await? {
+    for (client_id, tier) in store::billable(ctx, start, end.min(now)).await? {
         let invoice = |first| invoice_for(&client_id, &tier, &job.period, first, now, r);
-        if let Some(inv) = store::issue(ctx, &client_id, &job.period, invoice).await? {
+        if let Some(inv) = store::issue(ctx, &client_id, &job.period, start, invoice).await? {
             invoices.push(inv);
         }
     }
@@ -42,7 +61,7 @@ pub async fn handle(ctx: &Ctx, job: FinanceJob) -> Result<FinanceResult, JobErro
             stripe::push_invoice(ctx, &id).await?;
         }
     }
-    let m = metrics(ctx, now).await?;
+    let m = metrics(ctx, start, end.min(now)).await?;
     ctx.store
         .record_event(
             ctx.store.pool(),
@@ -64,15 +83,15 @@ pub async fn handle(ctx: &Ctx, job: FinanceJob) -> Result<FinanceResult, JobErro
     })
 }
 
-/// The agency's recurring numbers over the 30 days ending `now`.
-pub async fn metrics(ctx: &Ctx, now: i64) -> Result<Metrics, JobError> {
-    let from = now - 30 * DAY;
-    let (clients, takings) = store::metric_inputs(ctx, from, now).await?;
+/// The agency's recurring numbers over `[from, to)`: MRR at `to`, churn against the
+/// clients active at `from`, the money recorded in between.
+pub async fn metrics(ctx: &Ctx, from: i64, to: i64) -> Result<Metrics, JobError> {
+    let (clients, takings) = store::metric_inputs(ctx, from, to).await?;
     Ok(rules::metrics(
         &clients,
         takings,
         from,
-        now,
+        to,
         &ctx.settings.layers.finance,
     ))
 }

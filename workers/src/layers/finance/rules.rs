@@ -146,7 +146,9 @@ pub fn metrics(
         churn_rate: churn,
         arpa_cents: arpa,
         ltv_cents: ltv,
-        cac_cents: (new_clients > 0).then(|| t.acquisition_cents / new_clients),
+        // Spend ÷ clients won; unknown with none won or no acquisition cost configured.
+        cac_cents: (new_clients > 0 && r.acquisition_costs.configured())
+            .then(|| t.acquisition_cents / new_clients),
         revenue_cents: t.revenue_cents,
         costs_cents: t.costs_cents,
     }
@@ -180,7 +182,10 @@ mod tests {
 
     #[test]
     fn recurring_numbers_count_only_what_happened_and_leave_the_unknown_unknown() {
-        let r = FinanceRules::default();
+        let mut r = FinanceRules::default();
+        r.acquisition_costs
+            .monthly
+            .insert("mailboxes".into(), 60_000);
         let sub = |started_at, canceled_at| Subscription {
             tier: "professional".into(),
             started_at,
@@ -211,5 +216,8 @@ mod tests {
         assert_eq!(m.churn_rate, Some(0.5));
         assert_eq!(m.ltv_cents, Some(300_000));
         assert_eq!((m.new_clients, m.cac_cents), (1, Some(60_000)));
+        // With no acquisition cost configured there is no spend to divide: unknown, not 0.
+        let unconfigured = metrics(&clients, t, 0, 30 * DAY, &FinanceRules::default());
+        assert_eq!(unconfigured.cac_cents, None);
     }
 }

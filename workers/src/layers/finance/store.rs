@@ -6,22 +6,27 @@ use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
 use cep_shared::vocabulary::EventKind;
 
-/// Active clients that started by `now`, with their tiers.
-pub async fn billable(ctx: &Ctx, now: i64) -> Result<Vec<(String, String)>, JobError> {
+/// The clients live at any time in `[from, to)` (started before its end, not canceled
+/// before its start), with their tiers.
+pub async fn billable(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String, String)>, JobError> {
     Ok(sqlx::query_as(
-        "SELECT id, billing_tier FROM clients WHERE canceled_at IS NULL AND started_at <= $1 ORDER BY id",
+        "SELECT id, billing_tier FROM clients
+          WHERE started_at < $2 AND (canceled_at IS NULL OR canceled_at >= $1) ORDER BY id",
     )
-    .bind(now)
+    .bind(from)
+    .bind(to)
     .fetch_all(ctx.store.pool())
     .await?)
 }
 
-/// A client's invoice for `period` (the setup fee on its first) with the period's costs,
-/// in one transaction; `None` when an earlier attempt already issued it.
+/// A client's invoice for `period` (the setup fee on its first) with the period's
+/// running costs, dated `period_start` so they count in that period, in one transaction;
+/// `None` when an earlier attempt already issued it.
 pub async fn issue(
     ctx: &Ctx,
     client_id: &str,
     period: &str,
+    period_start: i64,
     invoice: impl FnOnce(bool) -> Result<Invoice, JobError>,
 ) -> Result<Option<Invoice>, JobError> {
     let r = &ctx.settings.layers.finance;
@@ -54,7 +59,7 @@ pub async fn issue(
         ("support", r.support_cost_cents),
     ] {
         let id = stable_id("txn", &[client_id, period, category]);
-        record_cost(&mut *tx, &id, category, client_id, cents, now).await?;
+        record_cost(&mut *tx, &id, category, client_id, cents, period_start).await?;
     }
     let issued = added.rows_affected() == 1;
     if issued {

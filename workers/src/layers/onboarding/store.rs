@@ -2,7 +2,6 @@
 //! documents and checklist (one transaction), tasks done, and the weekly review's reads.
 
 use super::rules::PlannedTask;
-use crate::layers::finance;
 use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
 use cep_shared::vocabulary::{ClientState, EventKind, LeadClass, MeetingState, ProspectStatus};
@@ -143,16 +142,6 @@ pub async fn insert_client(
             .execute(&mut *tx)
             .await?;
     }
-    // What winning this client cost, for CAC and the finance container's margin.
-    finance::record_cost(
-        &mut *tx,
-        &stable_id("txn", &[client_id, "acquisition"]),
-        "acquisition",
-        client_id,
-        ctx.settings.layers.finance.acquisition_cost_cents,
-        now,
-    )
-    .await?;
     let data = serde_json::json!({ "tier": tier, "category": b.category });
     ctx.store
         .record_event(&mut *tx, EventKind::Started, client_id, data, now)

@@ -13,9 +13,9 @@ pub use render::{bar_chart, render};
 pub use rules::{Better, Metric, Report, Trend, assess, below_target, change_percent, trend};
 
 use crate::{Ctx, JobError};
-use cep_shared::clock::DAY;
 use cep_shared::ids::stable_id;
 use cep_shared::jobs::{FinanceJob, ReportingJob};
+use cep_shared::period::Period;
 use cep_shared::queue::NewJob;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,13 @@ struct Subject {
 pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, JobError> {
     let r = &ctx.settings.layers.reporting;
     let now = ctx.now();
-    let from = now - i64::from(r.monthly_days) * DAY;
+    // A calendar period that has begun; one still running is reported up to now.
+    let period = Period::parse(&job.period).map_err(JobError::Invalid)?;
+    period.not_after(now).map_err(JobError::Invalid)?;
+    let (from, end) = period.span_millis();
+    let now = end.min(now);
+    let report_type = period.kind.report_type();
+    let previous = period.previous().to_string();
     let mut subjects = vec![agency(ctx, from, now).await?];
     for id in store::clients(ctx, from, now).await? {
         let (name, values, bars) = store::client_values(ctx, &id, from, now).await?;
@@ -58,15 +64,16 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
     })?;
     let mut reports = Vec::new();
     for s in subjects {
-        let prev = store::previous_metrics(ctx, &s.client_id, "monthly", from + DAY).await?;
+        // The calendar period before, as its report recorded it.
+        let prev = store::metrics_of(ctx, &report_id(&s.client_id, &previous, report_type)).await?;
         let metrics = rules::metrics(s.values, &prev, r);
         let (insights, recommendations) = assess(&metrics, r);
         let path = dir.join(format!("{}.html", render::file_name(&s.client_id)));
         let report = Report {
-            id: stable_id("rpt", &[&s.client_id, &job.period, "monthly"]),
+            id: report_id(&s.client_id, &job.period, report_type),
             client_id: s.client_id,
             title: s.title,
-            report_type: "monthly".into(),
+            report_type: report_type.into(),
             period_start: from,
             period_end: now,
             metrics,
@@ -107,6 +114,11 @@ async fn agency(ctx: &Ctx, from: i64, now: i64) -> Result<Subject, JobError> {
         chart: bar_chart("Pipeline this period", &funnel, None),
         values,
     })
+}
+
+/// The id of a client's report of one period.
+fn report_id(client_id: &str, period: &str, report_type: &str) -> String {
+    stable_id("rpt", &[client_id, period, report_type])
 }
 
 /// Where report files go: `<data_dir>/reports/<period>/`.

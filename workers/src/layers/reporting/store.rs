@@ -21,22 +21,12 @@ pub async fn clients(ctx: &Ctx, from: i64, now: i64) -> Result<Vec<String>, JobE
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// The metrics of the subject's latest report of this type that ended by `before`.
-pub async fn previous_metrics(
-    ctx: &Ctx,
-    client_id: &str,
-    report_type: &str,
-    before: i64,
-) -> Result<BTreeMap<String, f64>, JobError> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT metrics FROM reports WHERE client_id = $1 AND report_type = $2 AND period_end <= $3
-          ORDER BY period_end DESC LIMIT 1",
-    )
-    .bind(client_id)
-    .bind(report_type)
-    .bind(before)
-    .fetch_optional(ctx.store.pool())
-    .await?;
+/// The metrics a stored report recorded; empty when there is no such report.
+pub async fn metrics_of(ctx: &Ctx, report_id: &str) -> Result<BTreeMap<String, f64>, JobError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT metrics FROM reports WHERE id = $1")
+        .bind(report_id)
+        .fetch_optional(ctx.store.pool())
+        .await?;
     match row {
         Some((json,)) => {
             let ms: Vec<super::rules::Metric> = serde_json::from_str(&json)?;
@@ -118,7 +108,7 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     let bookings = (s.count_events(EventKind::Booked, from, to).await?
         - s.count_events(EventKind::Canceled, from, to).await?)
         .max(0) as f64;
-    let m = finance::metrics(ctx, to).await?;
+    let m = finance::metrics(ctx, from, to).await?;
     let mut v = vec![
         ("prospects_found".to_string(), found),
         ("contacted".into(), contacted),
@@ -142,7 +132,8 @@ pub async fn save(ctx: &Ctx, period: &str, report: &Report, html: &str) -> Resul
     let mut tx = ctx.store.pool().begin().await?;
     sqlx::query(
         "INSERT INTO reports (id, client_id, report_type, period_start, period_end, metrics, html, created_at)
-         VALUES ($1, $2, $8, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $8, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET period_end = $4, metrics = $5, html = $6, created_at = $7",
     )
     .bind(&report.id)
     .bind(&report.client_id)
