@@ -26,6 +26,14 @@ pub async fn open_with(settings: Settings, secrets: Secrets, clock: Clock) -> an
     Ok(ctx)
 }
 
+/// Opens the store and queue and applies any pending migration, on the fleet too: for
+/// `cep simulate`, which needs an empty database and fills it itself.
+pub async fn open_migrated(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {
+    let ctx = connect_with(settings, Secrets::from_env(), clock).await?;
+    ctx.store.migrate().await?;
+    Ok(ctx)
+}
+
 /// Opens the store and queue the settings choose, without touching migrations (so
 /// `cep health` can report them).
 pub async fn connect(settings: Settings, clock: Clock) -> anyhow::Result<Ctx> {

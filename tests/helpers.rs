@@ -25,8 +25,8 @@ pub async fn fresh_postgres() -> Store {
     fresh_postgres_with_url().await.1
 }
 
-/// A new, migrated Postgres database of its own, and its URL (for child processes).
-pub async fn fresh_postgres_with_url() -> (String, Store) {
+/// A new, empty (unmigrated) Postgres database of its own: its URL.
+pub async fn empty_postgres_url() -> String {
     let admin_url = postgres_admin_url();
     let admin = Store::connect(&admin_url)
         .await
@@ -40,7 +40,12 @@ pub async fn fresh_postgres_with_url() -> (String, Store) {
         .rsplit_once('/')
         .map(|(b, _)| b.to_owned())
         .unwrap();
-    let url = format!("{base}/{name}");
+    format!("{base}/{name}")
+}
+
+/// A new, migrated Postgres database of its own, and its URL (for child processes).
+pub async fn fresh_postgres_with_url() -> (String, Store) {
+    let url = empty_postgres_url().await;
     let store = Store::connect(&url).await.expect("connect test database");
     store.migrate().await.expect("migrate");
     (url, store)

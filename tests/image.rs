@@ -191,13 +191,7 @@ async fn the_image_builds_without_a_registry_and_runs_every_role_as_its_user() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("cep "));
 
     // An empty database of its own: `cep migrate` from the image migrates it.
-    let (admin, db) = (postgres_admin_url(), unique("cep_image"));
-    let admin_store = cep_shared::store::Store::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(admin_store.pool())
-        .await
-        .unwrap();
-    let database_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let database_url = empty_postgres_url().await;
     let env = |extra: &[(&str, String)]| {
         let mut e = vec![
             ("DATABASE_URL".to_string(), database_url.clone()),

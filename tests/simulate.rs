@@ -6,8 +6,16 @@ use cep::tools::simulate::{self, Options, Summary};
 use cep_shared::Clock;
 
 async fn simulate(backend: Backend, days: u32, seed: u64) -> (Summary, TempDir) {
+    simulate_with(backend, days, seed, settings()).await
+}
+
+async fn simulate_with(
+    backend: Backend,
+    days: u32,
+    seed: u64,
+    mut s: cep_shared::Settings,
+) -> (Summary, TempDir) {
     let dir = TempDir::new();
-    let mut s = settings();
     s.data_dir = dir.0.clone();
     let start = Options::default_start();
     let clock = Clock::simulated(start);
@@ -95,6 +103,29 @@ async fn ninety_days_give_the_same_funnel_and_phi_series_on_both_backends() {
     assert_eq!(files as i64, embedded.reports);
     let text = simulate::render(&embedded);
     assert!(text.contains("Final Φ_sync"));
+    // The funnel reads in funnel order, money as currency, and the world's planted
+    // rates are printed as assumptions.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` missing:\n{text}"))
+    };
+    assert!(at("prospects found") < at("pitched"));
+    assert!(at("pitched") < at("contacted"));
+    assert!(at("contacted") < at("meetings booked"));
+    assert!(at("meetings booked") < at("clients"));
+    let mrr = embedded.funnel["mrr_cents"];
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("mrr"))
+        .unwrap();
+    assert!(line.contains('$'), "{line}");
+    assert!(
+        line.trim_end().ends_with(&format!(".{:02}", mrr % 100)),
+        "{line}"
+    );
+    assert_eq!(line.contains(','), mrr >= 100_000, "{line}");
+    assert!(at("Assumptions") > at("Final Φ_sync"));
+    assert!(text.contains("email reply                 3.5 %"), "{text}");
 }
 
 #[tokio::test]
@@ -105,4 +136,42 @@ async fn the_same_seed_gives_the_same_numbers_and_another_seed_does_not() {
     let (c, _dc) = simulate(Backend::Embedded, 21, 4).await;
     assert_eq!(a, b);
     assert_ne!(a.funnel, c.funnel);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worlds_rates_come_from_the_configuration() {
+    // A world where nobody books: replies still come, meetings never do.
+    let mut s = settings();
+    s.simulate.world.book_after_reply = 0.0;
+    s.simulate.world.book_from_link = 0.0;
+    s.simulate.world.email_reply = 0.2;
+    let (summary, _dir) = simulate_with(Backend::Embedded, 14, 3, s).await;
+    let f = &summary.funnel;
+    assert!(f["replied"] > 0, "{f:?}");
+    assert_eq!(f.get("meetings_booked").copied().unwrap_or(0), 0, "{f:?}");
+    let text = simulate::render(&summary);
+    assert!(text.contains("book after reply            0.0 %"), "{text}");
+    assert!(text.contains("email reply                20.0 %"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_fleet_simulate_migrates_an_empty_database_itself() {
+    let dir = TempDir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cep"))
+        .args(["simulate", "--days", "2", "--json"])
+        .env("DATABASE_URL", empty_postgres_url().await)
+        .env("REDIS_URL", redis_url())
+        .env("CEP__QUEUE__KEY_PREFIX", unique("sim"))
+        .env("CEP__DATA_DIR", &dir.0)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["backend"], "redis");
+    assert!(summary["funnel"]["prospects_found"].as_i64().unwrap() > 0);
 }

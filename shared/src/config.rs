@@ -5,12 +5,14 @@ mod engines;
 mod providers;
 mod rules;
 mod secrets;
+mod simulate;
 mod validate;
 
 pub use engines::*;
 pub use providers::*;
 pub use rules::*;
 pub use secrets::Secrets;
+pub use simulate::{SimulateSettings, WorldSettings};
 pub use validate::{Finding, Severity, parse_cron};
 
 use crate::vocabulary::PhiStatus;
@@ -55,6 +57,8 @@ pub struct Settings {
     pub engines: EngineSettings,
     pub providers: ProviderSettings,
     pub layers: LayerSettings,
+    /// The simulated world of `cep simulate`.
+    pub simulate: SimulateSettings,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             engines: EngineSettings::default(),
             providers: ProviderSettings::default(),
             layers: LayerSettings::default(),
+            simulate: SimulateSettings::default(),
         }
     }
 }

@@ -104,7 +104,8 @@ impl Tool {
                     None => simulate::Options::default_start(),
                 };
                 let settings = simulate::prepare(settings, seed)?;
-                let ctx = app::open(settings, Clock::simulated(start)).await?;
+                // An empty database is migrated here, on the fleet as on the embedded default.
+                let ctx = app::open_migrated(settings, Clock::simulated(start)).await?;
                 let opts = simulate::Options {
                     days,
                     seed,

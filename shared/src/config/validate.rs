@@ -225,6 +225,21 @@ impl Settings {
             "phi.max_widen",
             "must be at most 52",
         );
+        let world = &self.simulate.world;
+        for (name, share) in world.shares() {
+            f.check(
+                share.is_finite() && (0.0..=1.0).contains(&share),
+                &format!("simulate.world.{name}"),
+                "must be a share between 0 and 1",
+            );
+        }
+        for (variant, lift) in &world.variant_lift {
+            f.check(
+                lift.is_finite() && *lift >= 0.0 && *lift <= 10.0,
+                &format!("simulate.world.variant_lift.{variant}"),
+                "must be between 0 and 10",
+            );
+        }
         let sv = &self.server;
         f.check(
             (1..=100_000).contains(&sv.max_connections),

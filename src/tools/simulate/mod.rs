@@ -112,7 +112,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let worker = worker_name("simulate");
     let mut world = World {
         seed: opts.seed,
-        b: Behaviour::default(),
+        b: ctx.settings.simulate.world.clone(),
         queue: BinaryHeap::new(),
         seq: 0,
         seen: HashSet::new(),

@@ -25,6 +25,8 @@ pub struct Summary {
     pub jobs_run: u64,
     pub dead_letters: u64,
     pub webhooks_refused: u64,
+    /// The world's planted rates (`simulate.world`).
+    pub assumptions: cep_shared::config::WorldSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +195,7 @@ pub(super) async fn summarize(
         jobs_run,
         dead_letters,
         webhooks_refused: 0,
+        assumptions: ctx.settings.simulate.world.clone(),
     })
 }
 
@@ -202,16 +205,27 @@ pub fn render(s: &Summary) -> String {
         "CEP simulation: {} days, seed {}, {} backend\n\nFunnel\n",
         s.days, s.seed, s.backend
     );
-    for (k, v) in &s.funnel {
-        if k.ends_with("_cents") {
-            out.push_str(&format!(
-                "  {:<24} ${:.2}\n",
-                k.trim_end_matches("_cents"),
-                *v as f64 / 100.0
-            ));
+    // In funnel order, then the rest; money as currency.
+    let mut keys: Vec<&str> = FUNNEL_ORDER
+        .iter()
+        .copied()
+        .filter(|k| s.funnel.contains_key(*k))
+        .collect();
+    keys.extend(
+        s.funnel
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !FUNNEL_ORDER.contains(k)),
+    );
+    for k in keys {
+        let v = s.funnel[k];
+        let label = k.trim_end_matches("_cents").replace('_', " ");
+        let shown = if k.ends_with("_cents") {
+            dollars(v)
         } else {
-            out.push_str(&format!("  {k:<24} {v}\n"));
-        }
+            thousands(v)
+        };
+        out.push_str(&format!("  {label:<24} {shown:>14}\n"));
     }
     out.push_str(
         "\nΦ_sync by week: mean of the daily values with data (sales / operations / finance)\n",
@@ -293,5 +307,79 @@ pub fn render(s: &Summary) -> String {
         "Jobs run: {}, dead letters: {}\nReports: {} in {}\n",
         s.jobs_run, s.dead_letters, s.reports, s.reports_dir
     ));
+    out.push_str("\nAssumptions: the simulated world's planted rates (simulate.world in config.yaml), not forecasts\n");
+    for (name, share) in s.assumptions.shares() {
+        out.push_str(&format!(
+            "  {:<24} {:>6.1} %\n",
+            name.replace('_', " "),
+            share * 100.0
+        ));
+    }
+    for (variant, lift) in &s.assumptions.variant_lift {
+        out.push_str(&format!(
+            "  {:<24} {lift:>6.2} ×\n",
+            format!("variant {variant} reply lift")
+        ));
+    }
     out
+}
+
+/// The funnel's stages in the order a prospect goes through them, then the work and
+/// money that follow.
+const FUNNEL_ORDER: [&str; 18] = [
+    "prospects_found",
+    "hot_leads",
+    "warm_leads",
+    "pitched",
+    "contacted",
+    "replied",
+    "unsubscribed",
+    "meetings_booked",
+    "meetings_canceled",
+    "clients",
+    "clients_live",
+    "messages_recorded",
+    "messages_deferred_now",
+    "posts_scheduled",
+    "invoices",
+    "invoices_paid",
+    "revenue_cents",
+    "mrr_cents",
+];
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Cents as dollars: `8700000` as `$87,000.00`.
+fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", thousands((c / 100) as i64), c % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_counts_read_as_a_person_writes_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-45_000), "-45,000");
+        assert_eq!(dollars(8_700_000), "$87,000.00");
+        assert_eq!(dollars(5), "$0.05");
+        assert_eq!(dollars(-123_456), "-$1,234.56");
+    }
 }

@@ -6,47 +6,10 @@ use cep_shared::clock::{DAY, HOUR};
 use cep_shared::ids::{SeededRng, stable_hash};
 use cep_shared::vocabulary::{Channel, MessageStatus};
 use cep_workers::Ctx;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 
-/// How the simulated prospects and clients behave. Rates are per message, per meeting,
-/// per invoice or per client-month.
-#[derive(Debug, Clone)]
-pub struct Behaviour {
-    pub email_reply: f64,
-    pub linkedin_reply: f64,
-    pub phone_reply: f64,
-    /// Relative reply rate of each pitch variant.
-    pub variant_lift: BTreeMap<String, f64>,
-    pub book_after_reply: f64,
-    pub book_from_link: f64,
-    pub unsubscribe: f64,
-    pub cancel: f64,
-    pub reschedule: f64,
-    pub pay_late: f64,
-    pub never_pay: f64,
-    pub task_late: f64,
-    pub churn_per_month: f64,
-}
-
-impl Default for Behaviour {
-    fn default() -> Self {
-        Self {
-            email_reply: 0.035,
-            linkedin_reply: 0.025,
-            phone_reply: 0.045,
-            variant_lift: [("a".to_string(), 0.7), ("b".to_string(), 1.5)].into(),
-            book_after_reply: 0.6,
-            book_from_link: 0.01,
-            unsubscribe: 0.01,
-            cancel: 0.10,
-            reschedule: 0.06,
-            pay_late: 0.20,
-            never_pay: 0.04,
-            task_late: 0.18,
-            churn_per_month: 0.04,
-        }
-    }
-}
+/// The world's rates: `simulate.world` in `config.yaml`.
+pub type Behaviour = cep_shared::config::WorldSettings;
 
 /// Something the world does at a moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
