@@ -450,7 +450,7 @@ async fn a_worker_killed_mid_send_never_sends_a_second_copy() {
     std::fs::write(
         &config,
         format!(
-            "data_dir: {}\nserver:\n  bind: 127.0.0.1:0\nqueue:\n  heartbeat_interval_seconds: 1\n  missed_heartbeats: 2\nworker:\n  shutdown_deadline_seconds: 1\nproviders:\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\nlayers:\n  outreach:\n    dry_run: false\n    send_days: [mon, tue, wed, thu, fri, sat, sun]\n    send_start_hour: 0\n    send_end_hour: 24\n",
+            "data_dir: {}\nserver:\n  bind: 127.0.0.1:0\n  public_url: https://cep.oakgrowth.co\nqueue:\n  heartbeat_interval_seconds: 1\n  missed_heartbeats: 2\nworker:\n  shutdown_deadline_seconds: 1\nproviders:\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\nlayers:\n  outreach:\n    dry_run: false\n    from_name: Oak Growth\n    from_address: hello@oakgrowth.co\n    postal_address: 12 Elm Street, Austin, TX 78701, USA\n    send_days: [mon, tue, wed, thu, fri, sat, sun]\n    send_start_hour: 0\n    send_end_hour: 24\n",
             dir.0.display(),
             sink.port
         ),

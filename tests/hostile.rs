@@ -341,3 +341,42 @@ async fn a_client_past_its_rate_limit_gets_429_on_the_posting_routes_and_reaches
         assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{uri}");
     }
 }
+
+#[test]
+fn a_role_that_sends_refuses_to_start_live_with_placeholders_and_cep_config_lists_them() {
+    let dir = TempDir::new();
+    let config = dir.0.join("config.yaml");
+    std::fs::write(
+        &config,
+        "layers:\n  outreach:\n    dry_run: false\nproviders:\n  smtp:\n    host: smtp.oakgrowth.co\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        cep_embedded(&dir, &all)
+            .env_remove("CEP_UNSUBSCRIBE_KEY")
+            .output()
+            .unwrap()
+    };
+    // `cep config` prints the settings, then every item not ready, and fails.
+    let out = run(&["config"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "layers.outreach.dry_run",
+        "layers.outreach.from_name",
+        "layers.outreach.from_address",
+        "layers.outreach.postal_address",
+        "server.public_url",
+    ] {
+        assert!(err.contains(key), "{key} not listed:\n{err}");
+    }
+    // A worker that sends refuses to start, naming the first; it never reaches the store.
+    for role in [&["worker", "--layers", "outreach"][..], &["run"]] {
+        let out = run(role);
+        assert!(!out.status.success(), "{role:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("CEP_UNSUBSCRIBE_KEY"), "{role:?}: {err}");
+    }
+}

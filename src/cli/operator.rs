@@ -123,7 +123,18 @@ impl Operator {
                     *url = cep_shared::store::redact_url(url);
                 }
                 print_json(&shown)?;
-                settings.check_secrets(&cep_shared::config::Secrets::from_env())?;
+                let secrets = cep_shared::config::Secrets::from_env();
+                settings.check_secrets(&secrets)?;
+                // With the dry run off, what would send real mail wrong, every item.
+                let live = settings.live_findings(&secrets);
+                for f in &live {
+                    eprintln!("not ready to send: `{}`: {}", f.key, f.reason);
+                }
+                anyhow::ensure!(
+                    live.is_empty(),
+                    "the dry run is off but {} setting(s) above are not ready to send real mail",
+                    live.len()
+                );
                 Ok(())
             }
             Operator::OnStore(command) => {

@@ -29,11 +29,16 @@ impl Role {
     pub async fn run(self, settings: Settings) -> anyhow::Result<()> {
         match self {
             Role::Run => {
+                // It sends: with the dry run off it refuses placeholders and missing keys.
+                settings.check_live(&cep_shared::config::Secrets::from_env())?;
                 let ctx = app::open(settings, Clock::System).await?;
                 app::run_all(ctx, app::shutdown_signal()).await?;
             }
             Role::Worker { layers } => {
                 let kinds = app::parse_kinds(&layers)?;
+                if kinds.contains(&JobKind::Layer(cep_shared::Layer::Outreach)) {
+                    settings.check_live(&cep_shared::config::Secrets::from_env())?;
+                }
                 let ctx = app::open(settings, Clock::System).await?;
                 let shutdown = app::shutdown_signal();
                 let ops = app::ops_server(&ctx, shutdown.clone()).await?;

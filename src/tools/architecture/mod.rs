@@ -52,6 +52,11 @@ pub fn check(
         &settings.secret_findings(secrets),
         "every configured service has its key in the environment",
     ));
+    findings.extend(configuration::listed(
+        "sending",
+        &settings.live_findings(secrets),
+        "nothing would send real mail wrong (dry run on, or real sender, key and public URL)",
+    ));
     findings.extend(weights(settings, &config));
     let (entries, edges, graph) = graph(settings, now);
     findings.extend(graph);
