@@ -266,3 +266,66 @@ async fn linkedin_messages_and_calls_are_tasks_for_a_person_within_daily_caps() 
     assert_eq!(next.status, MessageStatus::Skipped, "{next:?}");
     assert!(next.reason.unwrap().contains("the prospect is replied"));
 }
+
+#[tokio::test]
+async fn a_reply_an_opt_out_or_a_booking_closes_the_prospects_open_tasks() {
+    let (s, secrets) = live(None);
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    let ids = pitched(ctx, 3).await;
+    // Each prospect has a LinkedIn message and a call waiting for a person.
+    for id in &ids {
+        assert_eq!(
+            send_step(ctx, id, 1).await.unwrap().status,
+            MessageStatus::Task
+        );
+        assert_eq!(
+            send_step(ctx, id, 3).await.unwrap().status,
+            MessageStatus::Task
+        );
+    }
+    let open_for = |id: String| {
+        let ctx = ctx.clone();
+        async move {
+            tasks::open(&ctx, None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|t| t.prospect_id == id)
+                .count()
+        }
+    };
+    for id in &ids {
+        assert_eq!(open_for(id.clone()).await, 2);
+    }
+    // The first replies to an email, the second opts out, the third books.
+    let email = outreach::message_row_id(&ids[0], 0);
+    sqlx::query("INSERT INTO messages (id, prospect_id, pitch_id, step, channel, mailbox, status, due_at, updated_at) VALUES ($1, $2, 'p', 0, 'email', 'primary', 'sent', 0, 0)")
+        .bind(&email)
+        .bind(&ids[0])
+        .execute(ctx.store.pool())
+        .await
+        .unwrap();
+    outreach::record_reply(ctx, &email, ctx.now())
+        .await
+        .unwrap();
+    let (address,): (String,) = sqlx::query_as("SELECT email FROM prospects WHERE id = $1")
+        .bind(&ids[1])
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    outreach::suppress(ctx, &address, "opted out", ctx.now())
+        .await
+        .unwrap();
+    book(ctx, &ids[2]).await;
+    for id in &ids {
+        assert_eq!(open_for(id.clone()).await, 0, "{id} still has open tasks");
+    }
+    let (closed,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM messages WHERE status = 'skipped' AND reason LIKE 'closed: %'",
+    )
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(closed, 6);
+}

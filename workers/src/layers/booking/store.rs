@@ -163,6 +163,15 @@ pub async fn record(
         )),
         BookingAction::Canceled => None,
     };
+    if let (Some(pid), BookingAction::Created) = (&a.prospect_id, action) {
+        crate::layers::outreach::tasks::close_open(
+            &mut *tx,
+            pid,
+            "closed: the prospect booked",
+            now,
+        )
+        .await?;
+    }
     if let (Some(pid), Some((sql, to, from))) = (&a.prospect_id, update) {
         sqlx::query(sql)
             .bind(pid)
@@ -249,6 +258,13 @@ pub async fn link(
     .await?;
     let scheduled = status == MeetingState::Scheduled.as_str();
     if scheduled {
+        crate::layers::outreach::tasks::close_open(
+            &mut *tx,
+            prospect_id,
+            "closed: the prospect booked",
+            now,
+        )
+        .await?;
         sqlx::query(
             "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4",
         )

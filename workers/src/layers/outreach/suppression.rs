@@ -2,7 +2,7 @@
 //! address takes its prospects out of the sequence.
 
 use crate::{Ctx, JobError};
-use cep_shared::vocabulary::{Channel, EventKind, ProspectStatus};
+use cep_shared::vocabulary::{Channel, EventKind, MessageStatus, ProspectStatus};
 
 pub async fn is_suppressed(ctx: &Ctx, address: &str) -> Result<bool, JobError> {
     let row: Option<(String,)> =
@@ -37,6 +37,18 @@ pub async fn suppress(ctx: &Ctx, address: &str, reason: &str, at: i64) -> Result
     .bind(ProspectStatus::Pitched.as_str())
     .bind(ProspectStatus::Contacted.as_str())
     .bind(ProspectStatus::Replied.as_str())
+    .execute(&mut *tx)
+    .await?;
+    // Their open tasks close too: nobody calls someone who opted out or bounced.
+    sqlx::query(
+        "UPDATE messages SET status = $3, reason = $4, updated_at = $2
+          WHERE status = $5 AND prospect_id IN (SELECT id FROM prospects WHERE LOWER(email) = $1 OR phone = $1)",
+    )
+    .bind(&address)
+    .bind(at)
+    .bind(MessageStatus::Skipped.as_str())
+    .bind(format!("closed: {reason}"))
+    .bind(MessageStatus::Task.as_str())
     .execute(&mut *tx)
     .await?;
     ctx.store
