@@ -4,8 +4,8 @@
 //!
 //! `poll_next` leases jobs in batches no larger than the concurrency, as many as there
 //! are free slots started in the same script (the rest held, and marked started in one
-//! round trip when slots free up), hands them out one by one and, when none is due, waits for an enqueue notification or the idle poll
-//! interval (never busy-polls). A queue error is logged and retried after a pause: it
+//! round trip when slots free up), hands them out one by one and, when none is due,
+//! waits for an enqueue notification or the idle poll interval (never busy-polls). A queue error is logged and retried after a pause: it
 //! never stops the worker. `poll_close` hands back jobs leased but never run.
 
 use apalis_core::backend::finalize::Ephemeral;

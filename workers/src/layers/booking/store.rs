@@ -150,39 +150,46 @@ pub async fn record(
         .await?;
     // A booking stops the sequence (a client stays a client); a cancel that is not a
     // reschedule ends it.
-    let update = match action {
-        BookingAction::Created => Some((
-            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4",
-            ProspectStatus::Booked,
-            ProspectStatus::Client,
-        )),
-        BookingAction::Canceled if !job.rescheduled => Some((
-            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
-            ProspectStatus::Stopped,
-            ProspectStatus::Booked,
-        )),
-        BookingAction::Canceled => None,
-    };
-    if let (Some(pid), BookingAction::Created) = (&a.prospect_id, action) {
-        crate::layers::outreach::tasks::close_open(
-            &mut *tx,
-            pid,
-            "closed: the prospect booked",
-            now,
-        )
-        .await?;
-    }
-    if let (Some(pid), Some((sql, to, from))) = (&a.prospect_id, update) {
-        sqlx::query(sql)
+    match (&a.prospect_id, action) {
+        (Some(pid), BookingAction::Created) => book_prospect(&mut tx, pid, now).await?,
+        (Some(pid), BookingAction::Canceled) if !job.rescheduled => {
+            sqlx::query(
+                "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
+            )
             .bind(pid)
             .bind(now)
-            .bind(to.as_str())
-            .bind(from.as_str())
+            .bind(ProspectStatus::Stopped.as_str())
+            .bind(ProspectStatus::Booked.as_str())
             .execute(&mut *tx)
             .await?;
+        }
+        _ => {}
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// A prospect booked a meeting: its sequence stops (a client stays a client) and its
+/// open tasks for a person close.
+async fn book_prospect(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    prospect_id: &str,
+    now: i64,
+) -> Result<(), JobError> {
+    sqlx::query("UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4")
+        .bind(prospect_id)
+        .bind(now)
+        .bind(ProspectStatus::Booked.as_str())
+        .bind(ProspectStatus::Client.as_str())
+        .execute(&mut **tx)
+        .await?;
+    crate::layers::outreach::tasks::close_open(
+        &mut **tx,
+        prospect_id,
+        "closed: the prospect booked",
+        now,
+    )
+    .await
 }
 
 /// Meetings with no prospect, or one matched by email alone, oldest first.
@@ -258,22 +265,7 @@ pub async fn link(
     .await?;
     let scheduled = status == MeetingState::Scheduled.as_str();
     if scheduled {
-        crate::layers::outreach::tasks::close_open(
-            &mut *tx,
-            prospect_id,
-            "closed: the prospect booked",
-            now,
-        )
-        .await?;
-        sqlx::query(
-            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $4",
-        )
-        .bind(prospect_id)
-        .bind(now)
-        .bind(ProspectStatus::Booked.as_str())
-        .bind(ProspectStatus::Client.as_str())
-        .execute(&mut *tx)
-        .await?;
+        book_prospect(&mut tx, prospect_id, now).await?;
     }
     let (clients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients WHERE prospect_id = $1")
         .bind(prospect_id)

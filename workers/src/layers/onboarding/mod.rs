@@ -28,6 +28,20 @@ pub struct OnboardingResult {
     pub reason: Option<String>,
 }
 
+impl OnboardingResult {
+    /// Onboarding that did not start, and why.
+    fn not_started(reason: String) -> Self {
+        Self {
+            client_id: None,
+            state: ClientState::NotStarted,
+            billing_tier: None,
+            documents_required: Vec::new(),
+            tasks: Vec::new(),
+            reason: Some(reason),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewResult {
     pub period: String,
@@ -57,26 +71,15 @@ async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError
     let r = &ctx.settings.layers.onboarding;
     let meeting = store::meeting(ctx, meeting_id).await?;
     if meeting.state != MeetingState::Scheduled {
-        return Ok(OnboardingResult {
-            client_id: None,
-            state: ClientState::NotStarted,
-            billing_tier: None,
-            documents_required: Vec::new(),
-            tasks: Vec::new(),
-            reason: Some(format!("the meeting was {}", meeting.state)),
-        });
+        return Ok(OnboardingResult::not_started(format!(
+            "the meeting was {}",
+            meeting.state
+        )));
     }
     if meeting.prospect_id.is_none() {
-        return Ok(OnboardingResult {
-            client_id: None,
-            state: ClientState::NotStarted,
-            billing_tier: None,
-            documents_required: Vec::new(),
-            tasks: Vec::new(),
-            reason: Some(format!(
-                "the booking is not linked to a prospect yet: `cep meeting-link {meeting_id} <prospect>`"
-            )),
-        });
+        return Ok(OnboardingResult::not_started(format!(
+            "the booking is not linked to a prospect yet: `cep meeting-link {meeting_id} <prospect>`"
+        )));
     }
     let business = store::business(ctx, &meeting).await?;
     let tier = rules::tier_for(business.lead_class, r);
