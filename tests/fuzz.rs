@@ -5,22 +5,18 @@
 //! token changes the store or the queue. `CEP_FUZZ_SEED=<n>` replays a run.
 
 use crate::helpers::*;
-use cep_shared::vocabulary::QueueState;
+use cep_shared::ids::SeededRng;
 use cep_shared::{Clock, Secrets};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// SplitMix64.
-struct Rng(u64);
+/// The project's seeded generator, with what building requests needs.
+struct Rng(SeededRng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
@@ -208,7 +204,6 @@ async fn effects(ctx: &cep_workers::Ctx) -> Vec<i64> {
     for s in ctx.queue.stats(&queues).await.unwrap() {
         counts.push((s.ready + s.scheduled + s.running + s.dead) as i64);
     }
-    let _ = QueueState::ALL;
     counts
 }
 
@@ -219,7 +214,7 @@ async fn thousands_of_mutated_requests_get_no_5xx_change_nothing_and_leave_the_s
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64);
     eprintln!("fuzz seed: CEP_FUZZ_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SeededRng::new(seed));
     let secrets = Secrets {
         calendly_signing_key: Some("fuzz-calendly".into()),
         stripe_webhook_secret: Some("fuzz-stripe".into()),
@@ -236,15 +231,8 @@ async fn thousands_of_mutated_requests_get_no_5xx_change_nothing_and_leave_the_s
     s.server.header_timeout_seconds = 2;
     let h = harness_with(Backend::Embedded, s, secrets, Clock::System).await;
     let before = effects(&h.ctx).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let app = cep_workers::http::router(h.ctx.clone());
-    let server = tokio::spawn(cep_workers::http::ops::serve_on(
-        h.ctx.clone(),
-        vec![(app, listener)],
-        rx,
-    ));
+    let server = Served::fleet(&h.ctx).await;
+    let addr = server.addr();
 
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -295,6 +283,5 @@ async fn thousands_of_mutated_requests_get_no_5xx_change_nothing_and_leave_the_s
         before,
         "seed {seed}: the fuzz changed the store or the queue"
     );
-    stop.send(true).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -255,6 +255,54 @@ pub fn cep_embedded(dir: &TempDir, args: &[&str]) -> std::process::Command {
     cmd
 }
 
+/// A loopback port free when asked.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Routers served over TCP as `cep serve` serves them (its connection limits and
+/// timeouts apply), until [`Served::stop`].
+pub struct Served {
+    pub addrs: Vec<std::net::SocketAddr>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    pub fn start(ctx: &Ctx, served: Vec<(axum::Router, tokio::net::TcpListener)>) -> Self {
+        let addrs = served
+            .iter()
+            .map(|(_, l)| l.local_addr().unwrap())
+            .collect();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(cep_workers::http::ops::serve_on(ctx.clone(), served, rx));
+        Self { addrs, stop, task }
+    }
+
+    /// The fleet's public and ops endpoints on one loopback port.
+    pub async fn fleet(ctx: &Ctx) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start(
+            ctx,
+            vec![(cep_workers::http::router(ctx.clone()), listener)],
+        )
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Shuts down and waits for a clean exit.
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 /// Serves `app` on a free loopback port (a local fake of an outside endpoint).
 pub async fn serve_locally(app: axum::Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

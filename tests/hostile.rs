@@ -164,15 +164,8 @@ async fn slow_and_surplus_clients_are_cut_off_and_the_server_keeps_answering() {
     s.server.header_timeout_seconds = 1;
     s.server.request_timeout_seconds = 2;
     let h = harness(Backend::Embedded, s, Clock::System).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let app = cep_workers::http::router(h.ctx.clone());
-    let server = tokio::spawn(cep_workers::http::ops::serve_on(
-        h.ctx.clone(),
-        vec![(app, listener)],
-        rx,
-    ));
+    let server = Served::fleet(&h.ctx).await;
+    let addr = server.addr();
     let connect = || tokio::net::TcpStream::connect(addr);
     let refused = || {
         cep_shared::metrics::get()
@@ -230,8 +223,7 @@ async fn slow_and_surplus_clients_are_cut_off_and_the_server_keeps_answering() {
         "held for {after:?}"
     );
 
-    stop.send(true).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// The status line and body of `GET path` on `addr`.
@@ -254,14 +246,11 @@ async fn with_a_metrics_listener_the_public_one_serves_neither_metrics_nor_readi
     s.server.bind = "127.0.0.1:0".into();
     s.server.metrics_bind = Some("127.0.0.2:0".into());
     let h = harness(Backend::Embedded, s, Clock::System).await;
-    let served = cep_workers::http::bind_role(&h.ctx, true).await.unwrap();
-    let addrs: Vec<_> = served
-        .iter()
-        .map(|(_, l)| l.local_addr().unwrap())
-        .collect();
-    let (public, metrics) = (addrs[0], addrs[1]);
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(cep_workers::http::ops::serve_on(h.ctx.clone(), served, rx));
+    let server = Served::start(
+        &h.ctx,
+        cep_workers::http::bind_role(&h.ctx, true).await.unwrap(),
+    );
+    let (public, metrics) = (server.addrs[0], server.addrs[1]);
 
     for path in ["/metrics", "/readyz", "/healthz"] {
         assert_eq!(raw_get(public, path).await.0, 404, "{path} is public");
@@ -282,8 +271,7 @@ async fn with_a_metrics_listener_the_public_one_serves_neither_metrics_nor_readi
     let ops = cep_workers::http::bind_role(&h.ctx, false).await.unwrap();
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].1.local_addr().unwrap().ip(), metrics.ip());
-    stop.send(true).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -340,6 +328,36 @@ async fn a_client_past_its_rate_limit_gets_429_on_the_posting_routes_and_reaches
             .unwrap();
         assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{uri}");
     }
+
+    // Over TCP the budget is the client address's: one client spent, another is served.
+    let server = Served::fleet(&h.ctx).await;
+    let post_from = |source: &'static str| {
+        let addr = server.addr();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            let mut s = socket.connect(addr).await.unwrap();
+            s.write_all(b"POST /webhooks/calendly HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out.split(' ').nth(1).unwrap().parse::<u16>().unwrap()
+        }
+    };
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.push(post_from("127.0.0.1").await);
+    }
+    assert!(first[..3].iter().all(|s| *s != 429), "{first:?}");
+    assert_eq!(first[3], 429, "{first:?}");
+    assert_ne!(
+        post_from("127.0.0.2").await,
+        429,
+        "another client has its own budget"
+    );
+    server.stop().await;
 }
 
 #[test]

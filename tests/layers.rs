@@ -515,6 +515,12 @@ async fn a_reschedule_keeps_the_conversion_and_a_cancel_reverses_it() {
     assert_eq!(net(ctx).await, 0);
 }
 
+/// The finance close of `period`, through the dispatcher.
+async fn close(ctx: &Ctx, period: &str) -> Result<serde_json::Value, JobError> {
+    let job = serde_json::json!({ "period": period }).to_string();
+    cep_workers::handle(ctx, JobKind::Layer(Layer::Finance), &job).await
+}
+
 #[tokio::test]
 async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
     let h = harness(Backend::Fleet, settings(), Clock::simulated(in_window())).await;
@@ -531,15 +537,7 @@ async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
     let t = ctx.settings.layers.finance.tier(&tier).unwrap().clone();
     ctx.clock
         .set(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 4, 0, 0).unwrap());
-    let run = |period: &str| {
-        let job = serde_json::json!({ "period": period }).to_string();
-        let ctx = ctx.clone();
-        async move {
-            cep_workers::handle(&ctx, JobKind::Layer(Layer::Finance), &job)
-                .await
-                .unwrap()
-        }
-    };
+    let run = |period: &'static str| async move { close(ctx, period).await.unwrap() };
     // The close of January, on 1 February.
     let jan = run("2026-01").await;
     let inv = &jan["invoices"][0];
@@ -567,13 +565,7 @@ async fn invoices_bill_setup_once_in_cents_and_payments_become_revenue() {
     assert_eq!(feb["invoices"][0]["subtotal_cents"], t.monthly_cents);
     assert_eq!(feb["metrics"]["mrr_cents"], t.monthly_cents);
     // A month that has not begun is refused, naming it.
-    let err = cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Finance),
-        r#"{"period": "2026-04"}"#,
-    )
-    .await
-    .unwrap_err();
+    let err = close(ctx, "2026-04").await.unwrap_err();
     assert!(
         err.to_string()
             .contains("`2026-04` is after the current one"),
@@ -742,13 +734,7 @@ async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_w
     start_onboarding(ctx, &b.meeting_id).await;
     ctx.clock
         .set(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 4, 0, 0).unwrap());
-    let jan = cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Finance),
-        r#"{"period": "2026-01"}"#,
-    )
-    .await
-    .unwrap();
+    let jan = close(ctx, "2026-01").await.unwrap();
     // (6,000 + 9,900 + 3 × 4) ÷ 1 client.
     assert_eq!(jan["metrics"]["new_clients"], 1);
     assert_eq!(jan["metrics"]["cac_cents"], 15_912);
@@ -761,12 +747,6 @@ async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_w
     // February: the tools again, no call and no client won: CAC unknown, not 0.
     ctx.clock
         .set(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 4, 0, 0).unwrap());
-    let feb = cep_workers::handle(
-        ctx,
-        JobKind::Layer(Layer::Finance),
-        r#"{"period": "2026-02"}"#,
-    )
-    .await
-    .unwrap();
+    let feb = close(ctx, "2026-02").await.unwrap();
     assert_eq!(feb["metrics"]["cac_cents"], serde_json::Value::Null);
 }

@@ -20,16 +20,12 @@ const Q: JobKind = JobKind::Layer(Layer::Prospecting);
 const WORKERS: usize = 3;
 const CONCURRENCY: usize = 4;
 
-/// SplitMix64: a whole schedule from one number.
-struct Schedule(u64);
+/// A whole schedule from one number (the project's seeded generator).
+struct Schedule(cep_shared::ids::SeededRng);
 
 impl Schedule {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A duration in `[from, to)` milliseconds.
@@ -101,7 +97,7 @@ async fn random_kills_a_redis_crash_and_poison_entries_lose_nothing_and_stall_no
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     eprintln!("fault schedule: CEP_FAULT_SEED={seed} CEP_SOAK_SECONDS={soak}");
-    let mut plan = Schedule(seed);
+    let mut plan = Schedule(cep_shared::ids::SeededRng::new(seed));
 
     let dir = TempDir::new();
     let redis_dir = dir.0.join("redis");

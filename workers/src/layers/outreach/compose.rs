@@ -248,6 +248,7 @@ pub fn follow_up_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cep_shared::ids::SeededRng;
 
     #[test]
     fn unsubscribe_tokens_verify_only_for_their_message_and_key() {
@@ -286,36 +287,27 @@ mod tests {
         assert!(!verify_booking_signature("k1", "p1", "pitch_1", "zz"));
     }
 
-    /// SplitMix64, for the property tests below.
-    fn next(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn text(state: &mut u64) -> String {
-        let len = (next(state) % 24) as usize;
+    fn text(state: &mut SeededRng) -> String {
+        let len = (state.next_u64() % 24) as usize;
         (0..len)
-            .map(|_| char::from_u32(32 + (next(state) % 95) as u32).unwrap())
+            .map(|_| char::from_u32(32 + (state.next_u64() % 95) as u32).unwrap())
             .collect()
     }
 
     /// `s` with one character changed (or one added, when empty).
-    fn altered(s: &str, state: &mut u64) -> String {
+    fn altered(s: &str, state: &mut SeededRng) -> String {
         let mut chars: Vec<char> = s.chars().collect();
         if chars.is_empty() {
             return "x".into();
         }
-        let i = (next(state) % chars.len() as u64) as usize;
+        let i = (state.next_u64() % chars.len() as u64) as usize;
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
         chars.into_iter().collect()
     }
 
     #[test]
     fn only_the_genuine_booking_signature_and_unsubscribe_token_verify() {
-        let mut state = 5;
+        let mut state = SeededRng::new(5);
         for _ in 0..2_000 {
             let (prospect, pitch, junk) = (text(&mut state), text(&mut state), text(&mut state));
             let sig = booking_signature("k", &prospect, &pitch);
