@@ -183,7 +183,7 @@ async fn book_prospect(
         .bind(ProspectStatus::Client.as_str())
         .execute(&mut **tx)
         .await?;
-    crate::layers::outreach::tasks::close_open(
+    crate::layers::outreach::store::close_open(
         &mut **tx,
         prospect_id,
         "closed: the prospect booked",

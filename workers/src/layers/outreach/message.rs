@@ -426,7 +426,7 @@ pub async fn record_reply(ctx: &Ctx, message_row_id: &str, at: i64) -> Result<bo
             at,
         )
         .await?;
-    super::tasks::close_open(&mut *tx, &prospect_id, "closed: the prospect replied", at).await?;
+    store::close_open(&mut *tx, &prospect_id, "closed: the prospect replied", at).await?;
     tx.commit().await?;
     if first && texts_on(&ctx.settings.layers.outreach) {
         ctx.queue

@@ -95,3 +95,27 @@ pub async fn first_sent_at(ctx: &Ctx, prospect_id: &str) -> Result<Option<i64>, 
             .await?;
     Ok(first.and_then(|(t,)| t))
 }
+
+/// Closes a prospect's open tasks: nobody should call or message a prospect who
+/// replied, booked or opted out. They end `skipped`, saying why.
+pub async fn close_open<'e, E>(
+    exec: E,
+    prospect_id: &str,
+    why: &str,
+    at: i64,
+) -> Result<(), JobError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "UPDATE messages SET status = $4, reason = $2, updated_at = $3 WHERE prospect_id = $1 AND status = $5",
+    )
+    .bind(prospect_id)
+    .bind(why)
+    .bind(at)
+    .bind(MessageStatus::Skipped.as_str())
+    .bind(MessageStatus::Task.as_str())
+    .execute(exec)
+    .await?;
+    Ok(())
+}
