@@ -74,7 +74,7 @@ async fn the_shipped_design_passes_and_its_record_is_stored_with_linked_findings
     let id = r["id"].as_str().unwrap();
     let md = std::fs::read_to_string(files.join(format!("{id}.md"))).unwrap();
     assert!(md.contains("```mermaid\nflowchart LR"));
-    assert!(md.contains("booking -->|\"a booked client\"| onboarding"));
+    assert!(md.contains("booking -->|\"a meeting won (the operator records it)\"| onboarding"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(files.join(format!("{id}.json"))).unwrap())
             .unwrap();

@@ -78,6 +78,7 @@ async fn book(ctx: &Ctx, prospect: &str) {
                 prospect,
                 "pitch-link",
             )),
+            sent_at: None,
         },
     )
     .await

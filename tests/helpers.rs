@@ -1,7 +1,7 @@
 //! Test helpers: a fresh database and a fresh Redis key prefix per test. A test that
 //! cannot reach Postgres or Redis fails loudly; it never skips.
 
-use cep_shared::jobs::ProspectingJob;
+use cep_shared::jobs::{BookingJob, OnboardingJob, ProspectingJob};
 use cep_shared::queue::{NewJob, QUEUE_FILE, Queue, QueueContext, RedisQueue, SqliteQueue};
 use cep_shared::store::Store;
 use cep_shared::{Clock, JobKind, Layer, Secrets, Settings};
@@ -407,6 +407,69 @@ pub async fn a_client(ctx: &Ctx) {
     .execute(ctx.store.pool())
     .await
     .unwrap();
+}
+
+/// A Calendly webhook body for `event` on invitee `uri`, booked through `prospect`'s
+/// signed link; the meeting starts 2026-01-09 16:00 UTC.
+pub fn calendly_body(event: &str, uri: &str, prospect: &str, rescheduled: bool) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event": event,
+        "payload": {
+            "uri": uri, "email": "owner@example.com", "name": "Pat Owner",
+            "rescheduled": rescheduled,
+            "questions_and_answers": [{"question": "Topic", "answer": "a demo", "position": 0}],
+            "tracking": signed_tracking(prospect, "pitch-link"),
+            "scheduled_event": {"name": "Discovery", "start_time": "2026-01-09T16:00:00.000000Z"}
+        }
+    }))
+    .unwrap()
+}
+
+/// The booking job a Calendly webhook body becomes.
+pub fn booking_job(action: &str, uri: &str, prospect: &str, rescheduled: bool) -> BookingJob {
+    let w: cep_workers::layers::booking::Webhook =
+        serde_json::from_slice(&calendly_body(action, uri, prospect, rescheduled)).unwrap();
+    w.into_job().unwrap()
+}
+
+/// Runs the onboarding job a booking chains, through the dispatcher.
+pub async fn start_onboarding(ctx: &Ctx, meeting_id: &str) -> serde_json::Value {
+    let job = OnboardingJob::Start {
+        meeting_id: meeting_id.into(),
+    };
+    cep_workers::handle(
+        ctx,
+        JobKind::Layer(Layer::Onboarding),
+        &serde_json::to_string(&job).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// When the meeting of [`calendly_body`] starts.
+pub fn meeting_start() -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 9, 16, 0, 0).unwrap()
+}
+
+/// A client won from `prospect`: booked through its signed link (invitee `uri`), the
+/// meeting won at `tier` an hour after it starts (the clock moves there if it is
+/// earlier), onboarding started. Returns the meeting's id.
+pub async fn won_client(ctx: &Ctx, prospect: &str, uri: &str, tier: &str) -> String {
+    use cep_workers::layers::booking::{self, Outcome, Reporter};
+    let b = booking::handle(ctx, booking_job("invitee.created", uri, prospect, false))
+        .await
+        .unwrap();
+    let after = meeting_start() + chrono::Duration::hours(1);
+    if ctx.now() < after.timestamp_millis() {
+        ctx.clock.set(after);
+    }
+    let won = Outcome::Won { tier: tier.into() };
+    booking::outcome::record(ctx, &b.meeting_id, won, Reporter::Operator)
+        .await
+        .unwrap();
+    let out = start_onboarding(ctx, &b.meeting_id).await;
+    assert!(out["client_id"].is_string(), "{out}");
+    b.meeting_id
 }
 
 /// A child process that dies with the test, even when the test fails.

@@ -21,6 +21,7 @@ mod hostile;
 mod image;
 mod layers;
 mod llm;
+mod meetings;
 mod ops;
 mod pipeline;
 mod providers;

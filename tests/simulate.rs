@@ -24,7 +24,7 @@ async fn simulate_with(
         days,
         seed,
         start,
-        progress: false,
+        progress: simulate::Progress::None,
     };
     let queue = h.ctx.queue.clone();
     let summary = simulate::run(h.ctx.clone(), &opts).await.unwrap();
@@ -56,6 +56,10 @@ async fn ninety_days_give_the_same_funnel_and_phi_series_on_both_backends() {
         "contacted",
         "replied",
         "meetings_booked",
+        "meetings_held",
+        "no_shows",
+        "meetings_won",
+        "meetings_lost",
         "clients",
         "clients_live",
         "invoices",
@@ -68,6 +72,9 @@ async fn ninety_days_give_the_same_funnel_and_phi_series_on_both_backends() {
     }
     assert!(f["prospects_found"] >= 1000, "{f:?}");
     assert!(f["contacted"] <= f["pitched"]);
+    // Only a won meeting makes a client.
+    assert_eq!(f["clients"], f["meetings_won"], "{f:?}");
+    assert!(f["meetings_held"] + f["no_shows"] <= f["meetings_booked"] - f["meetings_canceled"]);
     assert!(f["clients"] <= f["meetings_booked"]);
     assert!(f["invoices_paid"] <= f["invoices"]);
     // Caps bind: never more than 50 emails a day from the one mailbox.
@@ -112,7 +119,21 @@ async fn ninety_days_give_the_same_funnel_and_phi_series_on_both_backends() {
     assert!(at("prospects found") < at("pitched"));
     assert!(at("pitched") < at("contacted"));
     assert!(at("contacted") < at("meetings booked"));
-    assert!(at("meetings booked") < at("clients"));
+    assert!(at("meetings booked") < at("meetings held"));
+    assert!(at("meetings held") < at("meetings won"));
+    assert!(at("meetings won") < at("clients"));
+    // Rates carry their sample; dates read as dates.
+    let held = f["meetings_held"];
+    assert!(
+        text.contains(&format!("% of {} meetings", held + f["no_shows"])),
+        "{text}"
+    );
+    assert!(text.contains(&format!("% of {held} held")), "{text}");
+    assert!(
+        text.contains("90 days, 2026-01-05 to 2026-04-04 (UTC)"),
+        "{text}"
+    );
+    assert!(text.contains("2026-W02 (Jan 05)"), "{text}");
     let mrr = embedded.funnel["mrr_cents"];
     let line = text
         .lines()
@@ -152,6 +173,42 @@ async fn the_worlds_rates_come_from_the_configuration() {
     let text = simulate::render(&summary);
     assert!(text.contains("book after reply            0.0 %"), "{text}");
     assert!(text.contains("email reply                20.0 %"), "{text}");
+
+    // A world where every booking is a no-show: no meeting is won, so no client.
+    let mut s = settings();
+    s.simulate.world.email_reply = 0.2;
+    s.simulate.world.book_after_reply = 1.0;
+    s.simulate.world.show = 0.0;
+    let (summary, _dir) = simulate_with(Backend::Embedded, 14, 3, s).await;
+    let f = &summary.funnel;
+    assert!(f["no_shows"] > 0, "{f:?}");
+    assert_eq!((f["meetings_held"], f["clients"]), (0, 0), "{f:?}");
+    assert!(simulate::render(&summary).contains("show rate                0.0 % of"));
+}
+
+#[test]
+fn without_a_terminal_the_run_shows_its_progress_as_a_line_a_week() {
+    let dir = TempDir::new();
+    let out = cep_embedded(&dir, &["simulate", "--days", "8"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("simulat")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("simulating 2026-01-05 (day 1 of 8)"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("simulating 2026-01-12 (day 8 of 8)"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("simulated 8 days to 2026-01-12"),
+        "{err}"
+    );
+    assert!(!err.contains('\r'), "no bar redrawn into a file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,7 +56,14 @@ impl Job for BookingJob {
         JobKind::Layer(Layer::Booking)
     }
     fn key(&self) -> String {
-        format!("booking:{}:{}", self.action, self.invitee_uri)
+        // A no-show can be marked, taken back and marked again: each delivery is its own
+        // (a retry of one carries the same `created_at`).
+        match &self.sent_at {
+            Some(at) if self.action.starts_with("invitee_no_show.") => {
+                format!("booking:{}:{}:{at}", self.action, self.invitee_uri)
+            }
+            _ => format!("booking:{}:{}", self.action, self.invitee_uri),
+        }
     }
 }
 
@@ -227,6 +234,9 @@ pub struct BookingJob {
     /// The booking link's signature of `utm_campaign` and `utm_content`.
     #[serde(default)]
     pub utm_term: Option<String>,
+    /// When Calendly sent the event (its `created_at`).
+    #[serde(default)]
+    pub sent_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

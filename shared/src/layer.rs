@@ -209,7 +209,7 @@ pub const CHAINS: [Chain; 9] = [
     chain(
         Layer::Booking,
         JobKind::Layer(Layer::Onboarding),
-        "a booked client",
+        "a meeting won (the operator records it)",
     ),
     chain(
         Layer::Onboarding,

@@ -98,6 +98,8 @@ vocabulary! {
         Replied = "replied",
         Booked = "booked",
         Client = "client",
+        /// Met us and did not buy (the operator recorded the meeting lost).
+        Lost = "lost",
         /// Opted out or bounced: nothing more goes out.
         Stopped = "stopped",
     }
@@ -106,14 +108,17 @@ vocabulary! {
 impl ProspectStatus {
     /// Whether the prospect answered us at some point (and may have gone further).
     pub const fn has_replied(self) -> bool {
-        matches!(self, Self::Replied | Self::Booked | Self::Client)
+        matches!(
+            self,
+            Self::Replied | Self::Booked | Self::Client | Self::Lost
+        )
     }
 
     /// Prospects in these states get no further message of the sequence.
     pub const fn sequence_stopped(self) -> bool {
         matches!(
             self,
-            Self::Replied | Self::Booked | Self::Client | Self::Stopped
+            Self::Replied | Self::Booked | Self::Client | Self::Lost | Self::Stopped
         )
     }
 }
@@ -163,10 +168,29 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// A booked meeting's state (`meetings.status`).
+    /// A booked meeting's state (`meetings.status`): `scheduled → held | no_show |
+    /// canceled`, then `held → won | lost`. Only a won meeting makes a client.
     MeetingState("meeting state") {
         Scheduled = "scheduled",
         Canceled = "canceled",
+        Held = "held",
+        NoShow = "no_show",
+        /// Held and sold: the tier is recorded and onboarding starts.
+        Won = "won",
+        /// Held and not sold: the reason is recorded.
+        Lost = "lost",
+    }
+}
+
+impl MeetingState {
+    /// Whether the meeting took place (whatever came of it).
+    pub const fn was_held(self) -> bool {
+        matches!(self, Self::Held | Self::Won | Self::Lost)
+    }
+
+    /// Whether the meeting's story is over: nothing more can be recorded on it.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Canceled | Self::Won | Self::Lost)
     }
 }
 
@@ -200,6 +224,10 @@ vocabulary! {
     BookingAction("booking action") {
         Created = "invitee.created",
         Canceled = "invitee.canceled",
+        /// The host marked the invitee a no-show.
+        NoShow = "invitee_no_show.created",
+        /// The host took the no-show mark back.
+        NoShowUndone = "invitee_no_show.deleted",
     }
 }
 
@@ -228,6 +256,14 @@ vocabulary! {
         TaskDone = "task_done",
         Booked = "booked",
         Canceled = "canceled",
+        /// A meeting took place.
+        Held = "held",
+        /// The invitee did not come (`data.undone`: the mark was taken back).
+        NoShow = "no_show",
+        /// A held meeting sold a tier.
+        Won = "won",
+        /// A held meeting did not sell.
+        Lost = "lost",
         /// Onboarding started a client.
         Started = "started",
         /// Onboarding finished a client (the last checklist task).
@@ -256,7 +292,9 @@ impl EventKind {
             | Self::AutoReply
             | Self::SoftBounce
             | Self::TaskDone => Layer::Outreach,
-            Self::Booked | Self::Canceled => Layer::Booking,
+            Self::Booked | Self::Canceled | Self::Held | Self::NoShow | Self::Won | Self::Lost => {
+                Layer::Booking
+            }
             Self::Started | Self::Completed => Layer::Onboarding,
             Self::Optimized => Layer::Optimization,
             Self::Invoiced | Self::Paid | Self::Closed => Layer::Finance,

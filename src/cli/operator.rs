@@ -74,14 +74,23 @@ pub enum OnStore {
     /// Audit a prospect's website in headless Chromium (loads, name/phone/city,
     /// LocalBusiness data, mobile viewport, load time, screenshot) and print it as JSON.
     Audit { prospect_id: String },
-    /// Meetings waiting for you, as JSON: bookings no signed link or sent email ties to a
-    /// prospect, and those matched by the invitee's address alone (to confirm).
+    /// Meetings waiting for you, as JSON, each with what it needs: `link` (no signed link
+    /// or sent email ties it to a prospect), `confirm` (matched by the invitee's address
+    /// alone), `attendance` (its start has passed: held or no-show), `decision` (held:
+    /// won or lost).
     Meetings,
-    /// Tie a meeting to its prospect, or confirm an email match: the prospect is booked
-    /// and onboarding starts.
+    /// Tie a meeting to its prospect, or confirm an email match: a scheduled meeting
+    /// books the prospect.
     MeetingLink {
         meeting_id: String,
         prospect_id: String,
+    },
+    /// Record what came of a meeting: held, no-show, won (with the tier sold: onboarding
+    /// and billing start) or lost (with a reason). Only after the meeting's start.
+    Meeting {
+        meeting_id: String,
+        #[command(subcommand)]
+        outcome: MeetingOutcome,
     },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
@@ -90,6 +99,38 @@ pub enum OnStore {
     /// Make sure Calendly's webhook subscription points here and is active (creates it,
     /// or recreates it when Calendly disabled it); needs CALENDLY_API_TOKEN.
     Calendly,
+}
+
+/// What came of a meeting, as the operator records it.
+#[derive(Subcommand)]
+pub enum MeetingOutcome {
+    /// The meeting took place.
+    Held,
+    /// The invitee did not come.
+    NoShow,
+    /// Sold: the client, its onboarding and its invoices start.
+    Won {
+        /// starter, professional or enterprise.
+        #[arg(long)]
+        tier: String,
+    },
+    /// Not sold.
+    Lost {
+        /// Why, in a few words (at most 500 characters).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+impl From<MeetingOutcome> for booking::Outcome {
+    fn from(o: MeetingOutcome) -> Self {
+        match o {
+            MeetingOutcome::Held => booking::Outcome::Held,
+            MeetingOutcome::NoShow => booking::Outcome::NoShow,
+            MeetingOutcome::Won { tier } => booking::Outcome::Won { tier },
+            MeetingOutcome::Lost { reason } => booking::Outcome::Lost { reason },
+        }
+    }
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -287,6 +328,19 @@ impl OnStore {
                 prospect_id,
             } => {
                 print_json(&booking::link(ctx, &meeting_id, &prospect_id).await?)?;
+            }
+            OnStore::Meeting {
+                meeting_id,
+                outcome,
+            } => {
+                let r = booking::outcome::record(
+                    ctx,
+                    &meeting_id,
+                    outcome.into(),
+                    booking::Reporter::Operator,
+                )
+                .await?;
+                print_json(&r)?;
             }
             OnStore::InvoicePaid { invoice_id } => {
                 let new = finance::record_payment(ctx, &invoice_id, now).await?;

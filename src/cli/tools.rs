@@ -110,7 +110,7 @@ impl Tool {
                     days,
                     seed,
                     start,
-                    progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    progress: simulate::Progress::for_stderr(json),
                 };
                 let queue = ctx.queue.clone();
                 let summary = simulate::run(ctx, &opts).await;

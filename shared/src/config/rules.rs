@@ -300,9 +300,11 @@ pub struct OnboardingRules {
     /// Each task depends on the one before it.
     pub checklist: Vec<ChecklistTask>,
     pub go_live_days_after_training: u32,
-    /// Onboarding starts this long after the booked meeting's start (the call itself).
-    pub start_after_meeting_hours: u32,
-    /// Billing tier a new client starts on, by the lead class it was found as.
+    /// Onboarding starts this long after a meeting is recorded won.
+    pub start_after_won_hours: u32,
+    /// The tier suggested for a meeting (`cep meetings`), by the lead class the prospect
+    /// was found as, and the one the simulated world buys; the operator records the tier
+    /// actually sold.
     pub hot_tier: String,
     pub warm_tier: String,
 }
@@ -337,7 +339,7 @@ impl Default for OnboardingRules {
                 task("go live", "critical", 14),
             ],
             go_live_days_after_training: 2,
-            start_after_meeting_hours: 1,
+            start_after_won_hours: 1,
             hot_tier: "professional".into(),
             warm_tier: "starter".into(),
         }
@@ -391,10 +393,6 @@ impl Default for OptimizationRules {
 pub struct ReportingRules {
     /// Change (percent) beyond which a trend is up or down.
     pub trend_percent: f64,
-    pub target_conversion_percent: f64,
-    pub target_gbp_score: f64,
-    pub target_onboarding_days: f64,
-    pub target_acquisition_cost: f64,
     pub insight_sales_up_percent: f64,
     pub insight_finance_down_percent: f64,
     pub insight_gbp_below: f64,
@@ -407,10 +405,6 @@ impl Default for ReportingRules {
     fn default() -> Self {
         Self {
             trend_percent: 5.0,
-            target_conversion_percent: 15.0,
-            target_gbp_score: 85.0,
-            target_onboarding_days: 10.0,
-            target_acquisition_cost: 300.0,
             insight_sales_up_percent: 10.0,
             insight_finance_down_percent: 10.0,
             insight_gbp_below: 70.0,
@@ -528,15 +522,6 @@ impl FinanceRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedbackRules {
-    pub target_prospect_conversion: f64,
-    pub target_prospects_per_day: f64,
-    pub target_pitch_confidence: f64,
-    pub target_response_rate: f64,
-    pub target_booking_rate: f64,
-    pub target_show_rate: f64,
-    pub target_client_conversion: f64,
-    pub target_score_gain: f64,
-    pub target_visibility_gain: f64,
     /// A metric this share or more below its target earns an insight.
     pub insight_gap_share: f64,
     pub high_confidence_gap_percent: f64,
@@ -554,15 +539,6 @@ pub struct FeedbackRules {
 impl Default for FeedbackRules {
     fn default() -> Self {
         Self {
-            target_prospect_conversion: 0.15,
-            target_prospects_per_day: 10.0,
-            target_pitch_confidence: 0.75,
-            target_response_rate: 0.30,
-            target_booking_rate: 0.10,
-            target_show_rate: 0.80,
-            target_client_conversion: 0.60,
-            target_score_gain: 20.0,
-            target_visibility_gain: 15.0,
             insight_gap_share: 0.10,
             high_confidence_gap_percent: 25.0,
             optimization_min_impact: 70.0,

@@ -29,6 +29,10 @@ pub struct WorldSettings {
     /// Share of bookings canceled, and of bookings rescheduled.
     pub cancel: f64,
     pub reschedule: f64,
+    /// Share of meetings that take place (the rest are no-shows, marked in Calendly).
+    pub show: f64,
+    /// Share of held meetings won; the client buys the tier its lead class suggests.
+    pub close: f64,
     /// Share of invoices paid late (after their due date), and never paid.
     pub pay_late: f64,
     pub never_pay: f64,
@@ -50,6 +54,8 @@ impl Default for WorldSettings {
             unsubscribe: 0.01,
             cancel: 0.10,
             reschedule: 0.06,
+            show: 0.75,
+            close: 0.35,
             pay_late: 0.20,
             never_pay: 0.04,
             task_late: 0.18,
@@ -60,7 +66,7 @@ impl Default for WorldSettings {
 
 impl WorldSettings {
     /// Every share, named as in `config.yaml`, in the order it is documented.
-    pub fn shares(&self) -> [(&'static str, f64); 12] {
+    pub fn shares(&self) -> [(&'static str, f64); 14] {
         [
             ("email_reply", self.email_reply),
             ("linkedin_reply", self.linkedin_reply),
@@ -70,6 +76,8 @@ impl WorldSettings {
             ("unsubscribe", self.unsubscribe),
             ("cancel", self.cancel),
             ("reschedule", self.reschedule),
+            ("show", self.show),
+            ("close", self.close),
             ("pay_late", self.pay_late),
             ("never_pay", self.never_pay),
             ("task_late", self.task_late),

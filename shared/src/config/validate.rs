@@ -207,15 +207,37 @@ impl Settings {
             );
         }
 
+        let t = &self.targets;
+        for (name, value) in t.shares() {
+            f.check(
+                value > 0.0 && value <= 1.0,
+                &format!("targets.{name}"),
+                "must be a share above 0 and at most 1",
+            );
+        }
+        for (name, value) in [
+            ("prospects_per_day", t.prospects_per_day),
+            ("onboarding_days", t.onboarding_days),
+            ("score_gain", t.score_gain),
+            ("visibility_gain", t.visibility_gain),
+        ] {
+            f.check(
+                value.is_finite() && value > 0.0,
+                &format!("targets.{name}"),
+                "must be above 0",
+            );
+        }
+        f.check(
+            t.gbp_score > 0.0 && t.gbp_score <= 100.0,
+            "targets.gbp_score",
+            "must be above 0 and at most 100",
+        );
+        f.check(
+            t.acquisition_cost_cents >= 1,
+            "targets.acquisition_cost_cents",
+            "must be at least 1 cent",
+        );
         for c in crate::layer::Container::ALL {
-            let t = self.targets.get(c);
-            for (ratio, value) in [("conversion", t.conversion), ("efficiency", t.efficiency)] {
-                f.check(
-                    value > 0.0 && value <= 1.0,
-                    &format!("targets.{c}.{ratio}"),
-                    "must be above 0 and at most 1",
-                );
-            }
             f.check(
                 self.phi.min_sample.get(c) >= 1,
                 &format!("phi.min_sample.{c}"),

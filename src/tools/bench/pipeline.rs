@@ -143,7 +143,7 @@ pub(super) async fn main_job(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Resu
             days: sizes.days,
             seed,
             start,
-            progress: false,
+            progress: crate::tools::simulate::Progress::None,
         },
     )
     .await?;

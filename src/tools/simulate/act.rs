@@ -4,10 +4,28 @@
 use super::world::{Act, World, between};
 use cep_shared::clock::{DAY, HOUR};
 use cep_shared::ids::stable_hash;
+use cep_shared::vocabulary::MeetingState;
 use cep_workers::Ctx;
 use cep_workers::clients::signature;
+use cep_workers::layers::booking::{self, Outcome, Reporter};
 use cep_workers::layers::{finance, onboarding, outreach};
 use tower::ServiceExt;
+
+/// Why the simulated prospects do not buy.
+const LOST_REASONS: [&str; 4] = [
+    "price: over their budget this year",
+    "timing: asked to talk again next quarter",
+    "chose another agency",
+    "wants to keep doing it in-house",
+];
+
+async fn meeting_state(ctx: &Ctx, meeting: &str) -> anyhow::Result<Option<MeetingState>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM meetings WHERE id = $1")
+        .bind(meeting)
+        .fetch_optional(ctx.store.pool())
+        .await?;
+    Ok(row.map(|(s,)| s.parse()).transpose()?)
+}
 
 pub(super) fn invitee_uri(prospect: &str, n: u32) -> String {
     format!(
@@ -133,6 +151,13 @@ pub(super) async fn act(
                 }
             });
             webhook(ctx, router, w, body).await?;
+            w.at(
+                start_at + HOUR,
+                Act::Attend {
+                    prospect: prospect.clone(),
+                    n,
+                },
+            );
             let roll = rng.unit();
             if roll < w.b.reschedule {
                 let at = now + between(&mut rng, HOUR, (start_at - now).max(2 * HOUR));
@@ -185,6 +210,55 @@ pub(super) async fn act(
                 }
             });
             webhook(ctx, router, w, body).await?;
+        }
+        Act::Attend { prospect, n } => {
+            let meeting = booking::meeting_id(&invitee_uri(&prospect, n));
+            if meeting_state(ctx, &meeting).await? != Some(MeetingState::Scheduled) {
+                return Ok(()); // canceled or rescheduled
+            }
+            let mut rng = w.rng(&["attend", &meeting]);
+            if rng.unit() < w.b.show {
+                booking::outcome::record(ctx, &meeting, Outcome::Held, Reporter::Operator).await?;
+                let at = now + between(&mut rng, HOUR, 72 * HOUR);
+                w.at(at, Act::Decide { prospect, n });
+            } else {
+                // The host marks the no-show in Calendly, which tells us.
+                let (name, email) = contact(ctx, &prospect).await?;
+                let body = serde_json::json!({
+                    "event": "invitee_no_show.created",
+                    "created_at": iso(now),
+                    "payload": {
+                        "uri": invitee_uri(&prospect, n),
+                        "email": email,
+                        "name": name,
+                        "status": "active",
+                        "no_show": {"uri": format!("https://api.calendly.com/invitee_no_shows/sim-{meeting}"), "created_at": iso(now)},
+                    }
+                });
+                webhook(ctx, router, w, body).await?;
+            }
+        }
+        Act::Decide { prospect, n } => {
+            let meeting = booking::meeting_id(&invitee_uri(&prospect, n));
+            let mut rng = w.rng(&["decide", &meeting]);
+            let outcome = if rng.unit() < w.b.close {
+                let (class,): (String,) =
+                    sqlx::query_as("SELECT lead_class FROM prospects WHERE id = $1")
+                        .bind(&prospect)
+                        .fetch_one(ctx.store.pool())
+                        .await?;
+                let tier =
+                    onboarding::rules::tier_for(class.parse()?, &ctx.settings.layers.onboarding);
+                Outcome::Won {
+                    tier: tier.to_owned(),
+                }
+            } else {
+                let reason = LOST_REASONS[rng.below(LOST_REASONS.len() as u64) as usize];
+                Outcome::Lost {
+                    reason: reason.into(),
+                }
+            };
+            booking::outcome::record(ctx, &meeting, outcome, Reporter::Operator).await?;
         }
         Act::CompleteTask { task } => {
             onboarding::complete_task(ctx, &task, now).await?;

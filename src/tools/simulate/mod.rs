@@ -9,8 +9,11 @@
 //! person or Calendly would); `summary` reads the funnel and Φ_sync series back.
 
 mod act;
+mod progress;
 mod summary;
 mod world;
+
+pub use progress::Progress;
 
 pub use summary::{PhiPoint, Summary, render};
 pub use world::Behaviour;
@@ -32,8 +35,8 @@ pub struct Options {
     pub days: u32,
     pub seed: u64,
     pub start: DateTime<Utc>,
-    /// Print a progress line on stderr.
-    pub progress: bool,
+    /// How the run shows its progress on stderr.
+    pub progress: Progress,
 }
 
 impl Options {
@@ -121,7 +124,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let mut jobs_run = 0u64;
     let mut prev = start - 1;
     let mut now = start;
-    let mut last_day = -1;
+    let mut meter = progress::Meter::new(opts.progress, opts.days, opts.start);
     loop {
         cep_scheduler::enqueue_between(
             &ctx.queue,
@@ -137,11 +140,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
         jobs_run += drain_due(&ctx, &queues, &worker).await?;
         observe(&ctx, &mut world, now).await?;
 
-        let day = (now - start) / DAY;
-        if opts.progress && day != last_day {
-            last_day = day;
-            eprint!("\rsimulating day {:>3}/{}", day + 1, opts.days);
-        }
+        meter.at((now - start) / DAY, jobs_run);
         if now >= end {
             break;
         }
@@ -162,9 +161,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
         now = next;
         ctx.clock.set(cep_shared::clock::from_millis(now));
     }
-    if opts.progress {
-        eprintln!();
-    }
+    meter.finish(jobs_run);
     let dead: u64 = ctx.queue.stats(&queues).await?.iter().map(|s| s.dead).sum();
     let mut summary = summarize(&ctx, opts, jobs_run, dead).await?;
     summary.webhooks_refused = world.webhooks_refused;

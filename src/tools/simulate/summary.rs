@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub days: u32,
+    /// The first and the last simulated day (UTC).
+    pub first_day: String,
+    pub last_day: String,
     pub seed: u64,
     pub backend: String,
     pub funnel: BTreeMap<String, i64>,
@@ -73,7 +76,7 @@ pub(super) async fn summarize(
 ) -> anyhow::Result<Summary> {
     let pool = ctx.store.pool();
     let mut funnel = BTreeMap::new();
-    let counts: [(&str, &str); 10] = [
+    let counts: [(&str, &str); 14] = [
         ("prospects_found", "SELECT COUNT(*) FROM prospects"),
         (
             "hot_leads",
@@ -85,6 +88,22 @@ pub(super) async fn summarize(
         ),
         ("pitched", "SELECT COUNT(DISTINCT prospect_id) FROM pitches"),
         ("unsubscribed", "SELECT COUNT(*) FROM suppressions"),
+        (
+            "meetings_held",
+            "SELECT COUNT(*) FROM meetings WHERE status IN ('held', 'won', 'lost')",
+        ),
+        (
+            "no_shows",
+            "SELECT COUNT(*) FROM meetings WHERE status = 'no_show'",
+        ),
+        (
+            "meetings_won",
+            "SELECT COUNT(*) FROM meetings WHERE status = 'won'",
+        ),
+        (
+            "meetings_lost",
+            "SELECT COUNT(*) FROM meetings WHERE status = 'lost'",
+        ),
         ("clients", "SELECT COUNT(*) FROM clients"),
         (
             "clients_live",
@@ -175,8 +194,15 @@ pub(super) async fn summarize(
         .fetch_one(pool)
         .await?;
     let final_point = phi_series.last();
+    let day = |n: i64| {
+        (opts.start + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
     Ok(Summary {
         days: opts.days,
+        first_day: day(0),
+        last_day: day(i64::from(opts.days.max(1)) - 1),
         seed: opts.seed,
         backend: ctx.queue.backend_name().into(),
         funnel,
@@ -202,8 +228,8 @@ pub(super) async fn summarize(
 /// The summary as a person reads it.
 pub fn render(s: &Summary) -> String {
     let mut out = format!(
-        "CEP simulation: {} days, seed {}, {} backend\n\nFunnel\n",
-        s.days, s.seed, s.backend
+        "CEP simulation: {} days, {} to {} (UTC), seed {}, {} backend\n\nFunnel\n",
+        s.days, s.first_day, s.last_day, s.seed, s.backend
     );
     // In funnel order, then the rest; money as currency.
     let mut keys: Vec<&str> = FUNNEL_ORDER
@@ -227,6 +253,16 @@ pub fn render(s: &Summary) -> String {
         };
         out.push_str(&format!("  {label:<24} {shown:>14}\n"));
     }
+    // The meetings' rates, each with its sample.
+    let n = |k: &str| s.funnel.get(k).copied().unwrap_or(0);
+    let (held, missed, won) = (n("meetings_held"), n("no_shows"), n("meetings_won"));
+    out.push_str(&format!(
+        "  {:<24} {:>14}\n  {:<24} {:>14}\n",
+        "show rate",
+        rate(held, held + missed, "meetings"),
+        "close rate",
+        rate(won, held, "held"),
+    ));
     out.push_str(
         "\nΦ_sync by week: mean of the daily values with data (sales / operations / finance)\n",
     );
@@ -240,11 +276,14 @@ pub fn render(s: &Summary) -> String {
     };
     let mut weeks: BTreeMap<String, Vec<&PhiPoint>> = BTreeMap::new();
     for p in &s.phi_series {
+        // The ISO week and its Monday.
         let week = chrono::NaiveDateTime::parse_from_str(&p.at, "%Y-%m-%d %H:%M")
             .map(|t| {
                 use chrono::Datelike;
                 let w = t.iso_week();
-                format!("{}-W{:02}", w.year(), w.week())
+                let monday =
+                    t.date() - chrono::Days::new(t.weekday().num_days_from_monday().into());
+                format!("{}-W{:02} ({})", w.year(), w.week(), monday.format("%b %d"))
             })
             .unwrap_or_default();
         weeks.entry(week).or_default().push(p);
@@ -326,7 +365,7 @@ pub fn render(s: &Summary) -> String {
 
 /// The funnel's stages in the order a prospect goes through them, then the work and
 /// money that follow.
-const FUNNEL_ORDER: [&str; 18] = [
+const FUNNEL_ORDER: [&str; 22] = [
     "prospects_found",
     "hot_leads",
     "warm_leads",
@@ -336,6 +375,10 @@ const FUNNEL_ORDER: [&str; 18] = [
     "unsubscribed",
     "meetings_booked",
     "meetings_canceled",
+    "meetings_held",
+    "no_shows",
+    "meetings_won",
+    "meetings_lost",
     "clients",
     "clients_live",
     "messages_recorded",
@@ -346,6 +389,18 @@ const FUNNEL_ORDER: [&str; 18] = [
     "revenue_cents",
     "mrr_cents",
 ];
+
+/// `part ÷ whole` as a percentage with one decimal and its sample, or "no data".
+fn rate(part: i64, whole: i64, of: &str) -> String {
+    if whole == 0 {
+        return format!("no data (0 {of})");
+    }
+    format!(
+        "{:.1} % of {} {of}",
+        part as f64 * 100.0 / whole as f64,
+        thousands(whole)
+    )
+}
 
 /// `1234567` as `1,234,567`.
 fn thousands(n: i64) -> String {
@@ -381,5 +436,8 @@ mod tests {
         assert_eq!(dollars(8_700_000), "$87,000.00");
         assert_eq!(dollars(5), "$0.05");
         assert_eq!(dollars(-123_456), "-$1,234.56");
+        assert_eq!(rate(3, 4, "meetings"), "75.0 % of 4 meetings");
+        assert_eq!(rate(1, 3, "held"), "33.3 % of 3 held");
+        assert_eq!(rate(0, 0, "held"), "no data (0 held)");
     }
 }

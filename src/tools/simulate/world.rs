@@ -31,6 +31,16 @@ pub(super) enum Act {
         n: u32,
         rescheduled: bool,
     },
+    /// The meeting's time has come: the invitee comes or not.
+    Attend {
+        prospect: String,
+        n: u32,
+    },
+    /// After a held meeting the prospect buys or not.
+    Decide {
+        prospect: String,
+        n: u32,
+    },
     CompleteTask {
         task: String,
     },

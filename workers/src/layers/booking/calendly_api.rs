@@ -8,8 +8,13 @@ use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
 use serde::{Deserialize, Serialize};
 
-/// The events bookings are built from.
-pub const EVENTS: [&str; 2] = ["invitee.created", "invitee.canceled"];
+/// The events bookings and their no-shows are built from.
+pub const EVENTS: [&str; 4] = [
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {

@@ -91,7 +91,9 @@ pub async fn attribute(ctx: &Ctx, job: &BookingJob) -> Result<Attribution, JobEr
 
 /// A booking or a cancel, recorded: the meeting row (a cancel may arrive before its
 /// booking; either order leaves one row), its event, and the prospect's status — a
-/// booking stops the sequence, a cancel that is not a reschedule ends it.
+/// booking stops the sequence, a cancel that is not a reschedule ends it. A cancel
+/// changes only a meeting still scheduled (one held, missed or decided keeps what
+/// happened). Returns the meeting's state.
 pub async fn record(
     ctx: &Ctx,
     job: &BookingJob,
@@ -100,11 +102,13 @@ pub async fn record(
     meeting_type: &str,
     start_at: Option<i64>,
     a: &Attribution,
-) -> Result<(), JobError> {
+) -> Result<MeetingState, JobError> {
     let now = ctx.now();
-    let state = match action {
-        BookingAction::Created => MeetingState::Scheduled,
-        BookingAction::Canceled => MeetingState::Canceled,
+    let canceling = action == BookingAction::Canceled;
+    let state = if canceling {
+        MeetingState::Canceled
+    } else {
+        MeetingState::Scheduled
     };
     let mut tx = ctx.store.pool().begin().await?;
     sqlx::query(
@@ -126,20 +130,34 @@ pub async fn record(
     .bind(a.by.map(AttributedBy::as_str))
     .execute(&mut *tx)
     .await?;
-    if state == MeetingState::Canceled {
+    if canceling {
         sqlx::query(
-            "UPDATE meetings SET status = $4, rescheduled = $2, updated_at = $3 WHERE id = $1",
+            "UPDATE meetings SET status = $4, rescheduled = $2, updated_at = $3 WHERE id = $1 AND status = $5",
         )
         .bind(meeting_id)
         .bind(i64::from(job.rescheduled))
         .bind(now)
-        .bind(state.as_str())
+        .bind(MeetingState::Canceled.as_str())
+        .bind(MeetingState::Scheduled.as_str())
         .execute(&mut *tx)
         .await?;
     }
-    let event = match action {
-        BookingAction::Created => EventKind::Booked,
-        BookingAction::Canceled => EventKind::Canceled,
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM meetings WHERE id = $1")
+        .bind(meeting_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let now_state: MeetingState = status
+        .parse()
+        .map_err(|e| JobError::Invalid(format!("meeting `{meeting_id}`: {e}")))?;
+    if canceling && now_state != MeetingState::Canceled {
+        // Too late to cancel: the meeting is held, missed or decided.
+        tx.commit().await?;
+        return Ok(now_state);
+    }
+    let event = if canceling {
+        EventKind::Canceled
+    } else {
+        EventKind::Booked
     };
     let data = serde_json::json!({
         "prospect": a.prospect_id, "variant": a.variant, "type": meeting_type,
@@ -166,7 +184,24 @@ pub async fn record(
         _ => {}
     }
     tx.commit().await?;
-    Ok(())
+    Ok(now_state)
+}
+
+/// The prospect a meeting is tied to, and how.
+pub async fn attributed(
+    ctx: &Ctx,
+    meeting_id: &str,
+) -> Result<(Option<String>, Option<AttributedBy>), JobError> {
+    let (prospect, by): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT prospect_id, attribution FROM meetings WHERE id = $1")
+            .bind(meeting_id)
+            .fetch_one(ctx.store.pool())
+            .await?;
+    let by = by
+        .map(|b| b.parse())
+        .transpose()
+        .map_err(|e| JobError::Invalid(format!("meeting `{meeting_id}`: {e}")))?;
+    Ok((prospect, by))
 }
 
 /// A prospect booked a meeting: its sequence stops (a client stays a client) and its
@@ -192,8 +227,10 @@ async fn book_prospect(
     .await
 }
 
-/// Meetings with no prospect, or one matched by email alone, oldest first.
+/// Meetings waiting for the operator, oldest first: with no prospect or one matched by
+/// email alone; past their start with no attendance recorded; held with nothing decided.
 pub async fn to_review(ctx: &Ctx) -> Result<Vec<super::ToReview>, JobError> {
+    use super::Needs;
     type Row = (
         String,
         String,
@@ -202,40 +239,72 @@ pub async fn to_review(ctx: &Ctx) -> Result<Vec<super::ToReview>, JobError> {
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, email, name, status, start_at, prospect_id, attribution FROM meetings
-          WHERE attribution IS NULL OR attribution = $1 ORDER BY created_at, id",
+        "SELECT m.id, m.email, m.name, m.status, m.start_at, m.prospect_id, m.attribution, p.lead_class
+           FROM meetings m LEFT JOIN prospects p ON p.id = m.prospect_id
+          WHERE (m.status NOT IN ($1, $2, $3)
+                 AND (m.attribution IS NULL OR m.attribution = $4))
+             OR (m.status = $5 AND m.start_at <= $7)
+             OR m.status = $6
+          ORDER BY m.created_at, m.id",
     )
+    .bind(MeetingState::Canceled.as_str())
+    .bind(MeetingState::Won.as_str())
+    .bind(MeetingState::Lost.as_str())
     .bind(AttributedBy::Email.as_str())
+    .bind(MeetingState::Scheduled.as_str())
+    .bind(MeetingState::Held.as_str())
+    .bind(ctx.now())
     .fetch_all(ctx.store.pool())
     .await?;
+    let r = &ctx.settings.layers.onboarding;
     rows.into_iter()
-        .map(|(id, email, name, status, start_at, prospect_id, by)| {
-            let invalid = |e: cep_shared::layer::UnknownName| {
-                JobError::Invalid(format!("meeting `{id}`: {e}"))
-            };
-            Ok(super::ToReview {
-                status: status.parse().map_err(invalid)?,
-                attributed_by: by.map(|b| b.parse()).transpose().map_err(invalid)?,
-                meeting_id: id,
-                email,
-                name,
-                start_at,
-                prospect_id,
-            })
-        })
+        .map(
+            |(id, email, name, status, start_at, prospect_id, by, class)| {
+                let invalid = |e: cep_shared::layer::UnknownName| {
+                    JobError::Invalid(format!("meeting `{id}`: {e}"))
+                };
+                let status: MeetingState = status.parse().map_err(invalid)?;
+                let attributed_by: Option<AttributedBy> =
+                    by.map(|b| b.parse()).transpose().map_err(invalid)?;
+                let needs = match (attributed_by, status) {
+                    (None, _) => Needs::Link,
+                    (Some(AttributedBy::Email), _) => Needs::Confirm,
+                    (_, MeetingState::Held) => Needs::Decision,
+                    _ => Needs::Attendance,
+                };
+                let suggested_tier = match class {
+                    Some(c) => Some(
+                        crate::layers::onboarding::rules::tier_for(c.parse().map_err(invalid)?, r)
+                            .to_owned(),
+                    ),
+                    None => None,
+                };
+                Ok(super::ToReview {
+                    needs,
+                    status,
+                    attributed_by,
+                    meeting_id: id,
+                    email,
+                    name,
+                    start_at,
+                    prospect_id,
+                    suggested_tier,
+                })
+            },
+        )
         .collect()
 }
 
 /// Ties `meeting_id` to `prospect_id` by hand; a scheduled meeting books its prospect.
-/// Returns the meeting's start (itself optional) when onboarding should start: the
-/// meeting is scheduled and no client came from it yet.
+/// Returns the meeting's state.
 pub async fn link(
     ctx: &Ctx,
     meeting_id: &str,
     prospect_id: &str,
-) -> Result<Option<Option<i64>>, JobError> {
+) -> Result<MeetingState, JobError> {
     let pool = ctx.store.pool();
     let now = ctx.now();
     let prospect: Option<(String,)> = sqlx::query_as("SELECT id FROM prospects WHERE id = $1")
@@ -246,14 +315,21 @@ pub async fn link(
         return Err(JobError::Invalid(format!("no prospect `{prospect_id}`")));
     }
     let mut tx = pool.begin().await?;
-    let meeting: Option<(String, Option<i64>)> =
-        sqlx::query_as("SELECT status, start_at FROM meetings WHERE id = $1")
-            .bind(meeting_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((status, start_at)) = meeting else {
+    let meeting: Option<(String,)> = sqlx::query_as("SELECT status FROM meetings WHERE id = $1")
+        .bind(meeting_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((status,)) = meeting else {
         return Err(JobError::Invalid(format!("no meeting `{meeting_id}`")));
     };
+    let state: MeetingState = status
+        .parse()
+        .map_err(|e| JobError::Invalid(format!("meeting `{meeting_id}`: {e}")))?;
+    if matches!(state, MeetingState::Won | MeetingState::Lost) {
+        return Err(JobError::Invalid(format!(
+            "meeting `{meeting_id}` is {state} already; its prospect stays as recorded"
+        )));
+    }
     sqlx::query(
         "UPDATE meetings SET prospect_id = $2, attribution = $3, updated_at = $4 WHERE id = $1",
     )
@@ -263,14 +339,9 @@ pub async fn link(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let scheduled = status == MeetingState::Scheduled.as_str();
-    if scheduled {
+    if !matches!(state, MeetingState::Canceled) {
         book_prospect(&mut tx, prospect_id, now).await?;
     }
-    let (clients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients WHERE prospect_id = $1")
-        .bind(prospect_id)
-        .fetch_one(&mut *tx)
-        .await?;
     tx.commit().await?;
-    Ok((scheduled && clients == 0).then_some(start_at))
+    Ok(state)
 }

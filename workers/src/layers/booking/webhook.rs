@@ -9,6 +9,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct Webhook {
     pub event: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// The invitee, for every event this layer reads (a no-show's too).
     pub payload: Invitee,
 }
 
@@ -75,6 +78,7 @@ impl Webhook {
             utm_campaign: tracking.utm_campaign,
             utm_content: tracking.utm_content,
             utm_term: tracking.utm_term,
+            sent_at: self.created_at,
         })
     }
 }
@@ -84,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_v2_webhook_becomes_a_job_and_other_events_are_ignored() {
+    fn a_v2_webhook_becomes_a_job_and_events_of_other_kinds_are_ignored() {
         let body = serde_json::json!({
             "event": "invitee.created",
             "created_at": "2026-07-02T12:00:00.000000Z",
@@ -107,6 +111,12 @@ mod tests {
         );
         let other: Webhook = serde_json::from_value(serde_json::json!({
             "event": "invitee_no_show.created",
+            "payload": {"uri": "u", "email": "e", "name": "n"}
+        }))
+        .unwrap();
+        assert!(other.into_job().is_some());
+        let other: Webhook = serde_json::from_value(serde_json::json!({
+            "event": "routing_form_submission.created",
             "payload": {"uri": "u", "email": "e", "name": "n"}
         }))
         .unwrap();

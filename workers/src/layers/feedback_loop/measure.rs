@@ -26,7 +26,6 @@ pub async fn counts(ctx: &Ctx, from: i64, to: i64) -> Result<Counts, JobError> {
     let contacted = n(EventKind::Contacted).await?;
     let replied = n(EventKind::Replied).await?;
     let bookings = (n(EventKind::Booked).await? - n(EventKind::Canceled).await?).max(0.0);
-    let started = n(EventKind::Started).await?;
     let confidence = scalar(
         ctx,
         "SELECT AVG(confidence) FROM pitches WHERE created_at >= $1 AND created_at < $2",
@@ -34,15 +33,7 @@ pub async fn counts(ctx: &Ctx, from: i64, to: i64) -> Result<Counts, JobError> {
         to,
     )
     .await?;
-    let (held, meetings): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(CASE WHEN status = $3 THEN 1 ELSE 0 END), 0), COUNT(*)
-           FROM meetings WHERE start_at >= $1 AND start_at < $2",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(MeetingState::Scheduled.as_str())
-    .fetch_one(ctx.store.pool())
-    .await?;
+    let m = meeting_outcomes(ctx, from, to).await?;
     let gains: Vec<(String,)> = sqlx::query_as(
         "SELECT data FROM events WHERE layer = $3 AND kind = $4
            AND occurred_at >= $1 AND occurred_at < $2",
@@ -66,12 +57,52 @@ pub async fn counts(ctx: &Ctx, from: i64, to: i64) -> Result<Counts, JobError> {
         contacted,
         replied,
         bookings,
-        started,
         pitch_confidence: confidence,
-        meetings_held: held as f64,
-        meetings: meetings as f64,
+        held: m.held as f64,
+        no_show: m.no_show as f64,
+        won: m.won as f64,
         score_gain,
     })
+}
+
+/// What came of the meetings that started in `[from, to)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeetingOutcomes {
+    /// Took place: won, lost or not decided yet.
+    pub held: i64,
+    pub no_show: i64,
+    pub won: i64,
+}
+
+impl MeetingOutcomes {
+    /// Held ÷ (held + no-show), with its sample.
+    pub fn show_rate(&self) -> (Option<f64>, i64) {
+        let n = self.held + self.no_show;
+        (ratio(self.held as f64, n as f64), n)
+    }
+
+    /// Won ÷ held, with its sample.
+    pub fn close_rate(&self) -> (Option<f64>, i64) {
+        (ratio(self.won as f64, self.held as f64), self.held)
+    }
+}
+
+pub async fn meeting_outcomes(ctx: &Ctx, from: i64, to: i64) -> Result<MeetingOutcomes, JobError> {
+    let (held, no_show, won): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status IN ($3, $4, $5) THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN status = $6 THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN status = $4 THEN 1 ELSE 0 END), 0)
+           FROM meetings WHERE start_at >= $1 AND start_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(MeetingState::Held.as_str())
+    .bind(MeetingState::Won.as_str())
+    .bind(MeetingState::Lost.as_str())
+    .bind(MeetingState::NoShow.as_str())
+    .fetch_one(ctx.store.pool())
+    .await?;
+    Ok(MeetingOutcomes { held, no_show, won })
 }
 
 /// Reply rate per pitch variant over the window: `(replied, contacted)` by variant.

@@ -41,7 +41,7 @@ pub async fn handle(ctx: &Ctx, job: FeedbackJob) -> Result<FeedbackResult, JobEr
     let from = now - 30 * DAY;
     let counts = measure::counts(ctx, from, now).await?;
     let vis = ctx.settings.layers.optimization.visibility_per_point;
-    let measures = rules::measures(&counts, from, now, vis, r);
+    let measures = rules::measures(&counts, from, now, vis, &ctx.settings.targets);
     let mut insights: Vec<Insight> = measures.iter().filter_map(|m| insight(m, r)).collect();
     insights.sort_by(|a, b| {
         b.impact

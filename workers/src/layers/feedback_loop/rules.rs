@@ -6,7 +6,7 @@
 use crate::layers::outreach::SendHours;
 use cep_shared::Layer;
 use cep_shared::clock::DAY;
-use cep_shared::config::FeedbackRules;
+use cep_shared::config::{FeedbackRules, Targets};
 use cep_shared::phi::ratio;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -77,7 +77,7 @@ fn action_for(metric: &str) -> &'static str {
             "raise the priority of the categories that book"
         }
         "show_rate" => "send a reminder the day before each meeting",
-        "client_conversion" => "follow up every meeting with a proposal within a day",
+        "close_rate" => "follow up every meeting with a proposal within a day",
         "score_gain" | "visibility_gain" => {
             "add the remaining optimization kinds to the weekly run"
         }
@@ -125,7 +125,7 @@ pub fn optimizations(
 
 /// Layers 1–4's conversions; the lowest below the bar is the bottleneck.
 pub fn bottleneck(measures: &[Measure], below: f64) -> Option<&Measure> {
-    const CONVERSIONS: [&str; 3] = ["prospect_conversion", "booking_rate", "client_conversion"];
+    const CONVERSIONS: [&str; 3] = ["prospect_conversion", "booking_rate", "close_rate"];
     measures
         .iter()
         .filter(|m| CONVERSIONS.contains(&m.metric.as_str()))
@@ -141,10 +141,11 @@ pub struct Counts {
     pub replied: f64,
     /// Bookings less cancellations, never below zero.
     pub bookings: f64,
-    pub started: f64,
     pub pitch_confidence: Option<f64>,
-    pub meetings_held: f64,
-    pub meetings: f64,
+    /// Meetings that started in the window: held (won, lost or undecided), missed, won.
+    pub held: f64,
+    pub no_show: f64,
+    pub won: f64,
     /// The mean score gained per optimized client; `None` without any.
     pub score_gain: Option<f64>,
 }
@@ -155,7 +156,7 @@ pub fn measures(
     from: i64,
     to: i64,
     visibility_per_point: f64,
-    r: &FeedbackRules,
+    t: &Targets,
 ) -> Vec<Measure> {
     let days = (to - from) as f64 / DAY as f64;
     let m = |layer, metric: &str, value, target| Measure {
@@ -169,55 +170,55 @@ pub fn measures(
             Layer::Prospecting,
             "prospect_conversion",
             ratio(c.contacted, c.found),
-            r.target_prospect_conversion,
+            t.prospect_conversion,
         ),
         m(
             Layer::Prospecting,
             "prospects_per_day",
             Some(c.found / days),
-            r.target_prospects_per_day,
+            t.prospects_per_day,
         ),
         m(
             Layer::PitchGeneration,
             "pitch_confidence",
             c.pitch_confidence,
-            r.target_pitch_confidence,
+            t.pitch_confidence,
         ),
         m(
             Layer::Outreach,
             "response_rate",
             ratio(c.replied, c.contacted),
-            r.target_response_rate,
+            t.response_rate,
         ),
         m(
             Layer::Outreach,
             "booking_rate",
             ratio(c.bookings, c.contacted),
-            r.target_booking_rate,
+            t.booking_rate,
         ),
         m(
             Layer::Booking,
             "show_rate",
-            ratio(c.meetings_held, c.meetings),
-            r.target_show_rate,
+            ratio(c.held, c.held + c.no_show),
+            t.show_rate,
         ),
         m(
             Layer::Booking,
-            "client_conversion",
-            ratio(c.started, c.meetings_held),
-            r.target_client_conversion,
+            "close_rate",
+            ratio(c.won, c.held),
+            t.close_rate,
         ),
         m(
             Layer::Optimization,
             "score_gain",
             c.score_gain,
-            r.target_score_gain,
+            t.score_gain,
         ),
         m(
             Layer::Optimization,
             "visibility_gain",
             c.score_gain.map(|g| g * visibility_per_point),
-            r.target_visibility_gain,
+            t.visibility_gain,
         ),
     ]
 }
@@ -415,5 +416,40 @@ mod tests {
         assert_eq!(p["hvac"], 0.5);
         assert!(!p.contains_key("spa"));
         assert_eq!(category_priorities(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn the_loop_measures_against_the_one_targets_table_and_meetings_by_outcome() {
+        let t = Targets {
+            show_rate: 0.9,
+            close_rate: 0.5,
+            ..Targets::default()
+        };
+        // 9 held and 3 no-shows: show 0.75 against 0.9; 3 won of 9 held: close 1/3.
+        let c = Counts {
+            held: 9.0,
+            no_show: 3.0,
+            won: 3.0,
+            ..Counts::default()
+        };
+        let ms = measures(&c, 0, DAY, 0.8, &t);
+        let get = |name: &str| ms.iter().find(|m| m.metric == name).unwrap();
+        assert_eq!(
+            (get("show_rate").value, get("show_rate").target),
+            (Some(0.75), 0.9)
+        );
+        assert_eq!(
+            (get("close_rate").value, get("close_rate").target),
+            (Some(1.0 / 3.0), 0.5)
+        );
+        // No meeting at all: unknown, not zero.
+        let none = measures(&Counts::default(), 0, DAY, 0.8, &t);
+        assert_eq!(
+            none.iter()
+                .find(|m| m.metric == "close_rate")
+                .unwrap()
+                .value,
+            None
+        );
     }
 }

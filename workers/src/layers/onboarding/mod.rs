@@ -1,4 +1,4 @@
-//! Layer 5: a booked meeting becomes a client with its documents to collect and a
+//! Layer 5: a won meeting becomes a client with its documents to collect and a
 //! checklist whose tasks depend on each other and fall due after the start. The weekly
 //! review flags overdue tasks and starts the week's profile optimization for every
 //! active client.
@@ -70,19 +70,21 @@ pub async fn handle(ctx: &Ctx, job: OnboardingJob) -> Result<OnboardingOutput, J
 async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError> {
     let r = &ctx.settings.layers.onboarding;
     let meeting = store::meeting(ctx, meeting_id).await?;
-    if meeting.state != MeetingState::Scheduled {
-        return Ok(OnboardingResult::not_started(format!(
-            "the meeting was {}",
-            meeting.state
-        )));
-    }
-    if meeting.prospect_id.is_none() {
-        return Ok(OnboardingResult::not_started(format!(
-            "the booking is not linked to a prospect yet: `cep meeting-link {meeting_id} <prospect>`"
-        )));
-    }
+    // Only a meeting won, with the tier sold and its prospect known, makes a client.
+    let (MeetingState::Won, Some(tier), Some(_)) =
+        (meeting.state, meeting.tier.clone(), &meeting.prospect_id)
+    else {
+        return Ok(OnboardingResult::not_started(match meeting.state {
+            MeetingState::Won => format!(
+                "the meeting is not linked to a prospect yet: `cep meeting-link {meeting_id} <prospect>`"
+            ),
+            state => format!(
+                "the meeting is {state}; only a won meeting makes a client (`cep meeting {meeting_id} won --tier <tier>`)"
+            ),
+        }));
+    };
+    let tier = tier.as_str();
     let business = store::business(ctx, &meeting).await?;
-    let tier = rules::tier_for(business.lead_class, r);
     let client_id = client_id_for(meeting.prospect_id.as_deref(), &meeting.email);
     let now = ctx.now();
     let docs = documents_for(&business.category, r);

@@ -12,15 +12,18 @@ pub struct Meeting {
     pub email: String,
     pub contact: String,
     pub state: MeetingState,
+    /// The tier sold, for a won meeting.
+    pub tier: Option<String>,
 }
 
 pub async fn meeting(ctx: &Ctx, meeting_id: &str) -> Result<Meeting, JobError> {
-    let row: Option<(Option<String>, String, String, String)> =
-        sqlx::query_as("SELECT prospect_id, email, name, status FROM meetings WHERE id = $1")
+    type Row = (Option<String>, String, String, String, Option<String>);
+    let row: Option<Row> =
+        sqlx::query_as("SELECT prospect_id, email, name, status, tier FROM meetings WHERE id = $1")
             .bind(meeting_id)
             .fetch_optional(ctx.store.pool())
             .await?;
-    let Some((prospect_id, email, contact, status)) = row else {
+    let Some((prospect_id, email, contact, status, tier)) = row else {
         return Err(JobError::Invalid(format!("no meeting `{meeting_id}`")));
     };
     let state = status
@@ -31,6 +34,7 @@ pub async fn meeting(ctx: &Ctx, meeting_id: &str) -> Result<Meeting, JobError> {
         email,
         contact,
         state,
+        tier,
     })
 }
 

@@ -49,7 +49,7 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
     for id in store::clients(ctx, from, now).await? {
         let (name, values, bars) = store::client_values(ctx, &id, from, now).await?;
         subjects.push(Subject {
-            chart: bar_chart("Profile score", &bars, Some(r.target_gbp_score)),
+            chart: bar_chart("Profile score", &bars, Some(ctx.settings.targets.gbp_score)),
             title: format!("{name}: local profile report"),
             client_id: id,
             values,
@@ -67,7 +67,7 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
         // The calendar period before, as its report recorded it.
         let prev = store::metrics_of(ctx, &report_id(&s.client_id, &previous, report_type)).await?;
         let metrics = rules::metrics(s.values, &prev, r);
-        let (insights, recommendations) = assess(&metrics, r);
+        let (insights, recommendations) = assess(&metrics, r, &ctx.settings.targets);
         let path = dir.join(format!("{}.html", render::file_name(&s.client_id)));
         let report = Report {
             id: report_id(&s.client_id, &job.period, report_type),

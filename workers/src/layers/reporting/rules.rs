@@ -2,7 +2,7 @@
 //! recorded* (no earlier report, no trend — never an invented one), the insights worth
 //! a line and at most a handful of recommendations where a metric is behind its target.
 
-use cep_shared::config::ReportingRules;
+use cep_shared::config::{ReportingRules, Targets};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -94,12 +94,17 @@ pub fn metrics(
 }
 
 /// Targets a metric is held to, and which way is better.
-fn target_of(name: &str, r: &ReportingRules) -> Option<(f64, Better)> {
+/// A metric's target from the one table (`targets`), in the metric's own unit, and
+/// which way is better.
+fn target_of(name: &str, t: &Targets) -> Option<(f64, Better)> {
     match name {
-        "conversion_percent" => Some((r.target_conversion_percent, Better::Higher)),
-        "gbp_score" => Some((r.target_gbp_score, Better::Higher)),
-        "onboarding_days" => Some((r.target_onboarding_days, Better::Lower)),
-        "acquisition_cost" => Some((r.target_acquisition_cost, Better::Lower)),
+        "conversion_percent" => Some((t.booking_rate * 100.0, Better::Higher)),
+        "show_rate_percent" => Some((t.show_rate * 100.0, Better::Higher)),
+        "close_rate_percent" => Some((t.close_rate * 100.0, Better::Higher)),
+        "gbp_score" => Some((t.gbp_score, Better::Higher)),
+        "score_gain" => Some((t.score_gain, Better::Higher)),
+        "onboarding_days" => Some((t.onboarding_days, Better::Lower)),
+        "acquisition_cost" => Some((t.acquisition_cost_cents as f64 / 100.0, Better::Lower)),
         _ => None,
     }
 }
@@ -108,7 +113,11 @@ const SALES: [&str; 3] = ["bookings", "conversion_percent", "contacted"];
 const FINANCE: [&str; 2] = ["revenue", "mrr"];
 
 /// Insights and recommendations for a set of metrics, in a stable order.
-pub fn assess(metrics: &[Metric], r: &ReportingRules) -> (Vec<String>, Vec<String>) {
+pub fn assess(
+    metrics: &[Metric],
+    r: &ReportingRules,
+    targets: &Targets,
+) -> (Vec<String>, Vec<String>) {
     let mut insights = Vec::new();
     let mut recs = Vec::new();
     for m in metrics {
@@ -135,7 +144,7 @@ pub fn assess(metrics: &[Metric], r: &ReportingRules) -> (Vec<String>, Vec<Strin
                 m.value, r.insight_gbp_below
             ));
         }
-        if let Some((target, better)) = target_of(&m.name, r)
+        if let Some((target, better)) = target_of(&m.name, targets)
             && below_target(m.value, target, better, r.recommend_below_share)
         {
             recs.push(recommendation(&m.name, m.value, target));
@@ -156,6 +165,11 @@ pub fn label(name: &str) -> &str {
         "contacted" => "Prospects contacted",
         "bookings" => "Bookings",
         "conversion_percent" => "Conversion (%)",
+        "meetings_held" => "Meetings held",
+        "no_shows" => "No-shows",
+        "show_rate_percent" => "Show rate (%)",
+        "meetings_won" => "Meetings won",
+        "close_rate_percent" => "Close rate (%)",
         "new_clients" => "New clients",
         "acquisition_cost" => "Acquisition cost ($)",
         "revenue" => "Revenue ($)",
@@ -232,14 +246,39 @@ mod tests {
             metric("acquisition_cost", 500.0, None),
             metric("conversion_percent", 14.0, Some(20.0)),
         ];
-        let (insights, recs) = assess(&ms, &r);
+        let (insights, recs) = assess(&ms, &r, &Targets::default());
         assert_eq!(insights.len(), 3, "{insights:?}");
         assert!(insights[0].starts_with("Bookings rose 20"));
         assert!(insights[1].starts_with("Revenue ($) fell 20"));
         assert!(insights[2].contains("55"));
-        // gbp 55 < 68 and cost 500 > 375 earn one; conversion 14 ≥ 12 does not.
+        // gbp 55 < 68 and cost 500 > 375 earn one; conversion 14 % is past its 5 %.
         assert_eq!(recs.len(), 2, "{recs:?}");
         assert!(recs[0].contains("profile scores 55"));
         assert!(recs[1].contains("$500"));
+    }
+
+    #[test]
+    fn the_reports_hold_their_metrics_to_the_one_targets_table() {
+        let r = ReportingRules::default();
+        let t = Targets {
+            booking_rate: 0.20,
+            close_rate: 0.50,
+            ..Targets::default()
+        };
+        // Φ_sync's sales conversion is the same number.
+        assert_eq!(t.get(cep_shared::Container::Sales).conversion, 0.20);
+        let ms = vec![
+            metric("conversion_percent", 14.0, None),
+            metric("close_rate_percent", 30.0, None),
+            metric("show_rate_percent", 70.0, None),
+        ];
+        let (_, recs) = assess(&ms, &r, &t);
+        // 14 < 0.8 × 20 and 30 < 0.8 × 50; show rate 70 ≥ 0.8 × 80 is near enough.
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert!(recs[0].contains("14.0 % against a 20 % target"), "{recs:?}");
+        assert!(
+            recs[1].contains("Close rate (%) is behind its target (30.0 vs 50.0)"),
+            "{recs:?}"
+        );
     }
 }

@@ -117,6 +117,17 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     if contacted > 0.0 {
         v.push(("conversion_percent".into(), bookings / contacted * 100.0));
     }
+    // Meetings that started in the period, and what came of them.
+    let meetings = crate::layers::feedback_loop::measure::meeting_outcomes(ctx, from, to).await?;
+    v.push(("meetings_held".into(), meetings.held as f64));
+    v.push(("no_shows".into(), meetings.no_show as f64));
+    if let (Some(rate), _) = meetings.show_rate() {
+        v.push(("show_rate_percent".into(), rate * 100.0));
+    }
+    v.push(("meetings_won".into(), meetings.won as f64));
+    if let (Some(rate), _) = meetings.close_rate() {
+        v.push(("close_rate_percent".into(), rate * 100.0));
+    }
     v.push(("new_clients".into(), m.new_clients as f64));
     if let Some(cac) = m.cac_cents {
         v.push(("acquisition_cost".into(), cac as f64 / 100.0));
