@@ -357,12 +357,38 @@ async fn a_months_report_covers_its_calendar_month_and_compares_with_the_month_b
         }
     };
     let on = |m: u32| chrono::Utc.with_ymd_and_hms(2026, m, 1, 4, 0, 0).unwrap();
+    // Φ_sync computed on 30 March with finance short of its sample.
+    let mar_30 = chrono::Utc
+        .with_ymd_and_hms(2026, 3, 30, 23, 30, 0)
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO coherence_metrics (id, computed_at, phi_sync, status, sales_health, operations_health, finance_health, details)
+         VALUES ('c1', $1, 0.712, 'factory', 0.7, 0.724, NULL, '{}')",
+    )
+    .bind(mar_30.timestamp_millis())
+    .execute(ctx.store.pool())
+    .await
+    .unwrap();
     // February's close on 1 March, March's on 1 April: March is compared with
     // February's report, not with nothing.
     let feb = report("2026-02", on(3)).await.unwrap();
     let mar = report("2026-03", on(4)).await.unwrap();
     let agency = |r: &serde_json::Value| r["reports"][0].clone();
     let (f, m) = (agency(&feb), agency(&mar));
+    // The agency's report says how Φ_sync stood, partial where it was.
+    assert_eq!(
+        f["coherence"],
+        "no data: Φ_sync was not computed in this period"
+    );
+    assert_eq!(
+        m["coherence"],
+        "0.712 (partial: finance no data), status factory, on 2026-03-30"
+    );
+    let html = std::fs::read_to_string(m["path"].as_str().unwrap()).unwrap();
+    assert!(
+        html.contains("Φ_sync: 0.712 (partial: finance no data)"),
+        "{html}"
+    );
     let span = |r: &serde_json::Value| (r["period_start"].as_i64(), r["period_end"].as_i64());
     let millis = |mo: u32| Some(on(mo).timestamp_millis() - 4 * HOUR);
     assert_eq!(span(&f), (millis(2), millis(3)), "February, 28 days");
@@ -393,7 +419,8 @@ async fn a_months_report_covers_its_calendar_month_and_compares_with_the_month_b
 }
 
 #[tokio::test]
-async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_won() {
+async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_won_to_the_last_instant()
+ {
     use cep_shared::config::Provider;
     let mut s = settings();
     let ac = &mut s.layers.finance.acquisition_costs;
@@ -411,16 +438,24 @@ async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_w
     // One client won in January.
     let ids = pitched(ctx, 1).await;
     won_client(ctx, &ids[0], "u1", "starter").await;
+    // One call at January's last instant, one at February's first.
+    let feb_1 = chrono::Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    for at in [feb_1 - chrono::Duration::milliseconds(1), feb_1] {
+        ctx.clock.set(at);
+        cep_workers::clients::provider::take_budget(ctx, Provider::Places, "")
+            .await
+            .unwrap();
+    }
     ctx.clock
         .set(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 4, 0, 0).unwrap());
     let jan = close(ctx, "2026-01").await.unwrap();
-    // (6,000 + 9,900 + 3 × 4) ÷ 1 client.
+    // (6,000 + 9,900 + 4 × 4) ÷ 1 client.
     assert_eq!(jan["metrics"]["new_clients"], 1);
-    assert_eq!(jan["metrics"]["cac_cents"], 15_912);
+    assert_eq!(jan["metrics"]["cac_cents"], 15_916);
     let r = &ctx.settings.layers.finance;
     assert_eq!(
         jan["metrics"]["costs_cents"],
-        15_912 + r.software_cost_cents + r.support_cost_cents,
+        15_916 + r.software_cost_cents + r.support_cost_cents,
         "acquisition spend is part of the month's costs"
     );
     // February: the tools again, no call and no client won: CAC unknown, not 0.
@@ -428,4 +463,9 @@ async fn cac_is_the_months_configured_tools_and_metered_calls_over_the_clients_w
         .set(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 4, 0, 0).unwrap());
     let feb = close(ctx, "2026-02").await.unwrap();
     assert_eq!(feb["metrics"]["cac_cents"], serde_json::Value::Null);
+    assert_eq!(
+        feb["metrics"]["costs_cents"],
+        6_000 + 9_900 + 4 + r.software_cost_cents + r.support_cost_cents,
+        "February's first instant counts in February"
+    );
 }

@@ -33,6 +33,7 @@ struct Subject {
     title: String,
     values: Vec<(String, f64)>,
     chart: String,
+    coherence: Option<String>,
 }
 
 pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, JobError> {
@@ -53,6 +54,7 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
             title: format!("{name}: local profile report"),
             client_id: id,
             values,
+            coherence: None,
         });
     }
     let dir = report_dir(ctx, &job.period);
@@ -77,6 +79,7 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
             period_start: from,
             period_end: now,
             metrics,
+            coherence: s.coherence,
             insights,
             recommendations,
             path: Some(path.display().to_string()),
@@ -113,6 +116,7 @@ async fn agency(ctx: &Ctx, from: i64, now: i64) -> Result<Subject, JobError> {
         title: "Agency pipeline".into(),
         chart: bar_chart("Pipeline this period", &funnel, None),
         values,
+        coherence: Some(store::coherence(ctx, from, now).await?),
     })
 }
 

@@ -103,13 +103,18 @@ pub fn render(report: &Report, chart: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}}\
          table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #e2e8f0;padding:.4em;text-align:left}}</style>\
-         </head><body><h1>{title}</h1><p>{kind} report, {from} to {to}</p>{chart}\
+         </head><body><h1>{title}</h1><p>{kind} report, {from} to {to}</p>{coherence}{chart}\
          <h2>Metrics</h2><table><tr><th>Metric</th><th>This period</th><th>Previous</th><th>Change</th></tr>{rows}</table>\
          <h2>Insights</h2>{insights}<h2>Recommendations</h2>{recs}</body></html>",
         title = html_escape(&report.title),
         kind = html_escape(&report.report_type),
         from = day(report.period_start),
         to = day(report.period_end),
+        coherence = report
+            .coherence
+            .as_deref()
+            .map(|c| format!("<p>Φ_sync: {}</p>", html_escape(c)))
+            .unwrap_or_default(),
         insights = list(&report.insights, "Nothing stood out this period."),
         recs = list(
             &report.recommendations,

@@ -66,6 +66,11 @@ pub struct Report {
     pub period_start: i64,
     pub period_end: i64,
     pub metrics: Vec<Metric>,
+    /// The agency's report: Φ_sync as last computed in the period, partial when a
+    /// container had no data ("0.712 (partial: finance no data), status factory, on
+    /// 2026-01-31").
+    #[serde(default)]
+    pub coherence: Option<String>,
     pub insights: Vec<String>,
     pub recommendations: Vec<String>,
     pub path: Option<String>,

@@ -137,6 +137,46 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     Ok(v)
 }
 
+/// Φ_sync as last computed in `[from, to)`, as a person reads it: partial when a
+/// container had no data, "no data" when nothing was computed.
+pub async fn coherence(ctx: &Ctx, from: i64, to: i64) -> Result<String, JobError> {
+    type Row = (
+        i64,
+        Option<f64>,
+        String,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT computed_at, phi_sync, status, sales_health, operations_health, finance_health
+           FROM coherence_metrics WHERE computed_at >= $1 AND computed_at < $2
+          ORDER BY computed_at DESC, id LIMIT 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    let Some((at, phi, status, sales, operations, finance)) = row else {
+        return Ok("no data: Φ_sync was not computed in this period".into());
+    };
+    use cep_shared::Container;
+    let missing: Vec<Container> = [
+        (Container::Sales, sales),
+        (Container::Operations, operations),
+        (Container::Finance, finance),
+    ]
+    .into_iter()
+    .filter(|(_, h)| h.is_none())
+    .map(|(c, _)| c)
+    .collect();
+    Ok(format!(
+        "{}, status {status}, on {}",
+        cep_shared::phi::shown(phi, &missing),
+        cep_shared::clock::from_millis(at).format("%Y-%m-%d")
+    ))
+}
+
 /// A report and its insights, in one transaction (kept as first written).
 pub async fn save(ctx: &Ctx, period: &str, report: &Report, html: &str) -> Result<(), JobError> {
     let now = ctx.now();
