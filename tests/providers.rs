@@ -5,6 +5,8 @@ use crate::helpers::*;
 use cep_shared::config::{Limit, Per, Provider};
 use cep_shared::jobs::PitchJob;
 use cep_shared::queue::Budget;
+use cep_shared::signals::Signal;
+use cep_shared::vocabulary::LeadClass;
 use cep_shared::{Clock, Secrets};
 use cep_workers::clients::provider;
 use cep_workers::{Ctx, Disposition, JobError};
@@ -282,6 +284,19 @@ async fn overpass_finds_dentists_by_both_tags_and_keeps_what_osm_knows() {
             .unwrap();
     assert_eq!(website.as_deref(), Some("https://bayfront.example"));
     assert_eq!(offset, -300);
+    // OSM tells nothing of the Google profile: unknown, not absent. Neither is pitched
+    // "no Google Business Profile".
+    for p in &r.prospects {
+        assert_eq!(p.lead_class, LeadClass::NeedsData, "{p:?}");
+        assert_eq!((p.coverage, p.revenue_lost), (0.0, None));
+        assert_eq!(p.unknown_signals, Signal::ALL);
+        assert!(p.opportunities.is_empty());
+    }
+    let pitches = h.ctx.queue.stats(&["pitch_generation"]).await.unwrap();
+    assert_eq!(
+        pitches[0].ready, 0,
+        "a prospect that needs data is not pitched"
+    );
     assert_eq!(
         scalar(
             &h.ctx,
@@ -295,6 +310,87 @@ async fn overpass_finds_dentists_by_both_tags_and_keeps_what_osm_knows() {
     let again = search_miami_dentists(&h.ctx, "2026-03-11").await.unwrap();
     assert_eq!(again.total_found, 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_places_key_an_osm_prospect_is_looked_up_and_classed_on_what_places_tells() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/interpreter"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "elements": [
+                {"type": "node", "id": 1, "lat": 25.77, "lon": -80.19,
+                 "tags": {"amenity": "dentist", "name": "Bayfront Dental"}},
+                {"type": "node", "id": 2, "lat": 25.8, "lon": -80.2,
+                 "tags": {"amenity": "dentist", "name": "Little Havana Smiles"}}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    // Bayfront has a profile: 3 reviews at 4.6, 2 photos, hours, no website linked.
+    Mock::given(method("POST"))
+        .and(path("/v1/places:searchText"))
+        .and(header("X-Goog-Api-Key", "places-test-key"))
+        .and(body_partial_json(serde_json::json!({
+            "textQuery": "Bayfront Dental, Miami, FL", "pageSize": 1
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "places": [{"id": "ChIJ-bay", "businessStatus": "OPERATIONAL", "rating": 4.6,
+                        "userRatingCount": 3, "photos": [{"name": "a"}, {"name": "b"}],
+                        "regularOpeningHours": {"periods": []}}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Little Havana Smiles has none.
+    Mock::given(method("POST"))
+        .and(path("/v1/places:searchText"))
+        .and(body_partial_json(serde_json::json!({
+            "textQuery": "Little Havana Smiles, Miami, FL"
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut s = settings();
+    s.providers.prospects.source = cep_shared::config::ProspectSource::Overpass;
+    s.providers.prospects.overpass_url = format!("{}/api/interpreter", server.uri());
+    s.providers.prospects.places_url = server.uri();
+    let secrets = Secrets {
+        places_api_key: Some("places-test-key".into()),
+        ..Default::default()
+    };
+    let (h, r) = prospect_with(s, secrets).await;
+    let r = r.unwrap();
+    let by_id = |id: &str| r.prospects.iter().find(|p| p.id == id).unwrap().clone();
+    // Known: profile 10, photos 15, reviews 15, rating 5, hours 5, website 10 = 60 points;
+    // earned 10 + 10 + 10 + 5 + 5 = 40 → 67, coverage 0.6: a cold lead, kept unpitched.
+    let bay = by_id("osm:node/1");
+    assert_eq!((bay.gbp_score, bay.coverage), (67, 0.6));
+    assert_eq!(bay.lead_class, LeadClass::Cold);
+    assert_eq!(
+        bay.unknown_signals,
+        [
+            Signal::Claimed,
+            Signal::RecentPost,
+            Signal::Services,
+            Signal::Description,
+            Signal::OwnerReplies
+        ]
+    );
+    assert_eq!(
+        bay.opportunities,
+        ["add more photos", "get more reviews", "link the website"]
+    );
+    // No place matches: no profile, and so everything about it is known.
+    let havana = by_id("osm:node/2");
+    assert_eq!((havana.gbp_score, havana.coverage), (0, 1.0));
+    assert_eq!(havana.lead_class, LeadClass::Hot);
+    assert_eq!(havana.opportunities[0], "create the profile");
+    let pitches = h.ctx.queue.stats(&["pitch_generation"]).await.unwrap();
+    assert_eq!(pitches[0].ready, 1, "the hot lead is pitched");
+    // A rerun within the cache's time asks Places nothing more (each mock expects one).
+    search_miami_dentists(&h.ctx, "2026-03-10").await.unwrap();
 }
 
 #[tokio::test]

@@ -2,9 +2,12 @@
 //! Google Business Profile and its website. Prospecting scores them, the pitch cites
 //! them, the testing engine fills in the website's part.
 
+pub use crate::vocabulary::Signal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
-/// What a source tells us about a business's Google Business Profile.
+/// What a source tells us about a business's Google Business Profile. A value whose
+/// signal is not in `known` was not told: it is unknown, never "absent".
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProfileSignals {
@@ -22,6 +25,91 @@ pub struct ProfileSignals {
     pub owner_reply_share: f64,
     /// The testing engine's audit of the business's website, once run.
     pub website: Option<WebsiteSignal>,
+    /// The signals the source told. None (the bundled directory, rows written before
+    /// sources declared theirs): every signal is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<BTreeSet<Signal>>,
+}
+
+impl ProfileSignals {
+    /// Whether `signal` is known. A business known to have no profile has none of what
+    /// lives on one, so everything about its profile is known; with no reviews, neither
+    /// a rating nor replies to them can be missing.
+    pub fn knows(&self, signal: Signal) -> bool {
+        let Some(known) = &self.known else {
+            return true;
+        };
+        let told = |s: Signal| known.contains(&s);
+        if told(Signal::Profile) && !self.has_profile {
+            return true;
+        }
+        match signal {
+            Signal::Rating | Signal::OwnerReplies if told(Signal::Reviews) && self.reviews == 0 => {
+                true
+            }
+            s => told(s),
+        }
+    }
+
+    /// The signals not known, in their order.
+    pub fn unknown(&self) -> Vec<Signal> {
+        Signal::ALL
+            .iter()
+            .copied()
+            .filter(|s| !self.knows(*s))
+            .collect()
+    }
+
+    /// These signals and those `other` knows: each known value from whichever source
+    /// told it (`other` first).
+    pub fn merged(&self, other: &ProfileSignals) -> ProfileSignals {
+        let take = |s: Signal| other.knows(s) || !self.knows(s);
+        let pick = |s: Signal, theirs: bool, ours: bool| if take(s) { theirs } else { ours };
+        let known: BTreeSet<Signal> = Signal::ALL
+            .iter()
+            .copied()
+            .filter(|s| self.knows(*s) || other.knows(*s))
+            .collect();
+        ProfileSignals {
+            has_profile: pick(Signal::Profile, other.has_profile, self.has_profile),
+            claimed: pick(Signal::Claimed, other.claimed, self.claimed),
+            photos: if take(Signal::Photos) {
+                other.photos
+            } else {
+                self.photos
+            },
+            reviews: if take(Signal::Reviews) {
+                other.reviews
+            } else {
+                self.reviews
+            },
+            rating: if take(Signal::Rating) {
+                other.rating
+            } else {
+                self.rating
+            },
+            posted_last_30_days: pick(
+                Signal::RecentPost,
+                other.posted_last_30_days,
+                self.posted_last_30_days,
+            ),
+            services_listed: pick(
+                Signal::Services,
+                other.services_listed,
+                self.services_listed,
+            ),
+            hours_listed: pick(Signal::Hours, other.hours_listed, self.hours_listed),
+            website_linked: pick(Signal::Website, other.website_linked, self.website_linked),
+            description: pick(Signal::Description, other.description, self.description),
+            owner_reply_share: if take(Signal::OwnerReplies) {
+                other.owner_reply_share
+            } else {
+                self.owner_reply_share
+            },
+            website: other.website.or(self.website),
+            known: (known.len() < Signal::ALL.len()).then_some(known),
+        }
+    }
 }
 
 /// A prospect's website signal: the audit's verdicts.
@@ -57,5 +145,71 @@ impl WebsiteSignal {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn told(signals: &[Signal]) -> Option<BTreeSet<Signal>> {
+        Some(signals.iter().copied().collect())
+    }
+
+    #[test]
+    fn what_a_source_did_not_tell_is_unknown_and_no_profile_tells_everything() {
+        let osm = ProfileSignals {
+            known: told(&[]),
+            ..ProfileSignals::default()
+        };
+        assert_eq!(osm.unknown(), Signal::ALL);
+        let none = ProfileSignals {
+            known: told(&[Signal::Profile]),
+            ..ProfileSignals::default()
+        };
+        assert!(none.unknown().is_empty(), "no profile: nothing on it");
+        let places = ProfileSignals {
+            has_profile: true,
+            known: told(&[Signal::Profile, Signal::Photos, Signal::Reviews]),
+            ..ProfileSignals::default()
+        };
+        // No reviews: no rating and no replies to miss.
+        assert!(places.knows(Signal::Rating) && places.knows(Signal::OwnerReplies));
+        assert!(!places.knows(Signal::Claimed));
+        assert!(
+            ProfileSignals::default().unknown().is_empty(),
+            "the directory"
+        );
+    }
+
+    #[test]
+    fn merging_keeps_each_known_value_and_the_union_of_what_is_known() {
+        let osm = ProfileSignals {
+            hours_listed: true,
+            known: told(&[Signal::Hours]),
+            ..ProfileSignals::default()
+        };
+        let places = ProfileSignals {
+            has_profile: true,
+            reviews: 12,
+            rating: 4.4,
+            known: told(&[Signal::Profile, Signal::Reviews, Signal::Rating]),
+            ..ProfileSignals::default()
+        };
+        let m = osm.merged(&places);
+        assert!(m.has_profile && m.hours_listed);
+        assert_eq!((m.reviews, m.rating), (12, 4.4));
+        assert_eq!(
+            m.unknown(),
+            [
+                Signal::Claimed,
+                Signal::Photos,
+                Signal::RecentPost,
+                Signal::Services,
+                Signal::Website,
+                Signal::Description,
+                Signal::OwnerReplies
+            ]
+        );
     }
 }

@@ -130,6 +130,27 @@ vocabulary! {
         Warm = "warm",
         Cold = "cold",
         NotQualified = "not_qualified",
+        /// Too few of its profile's signals are known to score it: kept, not classed or
+        /// pitched until a lookup tells more.
+        NeedsData = "needs_data",
+    }
+}
+
+vocabulary! {
+    /// A fact about a business's Google Business Profile that a source may tell or not
+    /// (business rules, revision 2: an unknown signal is never counted as absent).
+    Signal("profile signal") {
+        Profile = "profile",
+        Claimed = "claimed",
+        Photos = "photos",
+        Reviews = "reviews",
+        Rating = "rating",
+        RecentPost = "recent_post",
+        Services = "services",
+        Hours = "hours",
+        Website = "website",
+        Description = "description",
+        OwnerReplies = "owner_replies",
     }
 }
 
@@ -375,6 +396,8 @@ mod tests {
         }
         round_trip(MessageStatus::ALL, MessageStatus::as_str);
         round_trip(ProspectStatus::ALL, ProspectStatus::as_str);
+        round_trip(Signal::ALL, Signal::as_str);
+        round_trip(LeadClass::ALL, LeadClass::as_str);
         round_trip(Channel::ALL, Channel::as_str);
         round_trip(ClientState::ALL, ClientState::as_str);
         round_trip(MeetingState::ALL, MeetingState::as_str);

@@ -31,6 +31,9 @@ pub struct ProspectingRules {
     pub hot_below: u32,
     pub warm_below: u32,
     pub cold_below: u32,
+    /// Below this share of the score's points known, a prospect needs data: it is kept
+    /// but not classed or pitched.
+    pub min_coverage: f64,
     /// Estimated yearly revenue lost, in dollars, for scores below hot / warm, and otherwise.
     pub revenue_lost_hot: u64,
     pub revenue_lost_warm: u64,
@@ -79,6 +82,7 @@ impl Default for ProspectingRules {
             hot_below: 30,
             warm_below: 60,
             cold_below: 80,
+            min_coverage: 0.5,
             revenue_lost_hot: 250_000,
             revenue_lost_warm: 100_000,
             revenue_lost_other: 25_000,

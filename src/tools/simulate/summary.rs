@@ -76,8 +76,12 @@ pub(super) async fn summarize(
 ) -> anyhow::Result<Summary> {
     let pool = ctx.store.pool();
     let mut funnel = BTreeMap::new();
-    let counts: [(&str, &str); 14] = [
+    let counts: [(&str, &str); 15] = [
         ("prospects_found", "SELECT COUNT(*) FROM prospects"),
+        (
+            "needs_data",
+            "SELECT COUNT(*) FROM prospects WHERE lead_class = 'needs_data'",
+        ),
         (
             "hot_leads",
             "SELECT COUNT(*) FROM prospects WHERE lead_class = 'hot'",
@@ -365,8 +369,9 @@ pub fn render(s: &Summary) -> String {
 
 /// The funnel's stages in the order a prospect goes through them, then the work and
 /// money that follow.
-const FUNNEL_ORDER: [&str; 22] = [
+const FUNNEL_ORDER: [&str; 23] = [
     "prospects_found",
+    "needs_data",
     "hot_leads",
     "warm_leads",
     "pitched",

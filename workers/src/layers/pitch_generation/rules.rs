@@ -11,19 +11,28 @@ pub const MAX_FACTS: usize = 5;
 
 /// Pain points, at most `max`, in the order of the rules.
 pub fn pain_points(s: &ProfileSignals, revenue_lost: u64, max: usize) -> Vec<String> {
+    use cep_shared::signals::Signal::*;
     let mut out = Vec::new();
     let mut add = |cond: bool, text: &str| {
         if cond {
             out.push(text.to_owned());
         }
     };
-    add(!s.has_profile, "no Google Business Profile");
-    add(s.has_profile && !s.claimed, "an unclaimed profile");
-    add(s.reviews < 10, "fewer than 10 reviews");
-    add(s.reviews > 0 && s.rating < 4.0, "a rating below 4.0");
-    add(s.photos == 0, "no photos");
-    add(!s.posted_last_30_days, "no recent posts");
-    add(!s.hours_listed, "no opening hours");
+    // Known signals only: what no source told is not a pain point.
+    let k = |signal| s.knows(signal);
+    add(k(Profile) && !s.has_profile, "no Google Business Profile");
+    add(
+        s.has_profile && k(Claimed) && !s.claimed,
+        "an unclaimed profile",
+    );
+    add(k(Reviews) && s.reviews < 10, "fewer than 10 reviews");
+    add(
+        k(Rating) && s.reviews > 0 && s.rating < 4.0,
+        "a rating below 4.0",
+    );
+    add(k(Photos) && s.photos == 0, "no photos");
+    add(k(RecentPost) && !s.posted_last_30_days, "no recent posts");
+    add(k(Hours) && !s.hours_listed, "no opening hours");
     add(
         revenue_lost > 100_000,
         "an estimated six-figure yearly loss",
@@ -154,5 +163,32 @@ mod tests {
                 pick_variant(&variants, None, p)
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_signal_is_never_a_pain_point() {
+        use cep_shared::signals::Signal;
+        // Places told the profile, its photos, reviews and hours; not its posts or claim.
+        let s = ProfileSignals {
+            has_profile: true,
+            photos: 0,
+            reviews: 2,
+            rating: 4.5,
+            known: Some(
+                [
+                    Signal::Profile,
+                    Signal::Photos,
+                    Signal::Reviews,
+                    Signal::Hours,
+                ]
+                .into(),
+            ),
+            ..ProfileSignals::default()
+        };
+        assert_eq!(
+            pain_points(&s, 100_000, 8),
+            ["fewer than 10 reviews", "no photos", "no opening hours"],
+            "no unclaimed profile, rating or posts claimed without knowing them"
+        );
     }
 }

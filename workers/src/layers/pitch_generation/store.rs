@@ -4,6 +4,7 @@
 use super::writer::{Channel, Pitch, PitchDraft};
 use crate::{Ctx, JobError};
 use cep_shared::signals::ProfileSignals;
+use cep_shared::vocabulary::LeadClass;
 use cep_shared::vocabulary::{EventKind, ProspectStatus};
 
 /// What a pitch is written from.
@@ -27,20 +28,36 @@ type Row = (
     i64,
     String,
     Option<String>,
+    String,
 );
 
 pub async fn prospect(ctx: &Ctx, id: &str) -> Result<Prospect, JobError> {
     let row: Option<Row> = sqlx::query_as(
-        "SELECT name, category, location, signals, gbp_score, revenue_lost, opportunities, website FROM prospects WHERE id = $1",
+        "SELECT name, category, location, signals, gbp_score, revenue_lost, opportunities, website, lead_class
+           FROM prospects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(ctx.store.pool())
     .await?;
-    let Some((name, category, location, signals, score, revenue_lost, opportunities, website)) =
-        row
+    let Some((
+        name,
+        category,
+        location,
+        signals,
+        score,
+        revenue_lost,
+        opportunities,
+        website,
+        class,
+    )) = row
     else {
         return Err(JobError::Invalid(format!("no prospect `{id}`")));
     };
+    if class == LeadClass::NeedsData.as_str() {
+        return Err(JobError::Invalid(format!(
+            "prospect `{id}` needs data: too few of its profile's signals are known to pitch it"
+        )));
+    }
     Ok(Prospect {
         name,
         category,

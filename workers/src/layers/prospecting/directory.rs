@@ -4,7 +4,7 @@
 
 pub use cep_shared::config::CATEGORIES;
 use cep_shared::ids::SeededRng;
-use cep_shared::signals::ProfileSignals;
+use cep_shared::signals::{ProfileSignals, Signal};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,12 @@ fn slug(s: &str) -> String {
         .join("-")
 }
 
+/// The directory knows every profile signal of most businesses; about one in eight it
+/// knows from a bare listing (opening hours and website only), so they need data.
+fn listing_only(id: &str) -> bool {
+    SeededRng::for_decision(0x5eed, &[id, "known"]).chance(0.125)
+}
+
 fn business(location: &str, offset: i32, category: &str, n: usize) -> Business {
     let id = format!("dir:{}:{}:{n:03}", slug(location), slug(category));
     let mut rng = SeededRng::for_decision(0x5eed, &[&id]);
@@ -115,6 +121,7 @@ fn business(location: &str, offset: i32, category: &str, n: usize) -> Business {
         } else {
             0.0
         },
+        known: listing_only(&id).then(|| [Signal::Hours, Signal::Website].into()),
     };
     let domain = format!("{}-{n}.example", slug(&name));
     Business {
@@ -186,7 +193,7 @@ impl ProspectSource for OfflineDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::prospecting::rules::{LeadClass, gbp_score, lead_class};
+    use crate::layers::prospecting::rules::{LeadClass, classify, gbp_score};
     use cep_shared::config::ProspectingRules;
 
     #[test]
@@ -209,13 +216,14 @@ mod tests {
         let r = ProspectingRules::default();
         let classes: Vec<_> = OfflineDirectory
             .all()
-            .map(|b| lead_class(gbp_score(&b.signals, &r), &r))
+            .map(|b| classify(gbp_score(&b.signals, &r), &r))
             .collect();
         for c in [
             LeadClass::Hot,
             LeadClass::Warm,
             LeadClass::Cold,
             LeadClass::NotQualified,
+            LeadClass::NeedsData,
         ] {
             assert!(classes.contains(&c), "{c:?} missing");
         }

@@ -45,7 +45,8 @@ pub async fn handle(ctx: &Ctx, job: ProspectingJob) -> Result<ProspectSearchResu
     };
     let priority = priorities.and_then(|m| m.get(&job.category).copied());
     let max = rules::campaign_size(job.max_prospects, priority, rules);
-    let found = find(ctx, &job.location, &job.category).await?;
+    let mut found = find(ctx, &job.location, &job.category).await?;
+    enrich(ctx, &mut found, max).await;
     let total_found = found.len();
 
     // Businesses an earlier run already found are not prospects of this run; a rerun of
@@ -80,6 +81,33 @@ pub async fn handle(ctx: &Ctx, job: ProspectingJob) -> Result<ProspectSearchResu
         total_found,
         prospects,
     })
+}
+
+/// Fills in what the source did not tell, for at most `max` businesses that need data:
+/// a Places lookup by name and address (when a Places key is set; cached, under the
+/// fleet-wide Places limit). A lookup that fails leaves the rest as they are: they stay
+/// "needs data" and a later run tries again.
+async fn enrich(ctx: &Ctx, found: &mut [Business], max: usize) {
+    let rules = &ctx.settings.layers.prospecting;
+    if ctx.secrets.places_api_key.is_none() {
+        return;
+    }
+    let ttl = ctx.settings.engines.research.cache.prospect_search_seconds;
+    let mut needing: Vec<&mut Business> = found
+        .iter_mut()
+        .filter(|b| rules::gbp_score(&b.signals, rules).coverage < rules.min_coverage)
+        .collect();
+    needing.sort_by(|a, b| a.id.cmp(&b.id));
+    for b in needing.into_iter().take(max) {
+        let key = format!("places-lookup:{}:{}", b.name, b.location);
+        match provider::cached(ctx, &key, ttl, places::lookup(ctx, &b.name, &b.location)).await {
+            Ok((told, _)) => b.signals = b.signals.merged(&told),
+            Err(e) => {
+                tracing::warn!(error = %e, business = %b.id, "places lookup failed; the rest stay needs data");
+                break;
+            }
+        }
+    }
 }
 
 /// Businesses of `category` in `location` from the configured source.

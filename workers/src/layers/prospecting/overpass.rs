@@ -13,6 +13,7 @@ use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
 use cep_shared::signals::ProfileSignals;
 use serde::Deserialize;
+use std::collections::BTreeSet;
 
 /// The OSM tags a category is found by.
 pub fn tags(category: &str) -> Option<&'static [(&'static str, &'static str)]> {
@@ -114,9 +115,10 @@ pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Bus
             location: location.to_owned(),
             email: tag(&["email", "contact:email"]),
             phone: tag(&["phone", "contact:phone"]),
+            // OpenStreetMap tells nothing of the Google profile: every signal unknown
+            // until a Places lookup (its own website and hours are not the profile's).
             signals: ProfileSignals {
-                website_linked: website.is_some(),
-                hours_listed: tag(&["opening_hours"]).is_some(),
+                known: Some(BTreeSet::new()),
                 ..ProfileSignals::default()
             },
             website,

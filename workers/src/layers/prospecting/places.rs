@@ -9,8 +9,19 @@ use super::directory::Business;
 use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
-use cep_shared::signals::ProfileSignals;
+use cep_shared::signals::{ProfileSignals, Signal};
 use serde::Deserialize;
+
+/// What a Places result tells of a profile: not its claim, posts, services,
+/// description or replies to reviews.
+pub const PLACES_KNOWS: [Signal; 6] = [
+    Signal::Profile,
+    Signal::Photos,
+    Signal::Reviews,
+    Signal::Rating,
+    Signal::Hours,
+    Signal::Website,
+];
 
 /// What the score needs; `rating`, `userRatingCount`, `websiteUri` and
 /// `regularOpeningHours` bill the call as Text Search Enterprise.
@@ -80,7 +91,6 @@ pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Bus
             if p.business_status.as_deref() == Some("CLOSED_PERMANENTLY") {
                 continue;
             }
-            let reviews = p.user_rating_count.unwrap_or(0);
             out.push(Business {
                 id: prospect_id(&p.id),
                 // Not Google's name: ours to show until pitching reads it on demand.
@@ -91,19 +101,7 @@ pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Bus
                 phone: None,
                 website: None,
                 utc_offset_minutes: p.utc_offset_minutes.unwrap_or(0),
-                signals: ProfileSignals {
-                    has_profile: true,
-                    photos: p.photos.len() as u32,
-                    reviews,
-                    rating: if reviews > 0 {
-                        p.rating.unwrap_or(0.0)
-                    } else {
-                        0.0
-                    },
-                    hours_listed: p.regular_opening_hours.is_some(),
-                    website_linked: p.website_uri.is_some(),
-                    ..ProfileSignals::default()
-                },
+                signals: signals_of(&p),
             });
         }
         token = page.next_page_token.filter(|t| !t.is_empty());
@@ -112,6 +110,49 @@ pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Bus
         }
     }
     Ok(out)
+}
+
+/// What a place tells of its profile.
+fn signals_of(p: &Place) -> ProfileSignals {
+    let reviews = p.user_rating_count.unwrap_or(0);
+    ProfileSignals {
+        has_profile: true,
+        photos: p.photos.len() as u32,
+        reviews,
+        rating: if reviews > 0 {
+            p.rating.unwrap_or(0.0)
+        } else {
+            0.0
+        },
+        hours_listed: p.regular_opening_hours.is_some(),
+        website_linked: p.website_uri.is_some(),
+        known: Some(PLACES_KNOWS.into()),
+        ..ProfileSignals::default()
+    }
+}
+
+/// The profile of one business found elsewhere, looked up by its name and address: what
+/// the best match tells, or — no open place matches — that it has no profile.
+pub async fn lookup(ctx: &Ctx, name: &str, address: &str) -> Result<ProfileSignals, JobError> {
+    let body = serde_json::json!({ "textQuery": format!("{name}, {address}"), "pageSize": 1 });
+    let req = ctx
+        .http
+        .post(format!("{}/v1/places:searchText", base(ctx)))
+        .header("X-Goog-Api-Key", key(ctx))
+        .header("X-Goog-FieldMask", FIELD_MASK)
+        .json(&body);
+    let page: Page = provider::call(ctx, Provider::Places, "", req)
+        .await?
+        .json()?;
+    Ok(page
+        .places
+        .iter()
+        .find(|p| p.business_status.as_deref() != Some("CLOSED_PERMANENTLY"))
+        .map(signals_of)
+        .unwrap_or_else(|| ProfileSignals {
+            known: Some([Signal::Profile].into()),
+            ..ProfileSignals::default()
+        }))
 }
 
 /// The business's name, read from Places when a pitch needs it.

@@ -37,10 +37,10 @@ pub async fn save(
     for (b, p) in kept {
         sqlx::query(
             "INSERT INTO prospects (id, name, category, location, email, phone, website, utc_offset_minutes, signals,
-                                    gbp_score, lead_class, revenue_lost, opportunities, first_period, status, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15)
+                                    gbp_score, lead_class, revenue_lost, opportunities, first_period, status, updated_at, coverage)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15, $17)
              ON CONFLICT (id) DO UPDATE SET signals = $9, gbp_score = $10, lead_class = $11, revenue_lost = $12,
-                                            opportunities = $13, updated_at = $15",
+                                            opportunities = $13, updated_at = $15, coverage = $17",
         )
         .bind(&b.id)
         .bind(&b.name)
@@ -53,14 +53,18 @@ pub async fn save(
         .bind(serde_json::to_string(&b.signals)?)
         .bind(i64::from(p.gbp_score))
         .bind(p.lead_class.as_str())
-        .bind(p.revenue_lost as i64)
+        // 0 while it needs data: nothing reads it before the prospect is classed.
+        .bind(p.revenue_lost.unwrap_or(0) as i64)
         .bind(serde_json::to_string(&p.opportunities)?)
         .bind(&job.period)
         .bind(now)
         .bind(ProspectStatus::New.as_str())
+        .bind(p.coverage)
         .execute(&mut *tx)
         .await?;
-        let data = serde_json::json!({ "score": p.gbp_score, "class": p.lead_class });
+        let data = serde_json::json!({
+            "score": p.gbp_score, "coverage": p.coverage, "class": p.lead_class,
+        });
         ctx.store
             .record_event(&mut *tx, EventKind::ProspectFound, &b.id, data, now)
             .await?;
