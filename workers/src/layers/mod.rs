@@ -14,3 +14,5 @@ pub mod params;
 pub mod pitch_generation;
 pub mod prospecting;
 pub mod reporting;
+#[cfg(test)]
+pub(crate) mod text_checks;

@@ -221,21 +221,38 @@ pub fn compose(
     }
 }
 
+/// "Hi Pat," for a person whose name we were told (the name they booked under), else
+/// "Hi," — never the first word of a business's name.
+pub fn greeting(person: Option<&str>) -> String {
+    let first = person
+        .and_then(|n| n.split_whitespace().next())
+        .filter(|w| {
+            w.chars()
+                .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        })
+        .filter(|w| w.chars().next().is_some_and(char::is_alphabetic));
+    match first {
+        Some(first) => format!("Hi {first},"),
+        None => "Hi,".into(),
+    }
+}
+
 /// A follow-up text: a booking's confirmation, or the booking link after a reply.
+/// `person` is the contact's name when we know it.
 pub fn follow_up_text(
     follow_up: FollowUp,
-    name: &str,
+    person: Option<&str>,
     from_name: &str,
     links: BookingLinks<'_>,
     prospect_id: &str,
 ) -> String {
-    let first = name.split_whitespace().next().unwrap_or("there");
+    let hi = greeting(person);
     match follow_up {
         FollowUp::Booked => format!(
-            "Hi {first}, thanks for booking time with {from_name}. We look forward to talking about your Google listing. Reply STOP to opt out."
+            "{hi} thanks for booking time with {from_name}. We look forward to talking about your Google listing. Reply STOP to opt out."
         ),
         FollowUp::Replied => format!(
-            "Hi {first}, thanks for your reply! Pick a time that suits you: {} (from {from_name}). Reply STOP to opt out.",
+            "{hi} thanks for your reply! Pick a time that suits you: {} (from {from_name}). Reply STOP to opt out.",
             links.link(
                 Channel::Sms,
                 prospect_id,
@@ -248,6 +265,33 @@ pub fn follow_up_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_greets_the_person_who_gave_a_name_or_nobody() {
+        assert_eq!(greeting(Some("Pat Owner")), "Hi Pat,");
+        assert_eq!(greeting(Some("Anne-Marie O'Neil")), "Hi Anne-Marie,");
+        for nobody in [
+            None,
+            Some(""),
+            Some("   "),
+            Some("123 Plumbing LLC"),
+            Some("@@"),
+        ] {
+            assert_eq!(greeting(nobody), "Hi,", "{nobody:?}");
+        }
+        let links = BookingLinks {
+            base: "https://calendly.com/agency/call",
+            key: None,
+        };
+        for follow_up in [FollowUp::Booked, FollowUp::Replied] {
+            for person in [None, Some("Pat Owner"), Some("")] {
+                let text = follow_up_text(follow_up, person, "Agency", links, "p1");
+                if let Some(why) = crate::layers::text_checks::broken(&text) {
+                    panic!("{why}: {text}");
+                }
+            }
+        }
+    }
     use cep_shared::ids::SeededRng;
 
     #[test]

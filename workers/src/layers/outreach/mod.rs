@@ -115,9 +115,10 @@ async fn sequence_step<'a>(ctx: &Ctx, job: &'a OutreachJob) -> Result<Delivery<'
 async fn follow_up<'a>(ctx: &Ctx, job: &'a FollowUpJob) -> Result<Delivery<'a>, JobError> {
     let prospect = store::load_prospect(ctx, &job.prospect_id).await?;
     let o = &ctx.settings.layers.outreach;
+    let person = store::contact_name(ctx, &job.prospect_id).await?;
     let body = follow_up_text(
         job.follow_up,
-        &prospect.name,
+        person.as_deref(),
         &o.from_name,
         BookingLinks::of(ctx),
         &job.prospect_id,

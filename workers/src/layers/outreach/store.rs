@@ -119,3 +119,14 @@ where
     .await?;
     Ok(())
 }
+
+/// The name a person of the prospect gave us: the latest meeting's invitee.
+pub async fn contact_name(ctx: &Ctx, prospect_id: &str) -> Result<Option<String>, JobError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM meetings WHERE prospect_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+    )
+    .bind(prospect_id)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    Ok(row.map(|(n,)| n))
+}

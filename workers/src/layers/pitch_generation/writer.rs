@@ -64,9 +64,19 @@ fn money(d: u64) -> String {
     format!("${out}")
 }
 
+/// What we saw on the profile, as a sentence: the pain points as a list, or — none
+/// known — a general line (never an empty list).
+fn noticed(pains: &[String]) -> String {
+    match pains {
+        [] => "We noticed a few quick wins on your Google profile.".into(),
+        [one] => format!("What we noticed: {one}."),
+        [rest @ .., last] => format!("What we noticed: {} and {last}.", rest.join(", ")),
+    }
+}
+
 pub fn write(brief: &Brief<'_>, channel: Channel, tone: &str, variant: &str) -> PitchDraft {
     let b = brief.business;
-    let pains = brief.pain_points.join("; ");
+    let noticed = noticed(brief.pain_points);
     let audit = "I would be glad to send a free audit of your profile";
     let hook = if variant == "b" {
         format!(
@@ -81,28 +91,24 @@ pub fn write(brief: &Brief<'_>, channel: Channel, tone: &str, variant: &str) -> 
     };
     let body = match channel {
         Channel::Email => format!(
-            "{} What we noticed: {pains}. {hook} Our team fixes Google Business Profiles for local {} businesses: we complete the listing, add photos and weekly posts, and help you earn and answer reviews, so more people nearby find you and call. Most owners see more calls within a few weeks, and you get a plain report every month showing what changed. {audit}, with the three changes that would matter most for {b}. Would a short call this week suit you? If this is not useful, reply and we will not write again.",
+            "{} {noticed} {hook} Our team fixes Google Business Profiles for local {} businesses: we complete the listing, add photos and weekly posts, and help you earn and answer reviews, so more people nearby find you and call. Most owners see more calls within a few weeks, and you get a plain report every month showing what changed. {audit}, with the three changes that would matter most for {b}. Would a short call this week suit you? If this is not useful, reply and we will not write again.",
             opener(tone, b),
             brief.category
         ),
         Channel::Linkedin => format!(
-            "{} We noticed: {pains}. {hook} We help local {} businesses fix exactly this on Google. {audit} if you are interested. Open to a quick chat?",
+            "{} {noticed} {hook} We help local {} businesses fix exactly this on Google. {audit} if you are interested. Open to a quick chat?",
             opener(tone, b),
             brief.category
         ),
         Channel::Phone => format!(
-            "Hello, may I speak with the owner of {b}? {} I will be brief. When people nearby search for {} in {}, your Google profile is the first thing they see. Right now we noticed: {pains}. {hook} We specialise in fixing Google Business Profiles for local businesses: completing the listing, adding photos and regular posts, and building up reviews. Owners usually see more calls and direction requests within a few weeks. {audit}, with the three most important fixes, at no cost. Could I send that over, or book fifteen minutes this week to walk you through it? If now is not a good time, when would be better to call back?",
+            "Hello, may I speak with the owner of {b}? {} I will be brief. When people nearby search for {} in {}, your Google profile is the first thing they see. {noticed} {hook} We specialise in fixing Google Business Profiles for local businesses: completing the listing, adding photos and regular posts, and building up reviews. Owners usually see more calls and direction requests within a few weeks. {audit}, with the three most important fixes, at no cost. Could I send that over, or book fifteen minutes this week to walk you through it? If now is not a good time, when would be better to call back?",
             opener(tone, b),
             brief.category,
             brief.location
         ),
+        // A cold text knows no person's name: no name rather than the business's.
         Channel::Sms => format!(
-            "Hi {b}, quick note: your Google profile is missing {}. {audit}. Reply YES for it, STOP to opt out.",
-            brief
-                .pain_points
-                .first()
-                .map(String::as_str)
-                .unwrap_or("a few easy wins")
+            "Hi, a quick note about {b} on Google. {noticed} {audit}. Reply YES for it, STOP to opt out."
         ),
     };
     PitchDraft {
@@ -175,5 +181,72 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The pain points of the rules, in their order.
+    const PAINS: [&str; 8] = [
+        "no Google Business Profile",
+        "an unclaimed profile",
+        "fewer than 10 reviews",
+        "a rating below 4.0",
+        "no photos",
+        "no recent posts",
+        "no opening hours",
+        "an estimated six-figure yearly loss",
+    ];
+
+    /// Every subset of the pain points a brief can carry (at most three, in order).
+    fn pain_sets() -> Vec<Vec<String>> {
+        (0u32..1 << PAINS.len())
+            .filter(|m| m.count_ones() <= 3)
+            .map(|m| {
+                (0..PAINS.len())
+                    .filter(|i| m & (1 << i) != 0)
+                    .map(|i| PAINS[i].to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_pitch_reads_right_for_every_pain_tone_channel_variant_and_category() {
+        let r = PitchRules::default();
+        let categories = cep_shared::config::ProspectingRules::default().categories;
+        let mut checked = 0;
+        for pains in pain_sets() {
+            for category in &categories {
+                let brief = Brief {
+                    business: "Cedar Family Dental",
+                    category,
+                    location: "Miami, FL",
+                    pain_points: &pains,
+                    revenue_lost: 250_000,
+                    website: &[],
+                    facts: &[],
+                };
+                for tone in ["professional", "casual", "direct", "consultative"] {
+                    for &ch in Channel::ALL {
+                        for variant in ["a", "b"] {
+                            let d = write(&brief, ch, tone, variant);
+                            let body = cut_to(&d.body, r.word_limits.get(ch) as usize);
+                            let texts = [Some(body.as_str()), d.subject.as_deref()];
+                            for text in texts.into_iter().flatten() {
+                                if let Some(why) = crate::layers::text_checks::broken(text)
+                                    .filter(|_| Some(text) != d.subject.as_deref())
+                                {
+                                    panic!(
+                                        "{why} in {ch:?}/{tone}/{variant}/{category} {pains:?}: {text}"
+                                    );
+                                }
+                            }
+                            // A greeting names a person or nobody, never the business.
+                            assert!(!body.contains("Hi Cedar"), "{body}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 93 * categories.len() * 4 * 4 * 2);
     }
 }

@@ -129,7 +129,7 @@ pub fn assess(
         let ch = m.change_percent;
         if SALES.contains(&m.name.as_str()) && ch.is_some_and(|c| c > r.insight_sales_up_percent) {
             insights.push(format!(
-                "{} rose {:.0} % on the previous period",
+                "{} rose {:.0} % on the previous period.",
                 label(&m.name),
                 ch.unwrap_or_default()
             ));
@@ -138,14 +138,14 @@ pub fn assess(
             && ch.is_some_and(|c| c < -r.insight_finance_down_percent)
         {
             insights.push(format!(
-                "{} fell {:.0} % on the previous period",
+                "{} fell {:.0} % on the previous period.",
                 label(&m.name),
                 -ch.unwrap_or_default()
             ));
         }
         if m.name == "gbp_score" && m.value < r.insight_gbp_below {
             insights.push(format!(
-                "The profile scores {:.0}, below {:.0}: customers comparing listings see a thin profile",
+                "The profile scores {:.0}, below {:.0}: customers comparing listings see a thin profile.",
                 m.value, r.insight_gbp_below
             ));
         }
@@ -285,5 +285,39 @@ mod tests {
             recs[1].contains("Close rate (%) is behind its target (30.0 vs 50.0)"),
             "{recs:?}"
         );
+    }
+
+    #[test]
+    fn every_insight_and_recommendation_reads_right() {
+        let r = ReportingRules::default();
+        let names = [
+            "bookings",
+            "contacted",
+            "conversion_percent",
+            "revenue",
+            "mrr",
+            "gbp_score",
+            "score_gain",
+            "onboarding_days",
+            "acquisition_cost",
+            "show_rate_percent",
+            "close_rate_percent",
+            "meetings_held",
+        ];
+        let mut sentences = 0;
+        for name in names {
+            // Far below and far above its target, rising and falling.
+            for (value, previous) in [(1.0, Some(100.0)), (900.0, Some(10.0)), (0.0, None)] {
+                let (insights, recs) =
+                    assess(&[metric(name, value, previous)], &r, &Targets::default());
+                for text in insights.iter().chain(&recs) {
+                    if let Some(why) = crate::layers::text_checks::broken(text) {
+                        panic!("{why}: {text}");
+                    }
+                    sentences += 1;
+                }
+            }
+        }
+        assert!(sentences >= 12, "{sentences}");
     }
 }
