@@ -101,6 +101,8 @@ async fn a_linked_profile_gets_each_edit_once_within_its_edits_per_minute() {
         per: Per::Minute,
         limit: 2,
     }];
+    // This agency publishes its planned posts unread.
+    s.layers.optimization.auto_approve = true;
     let clock = Clock::simulated(in_window());
     let h = harness_with(Backend::Fleet, s, secrets, clock.clone()).await;
     let ctx = &h.ctx;
@@ -185,17 +187,54 @@ async fn dry_run_records_the_edits_and_sends_nothing_until_it_is_turned_off() {
     let server = google().await;
     let (s, secrets) = live(&server, true);
     let clock = Clock::simulated(in_window());
-    let h = harness_with(Backend::Embedded, s, secrets, clock.clone()).await;
+    let h = harness_with(Backend::Fleet, s, secrets, clock.clone()).await;
     let ctx = &h.ctx;
     a_client(ctx).await;
     gbp::link(ctx, "client_1", LOCATION).await.unwrap();
 
+    // Posts are drafts: none is due for publishing until the operator approves it.
+    // In dry run the rest are proposals: nothing done, no gain claimed.
     let r = optimize(ctx, "2026-W02").await.unwrap();
-    assert_eq!(r.gbp.unwrap().posts, 1);
+    assert_eq!(r.gbp.as_ref().unwrap().posts, 0);
+    assert!(r.optimizations_completed.is_empty());
+    assert_eq!(r.optimizations_proposed.len(), 5);
+    assert_eq!((r.score_after, r.visibility_gain), (None, None));
+    let pending = optimization::store::posts(ctx, true, Some("client_1"), 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), r.posts_scheduled, "every planned post waits");
+    assert!(pending[0].body.contains("Oak Dental"), "{:?}", pending[0]);
+    assert!(
+        optimization::store::approve(ctx, &pending[0].id, "operator")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !optimization::store::approve(ctx, &pending[0].id, "operator")
+            .await
+            .unwrap()
+    );
+    let err = optimization::store::approve(ctx, "post_nope", "operator")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no post `post_nope`"), "{err}");
+    let left = optimization::store::posts(ctx, true, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), pending.len() - 1);
+
+    let r = optimize(ctx, "2026-W02").await.unwrap();
+    assert_eq!(
+        r.gbp.as_ref().unwrap().posts,
+        1,
+        "the approved one, recorded"
+    );
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "dry run calls nothing"
     );
+    assert!(r.optimizations_completed.is_empty());
+    assert_eq!(scalar(ctx, "SELECT gbp_score FROM clients").await, 40);
     assert_eq!(
         scalar(
             ctx,
@@ -211,6 +250,12 @@ async fn dry_run_records_the_edits_and_sends_nothing_until_it_is_turned_off() {
     let r = optimize(&live_ctx, "2026-W03").await.unwrap();
     assert_eq!(r.gbp.unwrap().posts, 1);
     assert_eq!(calls(&server, "POST").await, 1);
+    assert!(
+        r.optimizations_completed
+            .contains(&"posts published: 1".to_string()),
+        "only what the API accepted is done: {:?}",
+        r.optimizations_completed
+    );
     optimize(&live_ctx, "2026-W04").await.unwrap();
     assert_eq!(calls(&server, "POST").await, 1);
 }

@@ -92,6 +92,23 @@ pub enum OnStore {
         #[command(subcommand)]
         outcome: MeetingOutcome,
     },
+    /// Planned posts, soonest first, as JSON: with `--pending` only the drafts waiting for
+    /// approval (none is published unread unless `layers.optimization.auto_approve`).
+    Posts {
+        #[arg(long)]
+        pending: bool,
+        /// Only this client's.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Approve posts (ids from `cep posts --pending`): each is published on the client's
+    /// linked profile when its date comes.
+    PostApprove {
+        #[arg(required = true)]
+        post_ids: Vec<String>,
+    },
     /// Record an invoice's payment (its subtotal becomes revenue).
     InvoicePaid { invoice_id: String },
     /// Undo a parameter change the feedback loop made.
@@ -341,6 +358,24 @@ impl OnStore {
                 )
                 .await?;
                 print_json(&r)?;
+            }
+            OnStore::Posts {
+                pending,
+                client,
+                limit,
+            } => {
+                let posts =
+                    optimization::store::posts(ctx, pending, client.as_deref(), limit).await?;
+                print_json(&posts)?;
+            }
+            OnStore::PostApprove { post_ids } => {
+                for id in &post_ids {
+                    let new = optimization::store::approve(ctx, id, "operator").await?;
+                    println!(
+                        "{id}: {}",
+                        if new { "approved" } else { "already approved" }
+                    );
+                }
             }
             OnStore::InvoicePaid { invoice_id } => {
                 let new = finance::record_payment(ctx, &invoice_id, now).await?;

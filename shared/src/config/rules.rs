@@ -356,13 +356,14 @@ pub struct OptimizationRules {
     pub kinds: Vec<String>,
     /// How many of `kinds`, in order, a default run does.
     pub default_run: usize,
-    pub points_per_optimization: u32,
     pub visibility_per_point: f64,
     pub posts_per_week_dental: u32,
     pub posts_per_week_hvac: u32,
     pub posts_per_week_restaurant: u32,
     pub posts_per_week_other: u32,
     pub calendar_weeks: u32,
+    /// Publish planned posts without an operator's approval (`cep post-approve`).
+    pub auto_approve: bool,
 }
 
 impl Default for OptimizationRules {
@@ -381,13 +382,13 @@ impl Default for OptimizationRules {
             .map(String::from)
             .to_vec(),
             default_run: 5,
-            points_per_optimization: 5,
             visibility_per_point: 0.8,
             posts_per_week_dental: 2,
             posts_per_week_hvac: 1,
             posts_per_week_restaurant: 3,
             posts_per_week_other: 1,
             calendar_weeks: 4,
+            auto_approve: false,
         }
     }
 }

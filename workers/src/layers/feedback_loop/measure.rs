@@ -47,8 +47,11 @@ pub async fn counts(ctx: &Ctx, from: i64, to: i64) -> Result<Counts, JobError> {
     let mut per_client: BTreeMap<String, f64> = BTreeMap::new();
     for (data,) in gains {
         let v: serde_json::Value = serde_json::from_str(&data)?;
-        let client = v["client"].as_str().unwrap_or_default().to_owned();
-        *per_client.entry(client).or_default() += v["score_gain"].as_f64().unwrap_or(0.0);
+        // Only measured gains count; a run that measured nothing says null.
+        if let Some(gain) = v["score_gain"].as_f64() {
+            let client = v["client"].as_str().unwrap_or_default().to_owned();
+            *per_client.entry(client).or_default() += gain;
+        }
     }
     let score_gain = (!per_client.is_empty())
         .then(|| per_client.values().sum::<f64>() / per_client.len() as f64);

@@ -123,7 +123,7 @@ pub fn review_reply(business: &str, reviewer: Option<&str>, stars: Option<&str>)
 }
 
 /// Makes (or in dry run records) the profile edits a client is due: missing profile
-/// fields, posts whose date has come, and replies to unanswered reviews.
+/// fields, approved posts whose date has come, and replies to unanswered reviews.
 pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
     let g = &ctx.settings.providers.gbp;
     let (account, loc) = parse_location(c.location).map_err(JobError::Invalid)?;
@@ -181,7 +181,8 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
         g.v4_url.trim_end_matches('/')
     );
     let due: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, body FROM posts WHERE client_id = $1 AND scheduled_for <= $2 AND published_at IS NULL ORDER BY scheduled_for, id",
+        "SELECT id, body FROM posts WHERE client_id = $1 AND scheduled_for <= $2 AND published_at IS NULL
+            AND approved_at IS NOT NULL ORDER BY scheduled_for, id",
     )
     .bind(c.id)
     .bind(ctx.now())

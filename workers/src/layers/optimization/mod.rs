@@ -1,16 +1,18 @@
-//! Layer 6: profile (GBP) optimization. A run completes the default optimizations a
-//! client does not have yet (+5 points each, visibility 0.8 × the gain) and keeps a
-//! rolling content calendar of posts, weeks ahead. A client linked to its Business
-//! Profile gets the edits made there too ([`gbp`]).
+//! Layer 6: profile (GBP) optimization. A run proposes the default optimizations a
+//! client does not have yet and keeps a rolling content calendar of posts, weeks ahead.
+//! A client linked to its Business Profile gets the edits made there ([`gbp`]); only
+//! edits the API accepted count as done. No score gain is claimed for proposals
+//! (business rules, revision 2: the score is measured, not added).
 //!
 //! `rules` scores and plans the calendar, `store` keeps the run, `gbp` edits the real
 //! profile through Google's APIs.
 
 pub mod gbp;
+pub mod posts;
 pub mod rules;
 pub mod store;
 
-pub use rules::{posts_per_week, score_after, visibility_gain};
+pub use rules::{posts_per_week, visibility_gain};
 
 use crate::{Ctx, JobError};
 use cep_shared::jobs::OptimizationJob;
@@ -21,10 +23,17 @@ use serde::{Deserialize, Serialize};
 pub struct OptimizationResult {
     pub client_id: String,
     pub period: String,
+    /// Edits the Business Profile API accepted (none without a linked profile, none in
+    /// dry run).
     pub optimizations_completed: Vec<String>,
+    /// What the client is due and nobody has done on its profile yet.
+    pub optimizations_proposed: Vec<String>,
+    /// The client's score as last recorded.
     pub score_before: u32,
-    pub score_after: u32,
-    pub visibility_gain: f64,
+    /// The score measured after this run; unknown until the profile is re-read.
+    pub score_after: Option<u32>,
+    /// 0.8 × the measured gain; unknown without a measurement.
+    pub visibility_gain: Option<f64>,
     pub posts_scheduled: usize,
     pub reason: Option<String>,
     /// The edits on the client's Business Profile, when it is linked.
@@ -39,9 +48,10 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
         client_id: job.client_id.clone(),
         period: job.period.clone(),
         optimizations_completed: Vec::new(),
+        optimizations_proposed: Vec::new(),
         score_before: before,
-        score_after: before,
-        visibility_gain: 0.0,
+        score_after: None,
+        visibility_gain: None,
         posts_scheduled: 0,
         reason: None,
         gbp: None,
@@ -52,19 +62,21 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
     }
     let done = store::done(ctx, &job.client_id).await?;
     let todo = rules::todo(&done, r);
-    let after = score_after(before, todo.len() as u32, r);
-    let gain = after - before;
     let category = &client.business_type;
-    let posts = rules::calendar(&job.client_id, category, ctx.now(), r);
+    let posts = rules::calendar(
+        &job.client_id,
+        &client.business_name,
+        category,
+        ctx.now(),
+        r,
+    );
+    // Nothing is measured here: the event says so rather than claiming a gain.
     let event = serde_json::json!({
-        "client": job.client_id, "completed": todo.len(),
-        "score_gain": gain, "visibility_gain": visibility_gain(gain, r),
+        "client": job.client_id, "proposed": todo.len(),
+        "score_gain": null, "visibility_gain": null,
     });
-    result.posts_scheduled =
-        store::save_run(ctx, &job, &todo, (before, after), &posts, event).await?;
-    result.optimizations_completed = todo.into_iter().cloned().collect();
-    result.score_after = after;
-    result.visibility_gain = visibility_gain(gain, r);
+    result.posts_scheduled = store::save_run(ctx, &job, &todo, before, &posts, event).await?;
+    result.optimizations_proposed = todo.into_iter().cloned().collect();
     if let Some(location) = &client.gbp_location {
         let linked = gbp::Client {
             id: &job.client_id,
@@ -73,7 +85,20 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
             website: client.website.as_deref(),
             location,
         };
-        result.gbp = Some(gbp::sync(ctx, &linked).await?);
+        let synced = gbp::sync(ctx, &linked).await?;
+        if !synced.dry_run {
+            result.optimizations_completed = synced
+                .profile_fields
+                .iter()
+                .map(|f| format!("profile field {f}"))
+                .chain((synced.posts > 0).then(|| format!("posts published: {}", synced.posts)))
+                .chain(
+                    (synced.review_replies > 0)
+                        .then(|| format!("reviews answered: {}", synced.review_replies)),
+                )
+                .collect();
+        }
+        result.gbp = Some(synced);
     }
     Ok(result)
 }

@@ -1,15 +1,10 @@
-//! Optimization's pure rules: the score a run reaches, the visibility it gains, and the
-//! content calendar's posts.
+//! Optimization's pure rules: the visibility a measured gain is worth, what a client is
+//! due, and the content calendar's posts.
 
 use cep_shared::clock::{DAY, HOUR};
 use cep_shared::config::OptimizationRules;
 use cep_shared::ids::stable_id;
 use std::collections::HashSet;
-
-/// Score after `completed` optimizations, capped at 100.
-pub fn score_after(before: u32, completed: u32, r: &OptimizationRules) -> u32 {
-    (before + r.points_per_optimization * completed).min(100)
-}
 
 pub fn visibility_gain(score_gain: u32, r: &OptimizationRules) -> f64 {
     r.visibility_per_point * f64::from(score_gain)
@@ -22,40 +17,6 @@ pub fn posts_per_week(category: &str, r: &OptimizationRules) -> u32 {
         "restaurant" => r.posts_per_week_restaurant,
         _ => r.posts_per_week_other,
     }
-}
-
-/// What a post is about, rotating so consecutive posts differ.
-pub fn topic(category: &str, n: usize) -> (&'static str, String) {
-    const TOPICS: [&str; 6] = [
-        "seasonal offer",
-        "team spotlight",
-        "customer question answered",
-        "behind the scenes",
-        "service highlight",
-        "local event",
-    ];
-    let t = TOPICS[n % TOPICS.len()];
-    let body = match t {
-        "seasonal offer" => format!(
-            "This month only: a {category} check-up at a friendly price. Message us to book."
-        ),
-        "team spotlight" => {
-            format!("Meet the people behind our {category} work: local, trained and glad to help.")
-        }
-        "customer question answered" => format!(
-            "You asked how often a {category} visit is worth it. Here is our honest answer."
-        ),
-        "behind the scenes" => {
-            format!("A look at how we prepare every {category} job before we arrive.")
-        }
-        "service highlight" => {
-            format!("One {category} service people often miss, and why it saves money later.")
-        }
-        _ => format!(
-            "We will be at this weekend's neighbourhood fair: come say hello to our {category} team."
-        ),
-    };
-    (t, body)
 }
 
 /// The default optimizations a client does not have yet.
@@ -77,9 +38,11 @@ pub struct PlannedPost {
 }
 
 /// The content calendar from `now`: `calendar_weeks` of posts, spread over each week,
-/// published at 10:00 UTC.
+/// published at 10:00 UTC. A post's text follows from its week and slot, so a client's
+/// texts do not repeat within [`super::posts::NO_REPEAT_WEEKS`] weeks.
 pub fn calendar(
     client_id: &str,
+    business: &str,
     category: &str,
     now: i64,
     r: &OptimizationRules,
@@ -95,8 +58,8 @@ pub fn calendar(
             let date = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day)
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
-            let n = (day / DAY) as usize + slot as usize;
-            let (topic, body) = topic(category, n);
+            let n = (day / (7 * DAY)) as usize * per_week as usize + slot as usize;
+            let (topic, body) = super::posts::post(business, category, n);
             posts.push(PlannedPost {
                 id: stable_id("post", &[client_id, &date, &slot.to_string()]),
                 scheduled_for: day + 10 * HOUR,
@@ -113,10 +76,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_optimizations_add_25_points_capped_at_100() {
+    fn visibility_is_worth_0_8_a_measured_point() {
         let r = OptimizationRules::default();
-        assert_eq!(score_after(40, 5, &r), 65);
-        assert_eq!(score_after(90, 5, &r), 100);
         assert!((visibility_gain(25, &r) - 20.0).abs() < 1e-9);
     }
 
@@ -132,12 +93,12 @@ mod tests {
     #[test]
     fn the_calendar_spreads_posts_over_the_weeks_and_consecutive_topics_differ() {
         let r = OptimizationRules::default();
-        let posts = calendar("c1", "dental", 3 * DAY + 5 * HOUR, &r);
+        let posts = calendar("c1", "Oak Dental", "dental", 3 * DAY + 5 * HOUR, &r);
         assert_eq!(posts.len(), (r.calendar_weeks * 2) as usize);
         assert_eq!(posts[0].scheduled_for, 3 * DAY + 10 * HOUR);
         assert_eq!(posts[1].scheduled_for - posts[0].scheduled_for, 7 * DAY / 2);
         assert!(posts.windows(2).all(|w| w[0].topic != w[1].topic));
-        let again = calendar("c1", "dental", 3 * DAY + 9 * HOUR, &r);
+        let again = calendar("c1", "Oak Dental", "dental", 3 * DAY + 9 * HOUR, &r);
         assert_eq!(posts, again, "a rerun the same day plans the same posts");
     }
 }

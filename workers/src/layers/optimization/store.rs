@@ -40,19 +40,20 @@ pub async fn done(ctx: &Ctx, client_id: &str) -> Result<HashSet<String>, JobErro
     Ok(done.into_iter().map(|(k,)| k).collect())
 }
 
-/// What a run did, in one transaction: each optimization, the client's new score, the
-/// calendar's new posts and the `optimized` event. Returns the posts added.
+/// What a run did, in one transaction: each optimization it proposes (at the score as
+/// recorded: a proposal gains nothing), the calendar's new posts and the `optimized`
+/// event. Returns the posts added.
 pub async fn save_run(
     ctx: &Ctx,
     job: &OptimizationJob,
-    completed: &[&String],
-    (before, after): (u32, u32),
+    proposed: &[&String],
+    score: u32,
     posts: &[PlannedPost],
     event: serde_json::Value,
 ) -> Result<usize, JobError> {
     let now = ctx.now();
     let mut tx = ctx.store.pool().begin().await?;
-    for kind in completed {
+    for kind in proposed {
         sqlx::query(
             "INSERT INTO optimizations (id, client_id, period, kind, score_before, score_after, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
@@ -61,28 +62,26 @@ pub async fn save_run(
         .bind(&job.client_id)
         .bind(&job.period)
         .bind(kind.as_str())
-        .bind(i64::from(before))
-        .bind(i64::from(after))
+        .bind(i64::from(score))
+        .bind(i64::from(score))
         .bind(now)
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("UPDATE clients SET gbp_score = $2 WHERE id = $1")
-        .bind(&job.client_id)
-        .bind(i64::from(after))
-        .execute(&mut *tx)
-        .await?;
     let mut added = 0;
     for p in posts {
+        let auto = ctx.settings.layers.optimization.auto_approve;
         let inserted = sqlx::query(
-            "INSERT INTO posts (id, client_id, scheduled_for, topic, body) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO posts (id, client_id, scheduled_for, topic, body, approved_at, approved_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&p.id)
         .bind(&job.client_id)
         .bind(p.scheduled_for)
         .bind(p.topic)
         .bind(&p.body)
+        .bind(auto.then_some(now))
+        .bind(auto.then_some("auto_approve"))
         .execute(&mut *tx)
         .await?;
         added += inserted.rows_affected() as usize;
@@ -93,4 +92,65 @@ pub async fn save_run(
         .await?;
     tx.commit().await?;
     Ok(added)
+}
+
+/// A planned post, as the operator reviews it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct PostRow {
+    pub id: String,
+    pub client_id: String,
+    pub business_name: String,
+    pub scheduled_for: i64,
+    pub topic: String,
+    pub body: String,
+    pub approved_at: Option<i64>,
+    pub approved_by: Option<String>,
+    pub published_at: Option<i64>,
+}
+
+/// Posts, soonest first: only those waiting for approval when `pending`; one client's
+/// when given.
+pub async fn posts(
+    ctx: &Ctx,
+    pending: bool,
+    client_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<PostRow>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT p.id, p.client_id, c.business_name, p.scheduled_for, p.topic, p.body,
+                p.approved_at, p.approved_by, p.published_at
+           FROM posts p JOIN clients c ON c.id = p.client_id
+          WHERE ($1 = 0 OR (p.approved_at IS NULL AND p.published_at IS NULL))
+            AND ($2 IS NULL OR p.client_id = $2)
+          ORDER BY p.scheduled_for, p.id LIMIT $3",
+    )
+    .bind(i64::from(pending))
+    .bind(client_id)
+    .bind(i64::from(limit))
+    .fetch_all(ctx.store.pool())
+    .await?)
+}
+
+/// The operator approves a post: it will be published when its date comes. Refused for
+/// a post that does not exist; approving twice changes nothing.
+pub async fn approve(ctx: &Ctx, post_id: &str, by: &str) -> Result<bool, JobError> {
+    let done = sqlx::query(
+        "UPDATE posts SET approved_at = $2, approved_by = $3 WHERE id = $1 AND approved_at IS NULL",
+    )
+    .bind(post_id)
+    .bind(ctx.now())
+    .bind(by)
+    .execute(ctx.store.pool())
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM posts WHERE id = $1")
+        .bind(post_id)
+        .fetch_one(ctx.store.pool())
+        .await?;
+    if n == 0 {
+        return Err(JobError::Invalid(format!("no post `{post_id}`")));
+    }
+    Ok(false)
 }

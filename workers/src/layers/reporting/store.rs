@@ -58,15 +58,6 @@ pub async fn client_values(
     .bind(client_id)
     .fetch_all(pool)
     .await?;
-    let (gain,): (i64,) = sqlx::query_as(
-        "SELECT CAST(COALESCE(MAX(score_after) - MIN(score_before), 0) AS BIGINT) FROM optimizations
-          WHERE client_id = $1 AND created_at >= $2 AND created_at < $3",
-    )
-    .bind(client_id)
-    .bind(from)
-    .bind(to)
-    .fetch_one(pool)
-    .await?;
     let (posts,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM posts WHERE client_id = $1 AND scheduled_for >= $2 AND scheduled_for < $3",
     )
@@ -75,14 +66,10 @@ pub async fn client_values(
     .bind(to)
     .fetch_one(pool)
     .await?;
-    let r = &ctx.settings.layers.optimization;
+    // No score gain or visibility gained: nothing was measured on the profile, and a
+    // proposal gains nothing (business rules, revision 2).
     let mut values = vec![
         ("gbp_score".to_string(), score as f64),
-        ("score_gain".into(), gain as f64),
-        (
-            "visibility_gain".into(),
-            r.visibility_per_point * gain as f64,
-        ),
         ("posts_scheduled".into(), posts as f64),
     ];
     if let Some(live) = live {
