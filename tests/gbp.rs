@@ -19,7 +19,7 @@ async fn google() -> MockServer {
     let ok = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
     Mock::given(method("GET"))
         .and(path("/v1/locations/456"))
-        .and(query_param("readMask", "name,websiteUri,profile"))
+        .and(query_param("readMask", gbp::READ_MASK))
         .respond_with(ok(
             serde_json::json!({ "name": "locations/456", "websiteUri": "https://oak.example" }),
         ))
@@ -54,7 +54,146 @@ async fn google() -> MockServer {
         .respond_with(ok(serde_json::json!({ "comment": "ok" })))
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/media")))
+        .respond_with(ok(
+            serde_json::json!({ "mediaItems": [], "totalMediaItemCount": 0 }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/localPosts")))
+        .respond_with(ok(serde_json::json!({ "localPosts": [] })))
+        .mount(&server)
+        .await;
     server
+}
+
+/// A profile as Google's APIs answer for it: the location's fields, media, reviews and
+/// posts.
+async fn profile_reads(server: &MockServer, description: Option<&str>, posted: Option<&str>) {
+    let ok = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+    let mut location = serde_json::json!({
+        "name": "locations/456", "websiteUri": "https://oak.example",
+        "regularHours": { "periods": [{ "openDay": "MONDAY", "closeDay": "MONDAY" }] }
+    });
+    if let Some(d) = description {
+        location["profile"] = serde_json::json!({ "description": d });
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/locations/456"))
+        .respond_with(ok(location))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/media")))
+        .respond_with(ok(serde_json::json!({
+            "mediaItems": [{ "name": "m1" }], "totalMediaItemCount": 3
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/reviews")))
+        .respond_with(ok(serde_json::json!({
+            "averageRating": 4.5, "totalReviewCount": 2,
+            "reviews": [
+                { "reviewId": "r1", "starRating": "FIVE", "reviewReply": { "comment": "Thanks!" } },
+                { "reviewId": "r2", "starRating": "FOUR" }
+            ]
+        })))
+        .mount(server)
+        .await;
+    let posts = match posted {
+        Some(at) => serde_json::json!({ "localPosts": [{ "name": "p", "createTime": at }] }),
+        None => serde_json::json!({}),
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{V4}/localPosts")))
+        .respond_with(ok(posts))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_linked_profiles_score_is_what_its_reading_shows_and_the_gain_is_measured() {
+    let server = MockServer::start().await;
+    // Week 1: website, hours, 3 photos, 2 reviews at 4.5 with half answered; no
+    // description, services or recent post. Profile 10 + claimed 10 + photos 10 +
+    // reviews 10 + rating 5 + hours 5 + website 10 + replies 5 = 65.
+    profile_reads(&server, None, None).await;
+    let (s, secrets) = live(&server, true);
+    let mut secrets = secrets;
+    // Dry run with a token: the profile is read, no edit is made.
+    secrets.gbp_access_token = Some("gbp-test-token".into());
+    let clock = Clock::simulated(in_window());
+    let h = harness_with(Backend::Fleet, s, secrets, clock.clone()).await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    gbp::link(ctx, "client_1", LOCATION).await.unwrap();
+    let first = optimize(ctx, "2026-W02").await.unwrap();
+    assert_eq!(first.score_after, Some(65));
+    assert_eq!(
+        (first.score_gain, first.visibility_gain),
+        (None, None),
+        "a first reading"
+    );
+    assert_eq!(scalar(ctx, "SELECT gbp_score FROM clients").await, 65);
+
+    // Week 2: the owner added a description and posted last week: +5 and +10.
+    server.reset().await;
+    let week = chrono::Duration::days(7);
+    let posted = (in_window() + chrono::Duration::days(3)).to_rfc3339();
+    profile_reads(&server, Some("Family dentistry in Miami."), Some(&posted)).await;
+    clock.set(in_window() + week);
+    let second = optimize(ctx, "2026-W03").await.unwrap();
+    assert_eq!(second.score_after, Some(80));
+    assert_eq!(second.score_gain, Some(15));
+    assert_eq!(second.visibility_gain, Some(12.0));
+    assert!(
+        second.optimizations_completed.is_empty(),
+        "dry run: nothing done by us"
+    );
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.method.as_str() == "GET"),
+        "dry run reads, never writes"
+    );
+
+    // The month's report shows what was read, before and after, and the measured gain.
+    clock.set(in_window() + week + chrono::Duration::hours(1));
+    let report = cep_workers::handle(
+        ctx,
+        cep_shared::JobKind::Layer(cep_shared::Layer::Reporting),
+        &serde_json::json!({ "period": "2026-01" }).to_string(),
+    )
+    .await
+    .unwrap();
+    let client = report["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["client_id"] == "client_1")
+        .unwrap()
+        .clone();
+    let metric = |name: &str| {
+        client["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    assert_eq!(metric("observed_score_before"), Some(65.0));
+    assert_eq!(metric("observed_score_after"), Some(80.0));
+    assert_eq!(metric("score_gain"), Some(15.0));
+    assert_eq!(metric("visibility_gain"), Some(12.0));
+    if let cep_shared::queue::Queue::Redis(r) = &h.ctx.queue {
+        r.purge().await.unwrap();
+    }
 }
 
 fn live(server: &MockServer, dry_run: bool) -> (Settings, Secrets) {

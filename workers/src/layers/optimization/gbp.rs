@@ -12,6 +12,7 @@ use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
 use cep_shared::ids::stable_id;
+use cep_shared::signals::ProfileSignals;
 use cep_shared::vocabulary::EditStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -52,6 +53,42 @@ struct Location {
     website_uri: Option<String>,
     #[serde(default)]
     profile: Option<Profile>,
+    #[serde(default)]
+    regular_hours: Option<Hours>,
+    #[serde(default)]
+    service_items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Hours {
+    #[serde(default)]
+    periods: Vec<serde_json::Value>,
+}
+
+/// The fields of a location the score and the edits read.
+pub const READ_MASK: &str = "name,websiteUri,profile,regularHours,serviceItems";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Media {
+    #[serde(default)]
+    total_media_item_count: Option<u32>,
+    #[serde(default)]
+    media_items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Posts {
+    #[serde(default)]
+    local_posts: Vec<LocalPost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocalPost {
+    #[serde(default)]
+    create_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +102,10 @@ struct Profile {
 struct Reviews {
     #[serde(default)]
     reviews: Vec<Review>,
+    #[serde(default)]
+    average_rating: Option<f64>,
+    #[serde(default)]
+    total_review_count: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +177,7 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
     // unknown and only the due posts are recorded.
     if token(ctx).is_some() {
         let url = format!(
-            "{}/v1/locations/{loc}?readMask=name,websiteUri,profile",
+            "{}/v1/locations/{loc}?readMask={READ_MASK}",
             g.business_information_url.trim_end_matches('/')
         );
         let current: Location = read(ctx, &url).await?;
@@ -222,6 +263,71 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
         }
     }
     Ok(out)
+}
+
+/// What a linked profile shows now, read through the APIs (the location's fields, its
+/// media count, its reviews with the owner's replies, its recent posts): every signal
+/// known. `None` without an access token: nothing can be read.
+pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<ProfileSignals>, JobError> {
+    if token(ctx).is_none() {
+        return Ok(None);
+    }
+    let g = &ctx.settings.providers.gbp;
+    let (account, loc) = parse_location(location).map_err(JobError::Invalid)?;
+    let v1 = g.business_information_url.trim_end_matches('/');
+    let v4 = format!(
+        "{}/v4/accounts/{account}/locations/{loc}",
+        g.v4_url.trim_end_matches('/')
+    );
+    let l: Location = read(
+        ctx,
+        &format!("{v1}/v1/locations/{loc}?readMask={READ_MASK}"),
+    )
+    .await?;
+    let media: Media = read(ctx, &format!("{v4}/media?pageSize=100")).await?;
+    let reviews: Reviews = read(ctx, &format!("{v4}/reviews?pageSize=50")).await?;
+    let posts: Posts = read(ctx, &format!("{v4}/localPosts?pageSize=10")).await?;
+    let month_ago = ctx.now() - 30 * cep_shared::clock::DAY;
+    let recent = posts.local_posts.iter().any(|p| {
+        p.create_time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t.timestamp_millis() >= month_ago)
+    });
+    let listed = reviews.reviews.len();
+    let replied = reviews
+        .reviews
+        .iter()
+        .filter(|r| r.review_reply.is_some())
+        .count();
+    let count = reviews.total_review_count.unwrap_or(listed as u32);
+    let filled = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
+    Ok(Some(ProfileSignals {
+        has_profile: true,
+        // Managed through the owner's account: the profile is claimed.
+        claimed: true,
+        photos: media
+            .total_media_item_count
+            .unwrap_or(media.media_items.len() as u32),
+        reviews: count,
+        rating: if count > 0 {
+            reviews.average_rating.unwrap_or(0.0)
+        } else {
+            0.0
+        },
+        posted_last_30_days: recent,
+        services_listed: !l.service_items.is_empty(),
+        hours_listed: l.regular_hours.is_some_and(|h| !h.periods.is_empty()),
+        website_linked: filled(&l.website_uri),
+        description: l.profile.as_ref().is_some_and(|p| filled(&p.description)),
+        owner_reply_share: if listed > 0 {
+            replied as f64 / listed as f64
+        } else {
+            0.0
+        },
+        website: None,
+        known: None,
+    }))
 }
 
 /// Links a client to its Business Profile location.

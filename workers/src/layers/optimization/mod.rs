@@ -30,8 +30,10 @@ pub struct OptimizationResult {
     pub optimizations_proposed: Vec<String>,
     /// The client's score as last recorded.
     pub score_before: u32,
-    /// The score measured after this run; unknown until the profile is re-read.
+    /// The score the linked profile shows, read this run; unknown without one.
     pub score_after: Option<u32>,
+    /// The measured change since the profile's last reading; unknown for the first.
+    pub score_gain: Option<i64>,
     /// 0.8 × the measured gain; unknown without a measurement.
     pub visibility_gain: Option<f64>,
     pub posts_scheduled: usize,
@@ -51,6 +53,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
         optimizations_proposed: Vec::new(),
         score_before: before,
         score_after: None,
+        score_gain: None,
         visibility_gain: None,
         posts_scheduled: 0,
         reason: None,
@@ -78,6 +81,32 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
     result.posts_scheduled = store::save_run(ctx, &job, &todo, before, &posts, event).await?;
     result.optimizations_proposed = todo.into_iter().cloned().collect();
     if let Some(location) = &client.gbp_location {
+        // The score is what the profile shows, read before this run's edits (their
+        // effect shows in next week's reading).
+        if let Some(signals) = gbp::observe(ctx, location).await? {
+            let prospecting = &ctx.settings.layers.prospecting;
+            let scored = crate::layers::prospecting::rules::gbp_score(&signals, prospecting);
+            let gain =
+                store::observed(ctx, &job.client_id, &signals, scored.score, scored.coverage)
+                    .await?;
+            result.score_after = Some(scored.score);
+            result.score_gain = gain;
+            result.visibility_gain = gain.map(|g| visibility_gain(g, r));
+            let event = serde_json::json!({
+                "client": job.client_id, "observed": scored.score, "score_gain": gain,
+                "visibility_gain": result.visibility_gain,
+            });
+            let run = cep_shared::ids::stable_id("optobs", &[&job.client_id, &job.period]);
+            ctx.store
+                .record_event(
+                    ctx.store.pool(),
+                    cep_shared::vocabulary::EventKind::Optimized,
+                    &run,
+                    event,
+                    ctx.now(),
+                )
+                .await?;
+        }
         let linked = gbp::Client {
             id: &job.client_id,
             business_name: &client.business_name,

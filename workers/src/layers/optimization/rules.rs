@@ -6,8 +6,9 @@ use cep_shared::config::OptimizationRules;
 use cep_shared::ids::stable_id;
 use std::collections::HashSet;
 
-pub fn visibility_gain(score_gain: u32, r: &OptimizationRules) -> f64 {
-    r.visibility_per_point * f64::from(score_gain)
+/// Visibility for a measured score gain (a loss gives a negative one).
+pub fn visibility_gain(score_gain: i64, r: &OptimizationRules) -> f64 {
+    r.visibility_per_point * score_gain as f64
 }
 
 pub fn posts_per_week(category: &str, r: &OptimizationRules) -> u32 {
@@ -79,6 +80,7 @@ mod tests {
     fn visibility_is_worth_0_8_a_measured_point() {
         let r = OptimizationRules::default();
         assert!((visibility_gain(25, &r) - 20.0).abs() < 1e-9);
+        assert!((visibility_gain(-5, &r) + 4.0).abs() < 1e-9);
     }
 
     #[test]

@@ -154,3 +154,73 @@ pub async fn approve(ctx: &Ctx, post_id: &str, by: &str) -> Result<bool, JobErro
     }
     Ok(false)
 }
+
+/// A profile as the weekly run observed it: stored with its gain over the client's last
+/// observation, and the client's score set to it. Returns the gain (none for a first
+/// observation).
+pub async fn observed(
+    ctx: &Ctx,
+    client_id: &str,
+    signals: &cep_shared::signals::ProfileSignals,
+    score: u32,
+    coverage: f64,
+) -> Result<Option<i64>, JobError> {
+    let now = ctx.now();
+    let mut tx = ctx.store.pool().begin().await?;
+    let last: Option<(i64,)> = sqlx::query_as(
+        "SELECT score FROM profile_observations WHERE client_id = $1 AND observed_at < $2
+          ORDER BY observed_at DESC, id LIMIT 1",
+    )
+    .bind(client_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let gain = last.map(|(before,)| i64::from(score) - before);
+    sqlx::query(
+        "INSERT INTO profile_observations (id, client_id, observed_at, score, coverage, gain, signals)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(stable_id("obs", &[client_id, &now.to_string()]))
+    .bind(client_id)
+    .bind(now)
+    .bind(i64::from(score))
+    .bind(coverage)
+    .bind(gain)
+    .bind(serde_json::to_string(signals)?)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE clients SET gbp_score = $2 WHERE id = $1")
+        .bind(client_id)
+        .bind(i64::from(score))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(gain)
+}
+
+/// The measured score gains of a client's observations in `[from, to)`, summed, and the
+/// first and last scores observed; `None` when nothing was observed.
+pub async fn measured(
+    ctx: &Ctx,
+    client_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Option<(Option<i64>, i64, i64)>, JobError> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT score, gain FROM profile_observations
+          WHERE client_id = $1 AND observed_at >= $2 AND observed_at < $3 ORDER BY observed_at, id",
+    )
+    .bind(client_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(ctx.store.pool())
+    .await?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(None);
+    };
+    let gains: Vec<i64> = rows.iter().filter_map(|r| r.1).collect();
+    let gain = (!gains.is_empty()).then(|| gains.iter().sum());
+    // Before: the score ahead of the period's first observation, when it had one.
+    let before = first.0 - first.1.unwrap_or(0);
+    Ok(Some((gain, before, last.0)))
+}

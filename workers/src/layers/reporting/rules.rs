@@ -162,7 +162,9 @@ pub fn assess(
 pub fn label(name: &str) -> &str {
     match name {
         "gbp_score" => "Profile score",
-        "score_gain" => "Score gained",
+        "score_gain" => "Score gained (measured)",
+        "observed_score_before" => "Profile score read before",
+        "observed_score_after" => "Profile score read after",
         "visibility_gain" => "Visibility gained",
         "posts_scheduled" => "Posts scheduled",
         "onboarding_days" => "Days to go live",

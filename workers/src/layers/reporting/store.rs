@@ -66,12 +66,27 @@ pub async fn client_values(
     .bind(to)
     .fetch_one(pool)
     .await?;
-    // No score gain or visibility gained: nothing was measured on the profile, and a
-    // proposal gains nothing (business rules, revision 2).
     let mut values = vec![
         ("gbp_score".to_string(), score as f64),
         ("posts_scheduled".into(), posts as f64),
     ];
+    // What the linked profile showed when it was read in the period: the score before
+    // and after, and the measured gain. Nothing observed, nothing claimed (a proposal
+    // gains nothing; business rules, revision 2).
+    if let Some((gain, before, after)) =
+        crate::layers::optimization::store::measured(ctx, client_id, from, to).await?
+    {
+        values.push(("observed_score_before".into(), before as f64));
+        values.push(("observed_score_after".into(), after as f64));
+        if let Some(gain) = gain {
+            let r = &ctx.settings.layers.optimization;
+            values.push(("score_gain".into(), gain as f64));
+            values.push((
+                "visibility_gain".into(),
+                crate::layers::optimization::visibility_gain(gain, r),
+            ));
+        }
+    }
     if let Some(live) = live {
         values.push((
             "onboarding_days".into(),
