@@ -72,8 +72,11 @@ async fn ninety_days_give_the_same_funnel_and_phi_series_on_both_backends() {
     }
     assert!(f["prospects_found"] >= 1000, "{f:?}");
     assert!(f["contacted"] <= f["pitched"]);
-    // Only a won meeting makes a client.
+    // Only a won meeting makes a client; each client's simulated profile is linked, read
+    // weekly, and the edits the layer made show as measured points.
     assert_eq!(f["clients"], f["meetings_won"], "{f:?}");
+    assert_eq!(f["profiles_linked"], f["clients"], "{f:?}");
+    assert!(f["profile_points_measured"] > 0, "{f:?}");
     assert!(f["meetings_held"] + f["no_shows"] <= f["meetings_booked"] - f["meetings_canceled"]);
     assert!(f["clients"] <= f["meetings_booked"]);
     assert!(f["invoices_paid"] <= f["invoices"]);

@@ -9,6 +9,7 @@
 //! person or Calendly would); `summary` reads the funnel and Φ_sync series back.
 
 mod act;
+mod profiles;
 mod progress;
 mod summary;
 mod world;
@@ -92,8 +93,21 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     secrets
         .booking_link_key
         .get_or_insert_with(|| format!("simulation-booking-{}", opts.seed));
+    // Its clients' Business Profiles are simulated too, served locally: the optimization
+    // layer reads and edits them as it would Google's, for real (nothing leaves the
+    // machine), so the weekly reading measures what its work did.
+    let profiles = profiles::Profiles::new(ctx.clock.clone());
+    let gbp_url = profiles::serve(profiles.clone()).await?;
+    secrets
+        .gbp_access_token
+        .get_or_insert_with(|| format!("simulation-gbp-{}", opts.seed));
+    let mut settings = (*ctx.settings).clone();
+    settings.providers.gbp.business_information_url = gbp_url.clone();
+    settings.providers.gbp.v4_url = gbp_url;
+    settings.providers.gbp.dry_run = false;
     let ctx = Ctx {
         secrets: Arc::new(secrets),
+        settings: Arc::new(settings),
         ..ctx
     };
     let router = http::router(ctx.clone());
@@ -114,6 +128,7 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let queues: Vec<&str> = kinds.iter().map(|k| k.queue()).collect();
     let worker = worker_name("simulate");
     let mut world = World {
+        profiles,
         seed: opts.seed,
         b: ctx.settings.simulate.world.clone(),
         queue: BinaryHeap::new(),

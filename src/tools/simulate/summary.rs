@@ -76,7 +76,7 @@ pub(super) async fn summarize(
 ) -> anyhow::Result<Summary> {
     let pool = ctx.store.pool();
     let mut funnel = BTreeMap::new();
-    let counts: [(&str, &str); 15] = [
+    let counts: [(&str, &str); 17] = [
         ("prospects_found", "SELECT COUNT(*) FROM prospects"),
         (
             "needs_data",
@@ -119,6 +119,14 @@ pub(super) async fn summarize(
             "SELECT COUNT(*) FROM invoices WHERE paid_at IS NOT NULL",
         ),
         ("posts_scheduled", "SELECT COUNT(*) FROM posts"),
+        (
+            "profiles_linked",
+            "SELECT COUNT(*) FROM clients WHERE gbp_location IS NOT NULL",
+        ),
+        (
+            "profile_points_measured",
+            "SELECT CAST(COALESCE(SUM(gain), 0) AS BIGINT) FROM profile_observations",
+        ),
     ];
     for (name, sql) in counts {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await?;
@@ -369,7 +377,7 @@ pub fn render(s: &Summary) -> String {
 
 /// The funnel's stages in the order a prospect goes through them, then the work and
 /// money that follow.
-const FUNNEL_ORDER: [&str; 23] = [
+const FUNNEL_ORDER: [&str; 25] = [
     "prospects_found",
     "needs_data",
     "hot_leads",
@@ -389,6 +397,8 @@ const FUNNEL_ORDER: [&str; 23] = [
     "messages_recorded",
     "messages_deferred_now",
     "posts_scheduled",
+    "profiles_linked",
+    "profile_points_measured",
     "invoices",
     "invoices_paid",
     "revenue_cents",

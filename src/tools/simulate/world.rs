@@ -72,6 +72,8 @@ impl PartialOrd for Scheduled {
 }
 
 pub(super) struct World {
+    /// The clients' simulated Business Profiles.
+    pub(super) profiles: super::profiles::Profiles,
     pub(super) seed: u64,
     pub(super) b: Behaviour,
     pub(super) queue: BinaryHeap<Scheduled>,
@@ -197,6 +199,30 @@ pub(super) async fn observe(ctx: &Ctx, w: &mut World, now: i64) -> anyhow::Resul
                 Act::Unsubscribe { message: id },
             );
         }
+    }
+    // A new client's Business Profile is linked, as it is in its prospect's signals; the
+    // operator approves the posts planned for clients (having read them).
+    let new_clients: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.id, p.signals, p.website FROM clients c JOIN prospects p ON p.id = c.prospect_id
+          WHERE c.gbp_location IS NULL ORDER BY c.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (client, signals, website) in new_clients {
+        let location = format!("accounts/1/locations/{:x}", stable_hash(&[&client]));
+        let signals: cep_shared::signals::ProfileSignals = serde_json::from_str(&signals)?;
+        let profile = super::profiles::Profile::from_signals(&signals, website.as_deref(), now);
+        w.profiles
+            .insert(location.rsplit('/').next().unwrap_or_default(), profile);
+        cep_workers::layers::optimization::gbp::link(ctx, &client, &location).await?;
+    }
+    let drafts: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM posts WHERE approved_at IS NULL AND published_at IS NULL ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (post,) in drafts {
+        cep_workers::layers::optimization::store::approve(ctx, &post, "operator").await?;
     }
     // Onboarding tasks whose dependency is done: someone finishes them, mostly in time.
     let open: Vec<(String, i64, i64)> = sqlx::query_as(
