@@ -200,6 +200,10 @@ pub async fn run_layer(
         obj.entry("period")
             .or_insert_with(|| ctx.clock.now().format("%Y-%m-%d").to_string().into());
     }
+    // The seed API document's parameters, where the layer's job takes another shape.
+    if let Some(out) = crate::seed_api::run(ctx, kind, &input).await {
+        return out;
+    }
     let out = cep_workers::handle(ctx, kind, &input.to_string()).await?;
     Ok(out)
 }

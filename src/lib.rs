@@ -6,5 +6,6 @@ pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod push;
+pub mod seed_api;
 pub mod telemetry;
 pub mod tools;

@@ -12,6 +12,7 @@ mod config;
 mod crash;
 mod deploy;
 mod email;
+mod examples;
 mod faults;
 mod fleet;
 mod fuzz;

@@ -242,7 +242,7 @@ pub struct BookingJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "action", rename_all = "snake_case")]
 pub enum OnboardingJob {
-    /// Start onboarding the client a booked meeting brought (after the meeting).
+    /// Start onboarding the client a won meeting brought.
     Start { meeting_id: String },
     /// The weekly pass: move every client's state along its finished tasks.
     Review {

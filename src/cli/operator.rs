@@ -31,6 +31,28 @@ pub enum Operator {
 #[derive(Subcommand)]
 pub enum OnStore {
     /// Run one layer on one input and print its result as JSON.
+    ///
+    /// Inputs, one JSON document per layer (examples in `examples/`):
+    ///
+    ///   1 prospecting       {"location": "Miami, FL", "category": "dental", "max_prospects": 20}
+    ///
+    ///   2 pitch_generation  {"prospect_id": "…"}, or the seed's {"prospects": [{"id": "…"}],
+    ///                       "channels": ["email", "linkedin", "phone", "sms"]}
+    ///
+    ///   3 outreach          {"prospect_id": "…", "step": 0}
+    ///
+    ///   4 booking           a Calendly v2 body's job ({"action": "invitee.created",
+    ///                       "invitee_uri": …, "email": …, "name": …, "event_type": …}), or the
+    ///                       seed's {"webhook_payload": {"event": {"action": …}, "payload":
+    ///                       {"email": …, "name": …, "event_type": …}}}
+    ///
+    ///   5 onboarding        {"action": "start", "meeting_id": "…"} (a won meeting) or
+    ///                       {"action": "review", "period": "2026-W02"}
+    ///
+    ///   6 optimization      {"client_id": "…", "period": "2026-W02"}
+    ///
+    ///   7 reporting, 8 finance, 9 feedback_loop, aggregation   {"period": "2026-02"} (a
+    ///                       calendar day, ISO week or month, not after the current one)
     Layer {
         /// Layer name or number (`prospecting`, `2`, `aggregation`).
         name: String,
