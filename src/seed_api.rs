@@ -1,7 +1,7 @@
 //! The seed API document's parameters for `cep layer`, where a layer's job takes another
-//! shape: layer 2's `prospects` and `channels`, layer 4's `webhook_payload`. Each is
-//! mapped onto the layer's own jobs, and the result carries the seed's fields beside
-//! ours. Other inputs go to the layer as they are.
+//! shape: layer 2's `prospects` and `channels`, layer 4's `webhook_payload`, layer 9's
+//! `performance_data`. Each is mapped onto the layer's own jobs or rules, and the result
+//! carries the seed's fields beside ours. Other inputs go to the layer as they are.
 
 use anyhow::Context as _;
 use cep_shared::vocabulary::{BookingAction, Channel, MeetingState};
@@ -18,6 +18,9 @@ pub async fn run(ctx: &Ctx, kind: JobKind, input: &Value) -> Option<anyhow::Resu
         }
         JobKind::Layer(Layer::Booking) if input.get("webhook_payload").is_some() => {
             Some(booking(ctx, input).await)
+        }
+        JobKind::Layer(Layer::FeedbackLoop) if input.get("performance_data").is_some() => {
+            Some(feedback(ctx, input))
         }
         _ => None,
     }
@@ -162,4 +165,121 @@ async fn booking(ctx: &Ctx, input: &Value) -> anyhow::Result<Value> {
     // Calendly sends the invitation, not this fleet: unknown here.
     out["calendar_invite_sent"] = Value::Null;
     Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackInput {
+    /// Per seed layer name, metric name → value.
+    performance_data: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    phi_sync: Option<f64>,
+    #[serde(default)]
+    historical_data: Vec<PhiAt>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct PhiAt {
+    phi_sync: f64,
+    date: chrono::NaiveDate,
+}
+
+/// The seed's layer and metric names, and ours with the target they are held to.
+fn seed_metric(
+    layer: &str,
+    metric: &str,
+    t: &cep_shared::config::Targets,
+) -> Option<(Layer, &'static str, f64)> {
+    Some(match (layer, metric) {
+        ("prospector", "conversion_rate") => (
+            Layer::Prospecting,
+            "prospect_conversion",
+            t.prospect_conversion,
+        ),
+        ("prospector", "prospects_per_day") => {
+            (Layer::Prospecting, "prospects_per_day", t.prospects_per_day)
+        }
+        ("pitch_gen", "confidence_score") => (
+            Layer::PitchGeneration,
+            "pitch_confidence",
+            t.pitch_confidence,
+        ),
+        ("outreach", "response_rate") => (Layer::Outreach, "response_rate", t.response_rate),
+        ("outreach", "booking_rate") => (Layer::Outreach, "booking_rate", t.booking_rate),
+        ("booking_handler", "show_rate") => (Layer::Booking, "show_rate", t.show_rate),
+        ("booking_handler", "close_rate") => (Layer::Booking, "close_rate", t.close_rate),
+        ("gbp_optimizer", "score_improvement") => (Layer::Optimization, "score_gain", t.score_gain),
+        _ => return None,
+    })
+}
+
+/// Layer 9 on performance data handed in: each metric against the one targets table,
+/// the insights and optimizations the rules give, and the Φ_sync gain they expect.
+/// Nothing is applied: the loop changes parameters only from what the store recorded.
+fn feedback(ctx: &Ctx, input: &Value) -> anyhow::Result<Value> {
+    use cep_workers::layers::feedback_loop::rules;
+    let f: FeedbackInput = serde_json::from_value(input.clone()).context(
+        "layer 9's seed input is {\"performance_data\": {\"outreach\": {\"response_rate\": 0.35}}, \"phi_sync\": 0.88, \"historical_data\": [{\"phi_sync\": 0.8, \"date\": \"2026-01-01\"}]}",
+    )?;
+    dry_run_only(f.dry_run)?;
+    if let Some(phi) = f.phi_sync {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&phi),
+            "`phi_sync` {phi} is not between 0 and 1"
+        );
+    }
+    let t = &ctx.settings.targets;
+    let mut measures = Vec::new();
+    for (layer, metrics) in &f.performance_data {
+        for (metric, value) in metrics {
+            let Some((ours, name, target)) = seed_metric(layer, metric, t) else {
+                anyhow::bail!(
+                    "`{layer}.{metric}` is not a metric this loop measures: prospector.conversion_rate, prospector.prospects_per_day, pitch_gen.confidence_score, outreach.response_rate, outreach.booking_rate, booking_handler.show_rate, booking_handler.close_rate, gbp_optimizer.score_improvement"
+                );
+            };
+            anyhow::ensure!(
+                value.is_finite() && *value >= 0.0,
+                "`{layer}.{metric}` is {value}"
+            );
+            // Rates are shares (0–1); the seed's example gives a percentage (15.0).
+            let is_rate = !matches!(name, "prospects_per_day" | "score_gain");
+            let value = if is_rate && *value > 1.0 {
+                value / 100.0
+            } else {
+                *value
+            };
+            measures.push(rules::Measure {
+                layer: ours,
+                metric: name.into(),
+                value: Some(value),
+                target,
+            });
+        }
+    }
+    let r = &ctx.settings.layers.feedback_loop;
+    let insights: Vec<rules::Insight> = measures
+        .iter()
+        .filter_map(|m| rules::insight(m, r))
+        .collect();
+    let optimizations = rules::optimizations(&insights, f.phi_sync, r);
+    let gain: f64 = optimizations.iter().map(|o| o.expected_phi_gain).sum();
+    let headroom = 1.0 - f.phi_sync.unwrap_or(0.0);
+    let mut history = f.historical_data;
+    history.sort_by_key(|h| h.date);
+    let trend = match (history.first(), history.last()) {
+        (Some(a), Some(b)) if history.len() > 1 => Some(b.phi_sync - a.phi_sync),
+        _ => None,
+    };
+    Ok(json!({
+        "insights_generated": insights.len(),
+        "optimizations_created": optimizations.len(),
+        "phi_sync_improvement": gain.min(headroom),
+        "phi_sync_change_over_history": trend,
+        "measures": measures,
+        "bottleneck": rules::bottleneck(&measures, r.bottleneck_below).map(|m| m.metric.clone()),
+        "insights": insights,
+        "optimizations": optimizations,
+        "applied": false,
+    }))
 }

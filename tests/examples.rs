@@ -67,6 +67,49 @@ fn every_example_runs_and_the_seed_shapes_give_the_seed_fields() {
     assert_eq!(booked["calendar_invite_sent"], serde_json::Value::Null);
     assert_eq!(booked["prospect_id"], serde_json::Value::Null);
     assert_eq!(booked["meeting_type"], "discovery");
+
+    // Layer 9 on the seed's performance data: every metric at or past its target.
+    let assessed = json(&layer(&dir, "9", "feedback_loop.json"));
+    assert_eq!(assessed["insights_generated"], 0);
+    assert_eq!(assessed["optimizations_created"], 0);
+    assert_eq!(assessed["phi_sync_improvement"], 0.0);
+    let change = assessed["phi_sync_change_over_history"].as_f64().unwrap();
+    assert!((change - 0.05).abs() < 1e-9, "{change}");
+    // 15.0 is read as 15 %, the seed's way of writing it.
+    let conversion = assessed["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "prospect_conversion")
+        .unwrap()
+        .clone();
+    assert_eq!(conversion["value"], 0.15);
+}
+
+#[test]
+fn performance_data_below_target_gives_an_insight_and_the_phi_gain_it_expects() {
+    let dir = TempDir::new();
+    let path = dir.0.join("low.json");
+    let body = serde_json::json!({
+        "performance_data": { "outreach": { "response_rate": 0.15 } },
+        "phi_sync": 0.88
+    });
+    std::fs::write(&path, body.to_string()).unwrap();
+    let out = cep_embedded(
+        &dir,
+        &["layer", "feedback_loop", "--input", path.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let v = json(&out);
+    // 0.15 against 0.30: a 50 % gap, high confidence, impact 100; the expected gain is
+    // outreach's weight 0.20 × half the gap (25 %) = 0.05 Φ, within the 0.12 headroom.
+    assert_eq!(v["insights_generated"], 1);
+    assert_eq!(v["insights"][0]["confidence"], "high");
+    assert_eq!(v["optimizations_created"], 1);
+    let gain = v["phi_sync_improvement"].as_f64().unwrap();
+    assert!((gain - 0.05).abs() < 1e-9, "{gain}");
+    assert_eq!(v["applied"], false);
 }
 
 #[test]
@@ -104,6 +147,16 @@ fn a_seed_input_that_cannot_be_honoured_is_refused_naming_why() {
             serde_json::json!({ "webhook_payload": { "event": "invitee.created",
                 "payload": { "email": "a@b.example", "name": "A" } }, "signature": "t=1,v1=00" }),
             "POST /webhooks/calendly",
+        ),
+        (
+            "9",
+            serde_json::json!({ "performance_data": { "outreach": { "vibes": 1.0 } } }),
+            "`outreach.vibes` is not a metric this loop measures",
+        ),
+        (
+            "9",
+            serde_json::json!({ "performance_data": {}, "phi_sync": 1.5 }),
+            "`phi_sync` 1.5 is not between 0 and 1",
         ),
     ];
     for (n, (layer, body, why)) in cases.into_iter().enumerate() {

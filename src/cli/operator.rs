@@ -53,6 +53,10 @@ pub enum OnStore {
     ///
     ///   7 reporting, 8 finance, 9 feedback_loop, aggregation   {"period": "2026-02"} (a
     ///                       calendar day, ISO week or month, not after the current one)
+    ///
+    ///   9 feedback_loop     also the seed's {"performance_data": {"outreach": {"response_rate":
+    ///                       0.35}}, "phi_sync": 0.88, "historical_data": [{"phi_sync": 0.8,
+    ///                       "date": "2026-01-01"}]}: assessed against the targets, not applied
     Layer {
         /// Layer name or number (`prospecting`, `2`, `aggregation`).
         name: String,
