@@ -132,6 +132,15 @@ async fn a_linked_profiles_score_is_what_its_reading_shows_and_the_gain_is_measu
     gbp::link(ctx, "client_1", LOCATION).await.unwrap();
     let first = optimize(ctx, "2026-W02").await.unwrap();
     assert_eq!(first.score_after, Some(65));
+    // One reading serves the score and the edits: each resource is read once.
+    let requests = server.received_requests().await.unwrap();
+    for resource in ["/v1/locations/456", "/reviews", "/media", "/localPosts"] {
+        let reads = requests
+            .iter()
+            .filter(|r| r.url.path().ends_with(resource))
+            .count();
+        assert_eq!(reads, 1, "{resource} read {reads} times");
+    }
     assert_eq!(
         (first.score_gain, first.visibility_gain),
         (None, None),

@@ -164,8 +164,13 @@ pub fn review_reply(business: &str, reviewer: Option<&str>, stars: Option<&str>)
 }
 
 /// Makes (or in dry run records) the profile edits a client is due: missing profile
-/// fields, approved posts whose date has come, and replies to unanswered reviews.
-pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
+/// fields and replies to unanswered reviews (from this run's `reading`), and approved
+/// posts whose date has come.
+pub async fn sync(
+    ctx: &Ctx,
+    c: &Client<'_>,
+    reading: Option<&Reading>,
+) -> Result<GbpSync, JobError> {
     let g = &ctx.settings.providers.gbp;
     let (account, loc) = parse_location(c.location).map_err(JobError::Invalid)?;
     let mut out = GbpSync {
@@ -173,14 +178,10 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
         dry_run: g.dry_run,
         ..GbpSync::default()
     };
-    // Reads need a token; without one (dry run only) the profile and reviews are
-    // unknown and only the due posts are recorded.
-    if token(ctx).is_some() {
-        let url = format!(
-            "{}/v1/locations/{loc}?readMask={READ_MASK}",
-            g.business_information_url.trim_end_matches('/')
-        );
-        let current: Location = read(ctx, &url).await?;
+    // The profile as this run read it; without a token (dry run only) the profile and
+    // reviews are unknown and only the due posts are recorded.
+    if let Some(reading) = reading {
+        let current = &reading.location;
         let mut patch = serde_json::Map::new();
         let mut fields = Vec::new();
         let missing = |s: &Option<String>| s.as_deref().is_none_or(|v| v.trim().is_empty());
@@ -242,9 +243,11 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
         }
     }
 
-    if token(ctx).is_some() && g.max_review_replies > 0 {
-        let reviews: Reviews = read(ctx, &format!("{v4}/reviews?pageSize=50")).await?;
-        let unanswered = reviews
+    if let Some(reading) = reading
+        && g.max_review_replies > 0
+    {
+        let unanswered = reading
+            .reviews
             .reviews
             .iter()
             .filter(|r| r.review_reply.is_none())
@@ -265,10 +268,18 @@ pub async fn sync(ctx: &Ctx, c: &Client<'_>) -> Result<GbpSync, JobError> {
     Ok(out)
 }
 
+/// A linked profile as one run read it: its signals, and the location and reviews the
+/// edits are decided from.
+pub struct Reading {
+    pub signals: ProfileSignals,
+    location: Location,
+    reviews: Reviews,
+}
+
 /// What a linked profile shows now, read through the APIs (the location's fields, its
 /// media count, its reviews with the owner's replies, its recent posts): every signal
 /// known. `None` without an access token: nothing can be read.
-pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<ProfileSignals>, JobError> {
+pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<Reading>, JobError> {
     if token(ctx).is_none() {
         return Ok(None);
     }
@@ -302,7 +313,7 @@ pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<ProfileSignals>
         .count();
     let count = reviews.total_review_count.unwrap_or(listed as u32);
     let filled = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
-    Ok(Some(ProfileSignals {
+    let signals = ProfileSignals {
         has_profile: true,
         // Managed through the owner's account: the profile is claimed.
         claimed: true,
@@ -317,7 +328,10 @@ pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<ProfileSignals>
         },
         posted_last_30_days: recent,
         services_listed: !l.service_items.is_empty(),
-        hours_listed: l.regular_hours.is_some_and(|h| !h.periods.is_empty()),
+        hours_listed: l
+            .regular_hours
+            .as_ref()
+            .is_some_and(|h| !h.periods.is_empty()),
         website_linked: filled(&l.website_uri),
         description: l.profile.as_ref().is_some_and(|p| filled(&p.description)),
         owner_reply_share: if listed > 0 {
@@ -327,6 +341,11 @@ pub async fn observe(ctx: &Ctx, location: &str) -> Result<Option<ProfileSignals>
         },
         website: None,
         known: None,
+    };
+    Ok(Some(Reading {
+        signals,
+        location: l,
+        reviews,
     }))
 }
 

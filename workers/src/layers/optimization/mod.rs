@@ -83,12 +83,13 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
     if let Some(location) = &client.gbp_location {
         // The score is what the profile shows, read before this run's edits (their
         // effect shows in next week's reading).
-        if let Some(signals) = gbp::observe(ctx, location).await? {
+        let reading = gbp::observe(ctx, location).await?;
+        if let Some(reading) = &reading {
             let prospecting = &ctx.settings.layers.prospecting;
-            let scored = crate::layers::prospecting::rules::gbp_score(&signals, prospecting);
-            let gain =
-                store::observed(ctx, &job.client_id, &signals, scored.score, scored.coverage)
-                    .await?;
+            let signals = &reading.signals;
+            let scored = crate::layers::prospecting::rules::gbp_score(signals, prospecting);
+            let gain = store::observed(ctx, &job.client_id, signals, scored.score, scored.coverage)
+                .await?;
             result.score_after = Some(scored.score);
             result.score_gain = gain;
             result.visibility_gain = gain.map(|g| visibility_gain(g, r));
@@ -114,7 +115,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
             website: client.website.as_deref(),
             location,
         };
-        let synced = gbp::sync(ctx, &linked).await?;
+        let synced = gbp::sync(ctx, &linked, reading.as_ref()).await?;
         if !synced.dry_run {
             result.optimizations_completed = synced
                 .profile_fields

@@ -68,6 +68,17 @@ fn key(ctx: &Ctx) -> &str {
     ctx.secrets.places_api_key.as_deref().unwrap_or_default()
 }
 
+/// One Text Search call with our field mask, under the fleet-wide Places limit.
+async fn search_text(ctx: &Ctx, body: &serde_json::Value) -> Result<Page, JobError> {
+    let req = ctx
+        .http
+        .post(format!("{}/v1/places:searchText", base(ctx)))
+        .header("X-Goog-Api-Key", key(ctx))
+        .header("X-Goog-FieldMask", FIELD_MASK)
+        .json(body);
+    provider::call(ctx, Provider::Places, "", req).await?.json()
+}
+
 pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Business>, JobError> {
     let pages = ctx.settings.providers.prospects.places_max_pages;
     let text_query = format!("{category} in {location}");
@@ -78,15 +89,7 @@ pub async fn search(ctx: &Ctx, location: &str, category: &str) -> Result<Vec<Bus
         if let Some(t) = &token {
             body["pageToken"] = serde_json::json!(t);
         }
-        let req = ctx
-            .http
-            .post(format!("{}/v1/places:searchText", base(ctx)))
-            .header("X-Goog-Api-Key", key(ctx))
-            .header("X-Goog-FieldMask", FIELD_MASK)
-            .json(&body);
-        let page: Page = provider::call(ctx, Provider::Places, "", req)
-            .await?
-            .json()?;
+        let page = search_text(ctx, &body).await?;
         for p in page.places {
             if p.business_status.as_deref() == Some("CLOSED_PERMANENTLY") {
                 continue;
@@ -135,15 +138,7 @@ fn signals_of(p: &Place) -> ProfileSignals {
 /// the best match tells, or — no open place matches — that it has no profile.
 pub async fn lookup(ctx: &Ctx, name: &str, address: &str) -> Result<ProfileSignals, JobError> {
     let body = serde_json::json!({ "textQuery": format!("{name}, {address}"), "pageSize": 1 });
-    let req = ctx
-        .http
-        .post(format!("{}/v1/places:searchText", base(ctx)))
-        .header("X-Goog-Api-Key", key(ctx))
-        .header("X-Goog-FieldMask", FIELD_MASK)
-        .json(&body);
-    let page: Page = provider::call(ctx, Provider::Places, "", req)
-        .await?
-        .json()?;
+    let page = search_text(ctx, &body).await?;
     Ok(page
         .places
         .iter()
