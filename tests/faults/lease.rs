@@ -39,7 +39,8 @@ async fn a_job_leased_to_a_live_worker_that_does_not_know_it_is_handed_back_and_
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(queue.stats(&[Q.queue()]).await.unwrap()[0].running, 1);
+    // No check that it shows as running first: the live worker may hand it back before
+    // a check could look (it did once). It runs only if it is handed back.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let st = &queue.stats(&[Q.queue()]).await.unwrap()[0];
