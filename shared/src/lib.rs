@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod format;
 pub mod ids;
 pub mod jobs;
 pub mod layer;

@@ -39,7 +39,9 @@ pub enum OnStore {
     ///   2 pitch_generation  {"prospect_id": "…"}, or the seed's {"prospects": [{"id": "…"}],
     ///                       "channels": ["email", "linkedin", "phone", "sms"]}
     ///
-    ///   3 outreach          {"prospect_id": "…", "step": 0}
+    ///   3 outreach          {"prospect_id": "…", "step": 0}, or the seed's {"pitches":
+    ///                       [{"prospect_id": "…"}], "channels": ["email"]} (layer 2's answer):
+    ///                       each prospect's sequence, its first step delivered now
     ///
     ///   4 booking           a Calendly v2 body's job ({"action": "invitee.created",
     ///                       "invitee_uri": …, "email": …, "name": …, "event_type": …}), or the
@@ -47,12 +49,27 @@ pub enum OnStore {
     ///                       {"email": …, "name": …, "event_type": …}}}
     ///
     ///   5 onboarding        {"action": "start", "meeting_id": "…"} (a won meeting) or
-    ///                       {"action": "review", "period": "2026-W02"}
+    ///                       {"action": "review", "period": "2026-W02"}, or the seed's sale
+    ///                       closed outside the pipeline {"client_name": …, "business_name": …,
+    ///                       "email": …, "phone": …, "business_type": …, "billing_tier": …}
+    ///                       (the tier `layers.onboarding.warm_tier` when not given)
     ///
-    ///   6 optimization      {"client_id": "…", "period": "2026-W02"}
+    ///   6 optimization      {"client_id": "…", "period": "2026-W02"}, or the seed's
+    ///                       {"client_id": …, "business_name": …, "business_type": …,
+    ///                       "current_gbp_score": …}: this week's run (a score handed in is
+    ///                       not used: scores are measured)
     ///
     ///   7 reporting, 8 finance, 9 feedback_loop, aggregation   {"period": "2026-02"} (a
     ///                       calendar day, ISO week or month, not after the current one)
+    ///
+    ///   7 reporting         also the seed's {"clients": [{"id": …}], "report_type":
+    ///                       "weekly" | "monthly"}: the period under way, the named clients'
+    ///                       reports answered (figures in a client entry are not used)
+    ///
+    ///   8 finance           also the seed's {"clients": [{"id": …, "billing_tier": …,
+    ///                       "new_client": true}], "period": "2026-01"}: the month's close
+    ///                       (the month under way when not given); a tier or newness that is
+    ///                       not the store's is refused
     ///
     ///   9 feedback_loop     also the seed's {"performance_data": {"outreach": {"response_rate":
     ///                       0.35}}, "phi_sync": 0.88, "historical_data": [{"phi_sync": 0.8,

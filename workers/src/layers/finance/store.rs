@@ -203,3 +203,62 @@ pub async fn cancel_client(ctx: &Ctx, client_id: &str, at: i64) -> Result<bool, 
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// One client's money in a period as the store holds it.
+pub struct Bill {
+    pub tier: String,
+    /// The period's invoice: id, total, when paid.
+    pub invoice: Option<(String, i64, Option<i64>)>,
+    /// No invoice of another period: the setup fee is on this one.
+    pub first: bool,
+    /// Revenue and cost transactions dated in `[from, to)`.
+    pub transactions: i64,
+    pub received_cents: i64,
+}
+
+/// `client_id`'s bill for `period` over `[from, to)`; `None` for no such client.
+pub async fn bill(
+    ctx: &Ctx,
+    client_id: &str,
+    period: &str,
+    from: i64,
+    to: i64,
+) -> Result<Option<Bill>, JobError> {
+    let pool = ctx.store.pool();
+    let tier: Option<(String,)> = sqlx::query_as("SELECT billing_tier FROM clients WHERE id = $1")
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await?;
+    let Some((tier,)) = tier else {
+        return Ok(None);
+    };
+    let invoice: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, total_cents, paid_at FROM invoices WHERE client_id = $1 AND period = $2",
+    )
+    .bind(client_id)
+    .bind(period)
+    .fetch_optional(pool)
+    .await?;
+    let (others,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM invoices WHERE client_id = $1 AND period <> $2")
+            .bind(client_id)
+            .bind(period)
+            .fetch_one(pool)
+            .await?;
+    let (transactions, received_cents): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), SUM(CASE WHEN kind = 'revenue' THEN amount_cents ELSE 0 END)
+           FROM transactions WHERE client_id = $1 AND occurred_at >= $2 AND occurred_at < $3",
+    )
+    .bind(client_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(Bill {
+        tier,
+        invoice,
+        first: others == 0,
+        transactions,
+        received_cents: received_cents.unwrap_or(0),
+    }))
+}

@@ -68,7 +68,6 @@ pub async fn handle(ctx: &Ctx, job: OnboardingJob) -> Result<OnboardingOutput, J
 }
 
 async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError> {
-    let r = &ctx.settings.layers.onboarding;
     let meeting = store::meeting(ctx, meeting_id).await?;
     // Only a meeting won, with the tier sold and its prospect known, makes a client.
     let (MeetingState::Won, Some(tier), Some(_)) =
@@ -83,14 +82,60 @@ async fn start(ctx: &Ctx, meeting_id: &str) -> Result<OnboardingResult, JobError
             ),
         }));
     };
-    let tier = tier.as_str();
     let business = store::business(ctx, &meeting).await?;
+    open(ctx, &meeting, &business, &tier).await
+}
+
+/// A sale closed outside the pipeline (the seed API's layer 5 input): a client with
+/// no prospect and no meeting, its contact and business as given, on `tier`.
+pub struct Sale {
+    pub client_name: String,
+    pub business_name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub business_type: String,
+    pub tier: String,
+}
+
+/// Opens the client of a sale; a second call for the same address changes nothing.
+pub async fn open_sale(ctx: &Ctx, sale: Sale) -> Result<OnboardingResult, JobError> {
+    if ctx.settings.layers.finance.tier(&sale.tier).is_none() {
+        return Err(JobError::Invalid(format!(
+            "`{}` is not a tier this agency sells (`layers.finance.tiers`)",
+            sale.tier
+        )));
+    }
+    let meeting = store::Meeting {
+        prospect_id: None,
+        email: sale.email,
+        contact: sale.client_name,
+        state: MeetingState::Won,
+        tier: Some(sale.tier.clone()),
+    };
+    let business = store::Business {
+        name: sale.business_name,
+        category: sale.business_type,
+        phone: sale.phone,
+        lead_class: cep_shared::vocabulary::LeadClass::Warm,
+        gbp_score: 0,
+    };
+    open(ctx, &meeting, &business, &sale.tier).await
+}
+
+/// The client a won meeting or a sale makes: its documents, checklist and first
+/// profile pass, once.
+async fn open(
+    ctx: &Ctx,
+    meeting: &store::Meeting,
+    business: &store::Business,
+    tier: &str,
+) -> Result<OnboardingResult, JobError> {
+    let r = &ctx.settings.layers.onboarding;
     let client_id = client_id_for(meeting.prospect_id.as_deref(), &meeting.email);
     let now = ctx.now();
     let docs = documents_for(&business.category, r);
     let tasks = checklist(&client_id, now, r);
-    let new =
-        store::insert_client(ctx, &client_id, &meeting, &business, tier, &docs, &tasks).await?;
+    let new = store::insert_client(ctx, &client_id, meeting, business, tier, &docs, &tasks).await?;
     let (state, tasks, reason) = if new {
         // Onboarding → optimization: the first profile pass starts with onboarding.
         ctx.queue

@@ -270,3 +270,13 @@ pub async fn active_clients(ctx: &Ctx) -> Result<Vec<String>, JobError> {
             .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
+
+/// How many of a client's checklist tasks are done.
+pub async fn tasks_done(ctx: &Ctx, client_id: &str) -> Result<i64, JobError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE client_id = $1 AND done_at IS NOT NULL")
+            .bind(client_id)
+            .fetch_one(ctx.store.pool())
+            .await?;
+    Ok(n)
+}

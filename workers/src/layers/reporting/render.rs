@@ -12,6 +12,12 @@ pub fn html_escape(s: &str) -> String {
 
 /// An inline SVG bar chart: one bar per (label, value), an optional target line.
 pub fn bar_chart(title: &str, bars: &[(String, f64)], target: Option<f64>) -> String {
+    if bars.is_empty() {
+        return format!(
+            "<p><strong>{}</strong>: not known yet (the profile has not been read).</p>",
+            html_escape(title)
+        );
+    }
     let w = 560.0;
     let h = 220.0;
     let max = bars

@@ -45,8 +45,9 @@ pub async fn client_values(
     to: i64,
 ) -> Result<(String, Vec<(String, f64)>, Vec<(String, f64)>), JobError> {
     let pool = ctx.store.pool();
-    let (name, score, started, live): (String, i64, i64, Option<i64>) = sqlx::query_as(
-        "SELECT business_name, gbp_score, started_at, live_at FROM clients WHERE id = $1",
+    type Row = (String, i64, i64, Option<i64>, Option<String>);
+    let (name, score, started, live, prospect): Row = sqlx::query_as(
+        "SELECT business_name, gbp_score, started_at, live_at, prospect_id FROM clients WHERE id = $1",
     )
     .bind(client_id)
     .fetch_one(pool)
@@ -66,10 +67,19 @@ pub async fn client_values(
     .bind(to)
     .fetch_one(pool)
     .await?;
-    let mut values = vec![
-        ("gbp_score".to_string(), score as f64),
-        ("posts_scheduled".into(), posts as f64),
-    ];
+    // The score as the prospecting scan found it, then as runs recorded it; a client
+    // sold outside the pipeline has none until its profile is read.
+    let (observed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM profile_observations WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(pool)
+            .await?;
+    let known = prospect.is_some() || observed > 0;
+    let mut values = Vec::new();
+    if known {
+        values.push(("gbp_score".to_string(), score as f64));
+    }
+    values.push(("posts_scheduled".into(), posts as f64));
     // What the linked profile showed when it was read in the period: the score before
     // and after, and the measured gain. Nothing observed, nothing claimed (a proposal
     // gains nothing; business rules, revision 2).
@@ -93,12 +103,14 @@ pub async fn client_values(
             (live - started) as f64 / DAY as f64,
         ));
     }
-    let mut bars: Vec<(String, f64)> = match runs.first() {
-        Some((_, before, _)) => vec![("start".into(), *before as f64)],
-        None => Vec::new(),
-    };
-    bars.extend(runs.into_iter().map(|(p, _, after)| (p, after as f64)));
-    bars.push(("now".into(), score as f64));
+    let mut bars: Vec<(String, f64)> = Vec::new();
+    if known {
+        if let Some((_, before, _)) = runs.first() {
+            bars.push(("start".into(), *before as f64));
+        }
+        bars.extend(runs.into_iter().map(|(p, _, after)| (p, after as f64)));
+        bars.push(("now".into(), score as f64));
+    }
     Ok((name, values, bars))
 }
 
