@@ -9,6 +9,7 @@ mod audit;
 mod bench;
 mod channels;
 mod config;
+mod console;
 mod crash;
 mod deploy;
 mod email;

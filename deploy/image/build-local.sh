@@ -56,10 +56,25 @@ fi
 
 # A context of its own: the binary (stripped) and the configuration, nothing else.
 context=$(mktemp -d)
-trap 'rm -rf "$context"' EXIT
+errors=$(mktemp)
+trap 'rm -rf "$context" "$errors"' EXIT
 strip -o "$context/cep" "$binary" 2>/dev/null || cp "$binary" "$context/cep"
 cp "$root/config.yaml" "$context/config.yaml"
-buildah bud --quiet --isolation chroot \
-  --build-arg RUNTIME_BASE="$base" --build-arg CEP_BINARY=prebuilt --build-arg PREBUILT=cep \
-  -f "$root/deploy/Dockerfile" -t "$tag" "$context" >/dev/null
+bud() {
+  buildah bud --quiet --isolation chroot \
+    --build-arg RUNTIME_BASE="$base" --build-arg CEP_BINARY=prebuilt --build-arg PREBUILT=cep \
+    -f "$root/deploy/Dockerfile" -t "$tag" "$context" >/dev/null 2>"$errors"
+}
+# A RUN step re-executes buildah from a sealed in-memory copy; the kernel can refuse the
+# seal for a moment (EBUSY, "sealing memfd copy"). That one failure is tried again once;
+# any other fails the build at once.
+if ! bud; then
+  if grep -q 'sealing memfd copy' "$errors"; then
+    echo "buildah could not seal its copy (EBUSY); building again" >&2
+    bud || { cat "$errors" >&2; exit 1; }
+  else
+    cat "$errors" >&2
+    exit 1
+  fi
+fi
 echo "$tag $(buildah images --format '{{.Size}}' "$tag" | head -1)"

@@ -426,6 +426,28 @@ pub struct ServerSettings {
     pub request_timeout_seconds: u64,
     /// Requests each client may make to the webhook and inbound-mail routes.
     pub rate_limit: RateLimit,
+    /// The operator console's sessions and sign-in limits.
+    pub console: ConsoleSettings,
+}
+
+/// The operator console: how long a session lasts, how many failed sign-ins an address
+/// or an account may have in a window before sign-in is refused for the rest of it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub session_hours: u32,
+    pub sign_in_failures: u32,
+    pub sign_in_window_minutes: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_hours: 12,
+            sign_in_failures: 5,
+            sign_in_window_minutes: 15,
+        }
+    }
 }
 
 /// A token bucket: `burst` requests at once, refilled at `per_minute`.
@@ -457,6 +479,7 @@ impl Default for ServerSettings {
             header_timeout_seconds: 10,
             request_timeout_seconds: 30,
             rate_limit: RateLimit::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }

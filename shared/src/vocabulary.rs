@@ -90,6 +90,16 @@ impl MessageStatus {
 }
 
 vocabulary! {
+    /// What a console user may do, each role all the one before it may: a viewer reads,
+    /// an operator acts on the business, an admin also on the fleet and on users.
+    Role("role") {
+        Viewer = "viewer",
+        Operator = "operator",
+        Admin = "admin",
+    }
+}
+
+vocabulary! {
     /// Where a prospect stands in the funnel (`prospects.status`).
     ProspectStatus("prospect status") {
         New = "new",

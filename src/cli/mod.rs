@@ -7,6 +7,7 @@
 mod operator;
 mod roles;
 mod tools;
+mod users;
 
 use crate::telemetry;
 use cep_shared::Settings;

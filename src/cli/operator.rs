@@ -159,6 +159,11 @@ pub enum OnStore {
     /// Make sure Calendly's webhook subscription points here and is active (creates it,
     /// or recreates it when Calendly disabled it); needs CALENDLY_API_TOKEN.
     Calendly,
+    /// The console's users: add, passwd, disable, list.
+    User {
+        #[command(subcommand)]
+        command: super::users::UserCommand,
+    },
 }
 
 /// What came of a meeting, as the operator records it.
@@ -438,6 +443,7 @@ impl OnStore {
             OnStore::Calendly => {
                 print_json(&booking::calendly_api::ensure_subscription(ctx).await?)?;
             }
+            OnStore::User { command } => command.run(ctx).await?,
         }
         Ok(())
     }

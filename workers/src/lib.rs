@@ -12,6 +12,7 @@
 
 pub mod aggregation;
 pub mod clients;
+pub mod console;
 pub mod engines;
 pub mod http;
 pub mod layers;

@@ -291,6 +291,21 @@ impl Settings {
             "must be between 1 and 1000000",
         );
         f.check(
+            (1..=720).contains(&sv.console.session_hours),
+            "server.console.session_hours",
+            "must be between 1 and 720 (30 days)",
+        );
+        f.check(
+            (1..=1000).contains(&sv.console.sign_in_failures),
+            "server.console.sign_in_failures",
+            "must be between 1 and 1000",
+        );
+        f.check(
+            (1..=1440).contains(&sv.console.sign_in_window_minutes),
+            "server.console.sign_in_window_minutes",
+            "must be between 1 and 1440",
+        );
+        f.check(
             self.server.sample_seconds > 0,
             "server.sample_seconds",
             "must be positive",

@@ -31,8 +31,9 @@ pub fn router(ctx: Ctx) -> Router {
     public_router(ctx.clone()).merge(ops::router(ctx))
 }
 
-/// The public endpoints alone: webhooks, inbound mail, unsubscribe links. The routes
-/// anyone can post to are rate-limited per client (see [`limit`]).
+/// The public endpoints alone: webhooks, inbound mail, unsubscribe links, and the
+/// operator console behind its sign-in. The routes anyone can post to are rate-limited
+/// per client (see [`limit`]).
 pub fn public_router(ctx: Ctx) -> Router {
     let limiter = limit::Limiter::new(ctx.settings.server.rate_limit);
     let limited = axum::middleware::from_fn_with_state(limiter, limit::limit);
@@ -56,7 +57,8 @@ pub fn public_router(ctx: Ctx) -> Router {
                 .post(unsubscribe::unsubscribe)
                 .layer(DefaultBodyLimit::max(UNSUBSCRIBE_BODY_LIMIT)),
         )
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(crate::console::router(ctx))
 }
 
 fn reply(status: StatusCode, text: impl Into<String>) -> Response {
@@ -87,5 +89,9 @@ pub async fn bind_role(
 /// Serves the public endpoints and the ops endpoints (see [`bind_role`]) until shutdown.
 pub async fn serve(ctx: Ctx, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
     let served = bind_role(&ctx, true).await?;
+    if let Some((_, public)) = served.first() {
+        let url = format!("http://{}/", public.local_addr()?);
+        tracing::info!(%url, "operator console (first user: `cep user add <email> --role admin`)");
+    }
     ops::serve_on(ctx, served, shutdown).await
 }

@@ -262,3 +262,28 @@ pub async fn bill(
         received_cents: received_cents.unwrap_or(0),
     }))
 }
+
+/// An invoice past its due date and unpaid, as the operator chases it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct Overdue {
+    pub id: String,
+    pub client_id: String,
+    pub business_name: String,
+    pub period: String,
+    pub total_cents: i64,
+    pub due_at: i64,
+}
+
+/// Unpaid invoices due before `now`, longest overdue first.
+pub async fn overdue(ctx: &Ctx, now: i64, limit: u32) -> Result<Vec<Overdue>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT i.id, i.client_id, c.business_name, i.period, i.total_cents, i.due_at
+           FROM invoices i JOIN clients c ON c.id = i.client_id
+          WHERE i.paid_at IS NULL AND i.due_at < $1
+          ORDER BY i.due_at, i.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(ctx.store.pool())
+    .await?)
+}

@@ -1,0 +1,346 @@
+//! The operator console over HTTP as a browser meets it: sign-in, roles, the CSRF token
+//! on every form, the inbox's actions with their effect in the store, and the audit log.
+
+use crate::helpers::*;
+use cep_shared::Clock;
+use cep_shared::vocabulary::{MeetingState, MessageStatus, Role};
+use cep_workers::console::users;
+use cep_workers::layers::booking;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A browser of one: no redirects followed, its own session cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{addr}"),
+            cookie: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.header("cookie", c);
+        }
+        let resp = r.send().await.unwrap();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        (status, resp.text().await.unwrap(), headers)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            r = r.header("cookie", c);
+        }
+        let resp = r.send().await.unwrap();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        (status, resp.text().await.unwrap(), headers)
+    }
+
+    /// Signs in; the session cookie as set.
+    async fn sign_in(&mut self, email: &str, password: &str) -> (u16, Option<String>) {
+        let (status, _, headers) = self
+            .post("/sign-in", &[("email", email), ("password", password)])
+            .await;
+        let set = headers
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        if let Some(s) = &set {
+            self.cookie = Some(s.split(';').next().unwrap().to_owned());
+        }
+        (status, set)
+    }
+
+    /// The CSRF token the signed-in pages' forms carry.
+    async fn csrf(&self) -> String {
+        let (_, page, _) = self.get("/inbox").await;
+        let at = page
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        page[at..at + 64].to_owned()
+    }
+}
+
+fn location(headers: &reqwest::header::HeaderMap) -> &str {
+    headers.get("location").unwrap().to_str().unwrap()
+}
+
+async fn meeting_state(ctx: &cep_workers::Ctx, id: &str) -> MeetingState {
+    let (s,): (String,) = sqlx::query_as("SELECT status FROM meetings WHERE id = $1")
+        .bind(id)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    s.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_an_operator_works_the_inbox_and_every_action_is_audited() {
+    // Out of the dry run, so a LinkedIn step is a task for a person (no mail is sent:
+    // the test sends no email step).
+    let mut s = settings();
+    s.layers.outreach.dry_run = false;
+    s.providers.smtp.host = "127.0.0.1".into();
+    s.providers.smtp.port = 9;
+    let h = harness(Backend::Fleet, s, Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    users::add(ctx, "viewer@agency.example", Role::Viewer, PASSWORD)
+        .await
+        .unwrap();
+    users::add(ctx, "Operator@Agency.example", Role::Operator, PASSWORD)
+        .await
+        .unwrap();
+    // A meeting booked through a signed link, and a LinkedIn task for another prospect.
+    let ids = pitched(ctx, 2).await;
+    let b = booking::handle(
+        ctx,
+        booking_job(
+            "invitee.created",
+            "https://api.calendly.com/i/c1",
+            &ids[0],
+            false,
+        ),
+    )
+    .await
+    .unwrap();
+    let task = send_step(ctx, &ids[1], 1).await.unwrap();
+    assert_eq!(task.status, MessageStatus::Task);
+    ctx.clock.set(meeting_start() + chrono::Duration::hours(1));
+    let server = Served::fleet(ctx).await;
+
+    // Not signed in: every page sends to the sign-in form.
+    let mut viewer = Browser::new(server.addr());
+    for path in ["/", "/inbox", "/fleet", "/audit"] {
+        let (status, _, headers) = viewer.get(path).await;
+        assert_eq!(status, 303, "{path}");
+        assert!(
+            ["/sign-in", "/inbox"].contains(&location(&headers)),
+            "{path}"
+        );
+    }
+    assert_eq!(viewer.get("/sign-in").await.0, 200);
+    assert_eq!(
+        viewer
+            .sign_in("viewer@agency.example", "wrong password!!")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        viewer.sign_in("nobody@agency.example", PASSWORD).await.0,
+        401
+    );
+    let (status, cookie) = viewer.sign_in("viewer@agency.example", PASSWORD).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.unwrap();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+
+    // The viewer sees what waits, with no buttons, and is refused an action.
+    let (status, page, _) = viewer.get("/inbox").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("meeting-{}", b.meeting_id)),
+        "{page}"
+    );
+    assert!(page.contains(&format!("task-{}", task.message_id)));
+    assert!(page.contains("held or no-show"));
+    assert!(!page.contains("value=\"held\""), "a viewer gets no buttons");
+    let csrf = viewer.csrf().await;
+    let outcome = format!("/meetings/{}/outcome", b.meeting_id);
+    let (status, page, _) = viewer
+        .post(&outcome, &[("csrf", &csrf), ("outcome", "held")])
+        .await;
+    assert_eq!(status, 403);
+    assert!(page.contains("operator role"), "{page}");
+    assert_eq!(
+        meeting_state(ctx, &b.meeting_id).await,
+        MeetingState::Scheduled
+    );
+
+    // The operator: a form without its session's token is refused, with it it acts.
+    let mut operator = Browser::new(server.addr());
+    assert_eq!(
+        operator
+            .sign_in("operator@agency.example", PASSWORD)
+            .await
+            .0,
+        303
+    );
+    let (status, page, _) = operator.get("/inbox").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("value=\"held\""));
+    let (status, _, _) = operator
+        .post(&outcome, &[("csrf", &csrf), ("outcome", "held")])
+        .await;
+    assert_eq!(status, 403, "another session's token");
+    let (status, _, _) = operator.post(&outcome, &[("outcome", "held")]).await;
+    assert!(status == 403 || status == 422, "no token: {status}");
+    assert_eq!(
+        meeting_state(ctx, &b.meeting_id).await,
+        MeetingState::Scheduled
+    );
+    let csrf = operator.csrf().await;
+    let (status, _, headers) = operator
+        .post(&outcome, &[("csrf", &csrf), ("outcome", "held")])
+        .await;
+    assert_eq!((status, location(&headers)), (303, "/inbox"));
+    assert_eq!(meeting_state(ctx, &b.meeting_id).await, MeetingState::Held);
+    // A wrong input is refused naming why, and changes nothing.
+    let (status, page, _) = operator
+        .post(
+            &outcome,
+            &[("csrf", &csrf), ("outcome", "won"), ("tier", "platinum")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("platinum"), "{page}");
+    let (status, _, _) = operator
+        .post(
+            &outcome,
+            &[
+                ("csrf", &csrf),
+                ("outcome", "won"),
+                ("tier", "professional"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(meeting_state(ctx, &b.meeting_id).await, MeetingState::Won);
+    // Won: onboarding makes the client on the tier sold.
+    ctx.clock.set(meeting_start() + chrono::Duration::hours(3));
+    drain(ctx).await;
+    let (tier,): (String,) =
+        sqlx::query_as("SELECT billing_tier FROM clients WHERE prospect_id = $1")
+            .bind(&ids[0])
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(tier, "professional");
+
+    // The LinkedIn task, marked replied: it leaves the inbox and the prospect replied.
+    let done = format!("/tasks/{}/done", task.message_id);
+    let (status, _, _) = operator
+        .post(&done, &[("csrf", &csrf), ("outcome", "replied")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, page, _) = operator.get("/inbox").await;
+    assert!(!page.contains(&format!("task-{}", task.message_id)));
+    assert!(!page.contains(&format!("meeting-{}", b.meeting_id)));
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM prospects WHERE id = $1")
+        .bind(&ids[1])
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "replied");
+
+    // Every action in the audit log, with who, and the state before and after.
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT actor, action, subject, before, after FROM audit_log
+          WHERE action NOT LIKE 'user.%' ORDER BY id",
+    )
+    .fetch_all(ctx.store.pool())
+    .await
+    .unwrap();
+    let actions: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("operator@agency.example", "meeting.held"),
+            ("operator@agency.example", "meeting.won"),
+            ("operator@agency.example", "task.done"),
+        ]
+    );
+    assert_eq!(rows[1].2, b.meeting_id);
+    assert!(
+        rows[1].3.as_deref().unwrap().contains("held"),
+        "{:?}",
+        rows[1]
+    );
+    assert!(rows[1].4.as_deref().unwrap().contains("professional"));
+    let (status, page, _) = viewer.get("/audit").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("meeting.won") && page.contains("operator@agency.example"));
+
+    // Signed out, the old cookie opens nothing.
+    let (status, _, headers) = operator.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!((status, location(&headers)), (303, "/sign-in"));
+    assert_eq!(operator.get("/inbox").await.0, 303);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_stops_after_repeated_failures_and_sessions_end_on_expiry_or_disable() {
+    let mut s = settings();
+    s.server.console.sign_in_failures = 3;
+    let h = harness(Backend::Embedded, s, Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    users::add(ctx, "owner@agency.example", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    users::add(ctx, "helper@agency.example", Role::Operator, PASSWORD)
+        .await
+        .unwrap();
+    let server = Served::fleet(ctx).await;
+
+    // Three wrong passwords: the right one is refused too, for this account and from
+    // this address, until the window has passed.
+    let mut b = Browser::new(server.addr());
+    for _ in 0..3 {
+        assert_eq!(
+            b.sign_in("owner@agency.example", "not the password")
+                .await
+                .0,
+            401
+        );
+    }
+    let (status, _, headers) = b
+        .post(
+            "/sign-in",
+            &[("email", "owner@agency.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 429);
+    assert_eq!(headers.get("retry-after").unwrap(), "900");
+    assert_eq!(b.sign_in("helper@agency.example", PASSWORD).await.0, 429);
+    ctx.clock
+        .set(ctx.clock.now() + chrono::Duration::minutes(16));
+    assert_eq!(b.sign_in("owner@agency.example", PASSWORD).await.0, 303);
+    assert_eq!(b.get("/inbox").await.0, 200);
+
+    // A session lasts `session_hours`.
+    ctx.clock.set(ctx.clock.now() + chrono::Duration::hours(12));
+    assert_eq!(b.get("/inbox").await.0, 303);
+
+    // Disabling a user ends their session and their sign-ins.
+    assert_eq!(b.sign_in("owner@agency.example", PASSWORD).await.0, 303);
+    assert_eq!(b.get("/fleet").await.0, 200);
+    assert!(users::disable(ctx, "owner@agency.example").await.unwrap());
+    assert_eq!(b.get("/fleet").await.0, 303);
+    assert_eq!(b.sign_in("owner@agency.example", PASSWORD).await.0, 401);
+
+    // A password too short is refused when it is set.
+    let e = users::add(ctx, "short@agency.example", Role::Viewer, "short")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("12 to 256 characters"), "{e}");
+    server.stop().await;
+}
