@@ -48,3 +48,10 @@ CREATE INDEX audit_log_at_idx ON audit_log (at);
 
 -- The inbox reads person tasks (status `task`) oldest first.
 CREATE INDEX messages_status_idx ON messages (status, sent_at);
+
+-- The pipeline board pages by stage, newest move first, and a prospect's timeline reads
+-- its events.
+CREATE INDEX prospects_status_idx ON prospects (status, updated_at, id);
+CREATE INDEX prospects_class_idx ON prospects (lead_class, updated_at, id);
+CREATE INDEX events_subject_idx ON events (subject, occurred_at);
+CREATE INDEX meetings_prospect_idx ON meetings (prospect_id);

@@ -344,3 +344,75 @@ async fn sign_in_stops_after_repeated_failures_and_sessions_end_on_expiry_or_dis
     assert!(e.to_string().contains("12 to 256 characters"), "{e}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_pipeline_shows_prospects_by_stage_and_a_prospect_page_shows_it_whole() {
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    users::add(ctx, "viewer@agency.example", Role::Viewer, PASSWORD)
+        .await
+        .unwrap();
+    let ids = pitched(ctx, 3).await;
+    send_step(ctx, &ids[0], 0).await.unwrap();
+    let server = Served::fleet(ctx).await;
+    let mut b = Browser::new(server.addr());
+    assert_eq!(b.sign_in("viewer@agency.example", PASSWORD).await.0, 303);
+
+    // One contacted, two pitched; each row links to its prospect.
+    let (status, page, _) = b.get("/pipeline?stage=pitched").await;
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("href=\"/prospects/").count(), 2, "{page}");
+    assert!(
+        page.contains("Contacted <span class=\"muted\">1</span>"),
+        "{page}"
+    );
+    let (_, page, _) = b.get("/pipeline?stage=contacted").await;
+    assert!(page.contains(&format!("/prospects/{}", pipeline_id(&ids[0]))));
+    // Filters narrow, and a filter no prospect matches shows none.
+    let (_, page, _) = b
+        .get("/pipeline?stage=pitched&city=Miami%2C+FL&class=hot")
+        .await;
+    let hot = scalar(
+        ctx,
+        "SELECT COUNT(*) FROM prospects WHERE status = 'pitched' AND lead_class = 'hot'",
+    )
+    .await;
+    assert_eq!(page.matches("href=\"/prospects/").count() as i64, hot);
+    let (_, page, _) = b.get("/pipeline?stage=pitched&city=Nowhere").await;
+    assert!(page.contains("No prospect here"), "{page}");
+    // Input that is not one is refused, naming it.
+    let (status, page, _) = b.get("/pipeline?stage=everything").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("is not a stage"), "{page}");
+    let (status, page, _) = b.get("/pipeline?stage=pitched&from=yesterday").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("is not a date"), "{page}");
+    let (status, _, _) = b.get("/pipeline?stage=pitched&after=nonsense").await;
+    assert_eq!(status, 422);
+
+    // The contacted prospect whole: every signal, its pitches, its first message and
+    // what happened, in order.
+    let (status, page, _) = b.get(&format!("/prospects/{}", pipeline_id(&ids[0]))).await;
+    assert_eq!(status, 200);
+    for signal in cep_shared::signals::Signal::ALL {
+        assert!(page.contains(&format!("<td>{signal}</td>")), "{signal}");
+    }
+    for needle in [
+        "Pitches",
+        "email · variant",
+        "Messages",
+        "Timeline",
+        "prospect_found",
+        "contacted",
+    ] {
+        assert!(page.contains(needle), "{needle} in {page}");
+    }
+    let (status, _, _) = b.get("/prospects/nobody").await;
+    assert_eq!(status, 422);
+    server.stop().await;
+}
+
+/// A prospect id as the board links it.
+fn pipeline_id(id: &str) -> String {
+    cep_workers::console::pipeline::url_path(id)
+}

@@ -17,6 +17,10 @@ pub struct Entry {
     pub after: Option<String>,
 }
 
+/// Orders one process's entries of the same millisecond (a simulated clock stands
+/// still); the random part keeps replicas' ids apart.
+static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Records that `actor` did `action` to `subject`.
 pub async fn record(
     ctx: &Ctx,
@@ -33,7 +37,11 @@ pub async fn record(
         "INSERT INTO audit_log (id, at, actor, action, subject, before, after)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(format!("aud_{now:013}_{}", hex::encode(bytes)))
+    .bind(format!(
+        "aud_{now:013}_{:010}_{}",
+        SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        hex::encode(bytes)
+    ))
     .bind(now)
     .bind(actor)
     .bind(action)

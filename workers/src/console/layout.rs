@@ -30,6 +30,10 @@ input,select{padding:.3em;max-width:100%}
 .box input{width:100%;margin:.3em 0 .8em}
 .err{color:#c53030}
 pre{white-space:pre-wrap;word-break:break-word;font-size:.85em}
+nav.tabs{display:flex;flex-wrap:wrap;gap:.3em .9em;margin-bottom:.8em}
+nav.tabs a.on{font-weight:bold}
+form.filters{display:flex;flex-wrap:wrap;gap:.4em;margin-bottom:1em}
+details{margin:.3em 0}
 ";
 
 /// A whole document: `title` in the head, `body` as the body.

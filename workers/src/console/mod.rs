@@ -12,6 +12,8 @@ mod audit_page;
 mod fleet;
 mod inbox;
 mod layout;
+pub mod pipeline;
+mod prospect;
 pub mod session;
 pub mod users;
 
@@ -31,6 +33,9 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/sign-in", get(sign_in_form).post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
         .route("/inbox", get(inbox::page))
+        .route("/pipeline", get(pipeline::page))
+        .route("/prospects/{id}", get(prospect::page))
+        .route("/prospects/{id}/screenshot", get(prospect::screenshot))
         .route("/fleet", get(fleet::page))
         .route("/audit", get(audit_page::page))
         .route("/meetings/{id}/outcome", post(inbox::meeting_outcome))
