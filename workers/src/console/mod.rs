@@ -9,9 +9,13 @@
 
 pub mod audit;
 mod audit_page;
+mod charts;
+mod clients;
+mod coherence;
 mod fleet;
 mod inbox;
 mod layout;
+mod money;
 pub mod pipeline;
 mod prospect;
 pub mod session;
@@ -36,6 +40,14 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/pipeline", get(pipeline::page))
         .route("/prospects/{id}", get(prospect::page))
         .route("/prospects/{id}/screenshot", get(prospect::screenshot))
+        .route("/clients", get(clients::list))
+        .route("/clients/{id}", get(clients::page))
+        .route("/reports/{id}", get(clients::report_page))
+        .route("/reports/{id}/html", get(clients::report_html))
+        .route("/reports/{id}/notes", post(clients::save_notes))
+        .route("/money", get(money::page))
+        .route("/coherence", get(coherence::page))
+        .route("/changes/{id}/rollback", post(coherence::rollback))
         .route("/fleet", get(fleet::page))
         .route("/audit", get(audit_page::page))
         .route("/meetings/{id}/outcome", post(inbox::meeting_outcome))

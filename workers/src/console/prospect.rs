@@ -97,7 +97,7 @@ async fn prospect(ctx: &Ctx, id: &str) -> Result<Prospect, JobError> {
 }
 
 /// What a signal says, or `None` when it is not known.
-fn signal_value(s: &ProfileSignals, signal: Signal) -> Option<String> {
+pub(super) fn signal_value(s: &ProfileSignals, signal: Signal) -> Option<String> {
     if !s.knows(signal) {
         return None;
     }

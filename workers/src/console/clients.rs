@@ -1,0 +1,450 @@
+//! `GET /clients` and a client's page: its onboarding state and checklist, documents,
+//! the profile score as its linked profile was read over time (with the signals and
+//! coverage of the last reading), the edits proposed and applied, posts, reports with
+//! the agency's notes, invoices and what it brings in a month. `GET /reports/{id}` shows
+//! a report with its notes form; `/reports/{id}/html` the report itself.
+
+use super::audit;
+use super::charts::{self, Point};
+use super::layout::{self, when};
+use super::pipeline::url_path;
+use super::session::{Refusal, Signed};
+use crate::{Ctx, JobError};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use cep_shared::format::dollars;
+use cep_shared::signals::{ProfileSignals, Signal};
+use cep_shared::vocabulary::Role;
+use maud::html;
+use serde_json::json;
+
+#[derive(sqlx::FromRow)]
+struct Client {
+    id: String,
+    business_name: String,
+    client_name: String,
+    email: String,
+    business_type: String,
+    billing_tier: String,
+    state: String,
+    started_at: i64,
+    live_at: Option<i64>,
+    canceled_at: Option<i64>,
+    gbp_location: Option<String>,
+}
+
+const CLIENT_COLUMNS: &str = "id, business_name, client_name, email, business_type, billing_tier, state, started_at, live_at, canceled_at, gbp_location";
+
+/// What a client brings in a month: its tier's fee while it is a client.
+fn mrr(ctx: &Ctx, c: &Client) -> i64 {
+    match (
+        c.canceled_at,
+        ctx.settings.layers.finance.tier(&c.billing_tier),
+    ) {
+        (None, Some(t)) => t.monthly_cents,
+        _ => 0,
+    }
+}
+
+/// `GET /clients`.
+pub async fn list(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Refusal> {
+    let clients: Vec<Client> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY started_at DESC, id DESC LIMIT 500"
+    )))
+    .fetch_all(ctx.store.pool())
+    .await
+    .map_err(JobError::from)?;
+    let nav = super::inbox::counts(&ctx).await?;
+    let body = html! {
+        @if clients.is_empty() { p { "No client yet: a meeting marked won makes one." } }
+        @else {
+            div.wrap { table {
+                tr { th { "Business" } th { "Tier" } th { "State" } th { "MRR" } th { "Since" } }
+                @for c in &clients {
+                    tr {
+                        td { a href=(format!("/clients/{}", url_path(&c.id))) { (c.business_name) } }
+                        td { (c.billing_tier) }
+                        td { (c.state) @if c.canceled_at.is_some() { " (canceled)" } }
+                        td { (dollars(mrr(&ctx, c))) }
+                        td { (when(c.started_at)) }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(layout::page(&signed, "/clients", "Clients", nav, body))
+}
+
+#[derive(sqlx::FromRow)]
+struct Task {
+    name: String,
+    priority: String,
+    due_at: i64,
+    done_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Observation {
+    observed_at: i64,
+    score: i64,
+    coverage: f64,
+    signals: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Edit {
+    kind: String,
+    target: String,
+    status: String,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Post {
+    scheduled_for: i64,
+    topic: String,
+    approved_at: Option<i64>,
+    published_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    id: String,
+    report_type: String,
+    period_start: i64,
+    period_end: i64,
+    notes: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: String,
+    period: String,
+    total_cents: i64,
+    due_at: i64,
+    paid_at: Option<i64>,
+}
+
+/// `GET /clients/{id}`.
+pub async fn page(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let pool = ctx.store.pool();
+    let c: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1"
+    )))
+    .bind(&id)
+    .fetch_optional(pool)
+    .await
+    .map_err(JobError::from)?
+    .ok_or_else(|| JobError::Invalid(format!("no client `{id}`")))?;
+    let tasks: Vec<Task> = sqlx::query_as(
+        "SELECT name, priority, due_at, done_at FROM tasks WHERE client_id = $1 ORDER BY seq",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let documents: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT name, received_at FROM documents WHERE client_id = $1 ORDER BY name",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let observations: Vec<Observation> = sqlx::query_as(
+        "SELECT observed_at, score, coverage, signals FROM profile_observations
+          WHERE client_id = $1 ORDER BY observed_at DESC LIMIT 52",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let proposed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT period, kind FROM optimizations WHERE client_id = $1 ORDER BY created_at DESC LIMIT 50",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let edits: Vec<Edit> = sqlx::query_as(
+        "SELECT kind, target, status, updated_at FROM gbp_edits WHERE client_id = $1
+          ORDER BY updated_at DESC LIMIT 50",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let posts: Vec<Post> = sqlx::query_as(
+        "SELECT scheduled_for, topic, approved_at, published_at FROM posts WHERE client_id = $1
+          ORDER BY scheduled_for DESC LIMIT 24",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let reports: Vec<ReportRow> = sqlx::query_as(
+        "SELECT id, report_type, period_start, period_end, notes FROM reports WHERE client_id = $1
+          ORDER BY period_start DESC LIMIT 24",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let invoices: Vec<InvoiceRow> = sqlx::query_as(
+        "SELECT id, period, total_cents, due_at, paid_at FROM invoices WHERE client_id = $1
+          ORDER BY period DESC LIMIT 24",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(JobError::from)?;
+    let points: Vec<Point> = observations
+        .iter()
+        .rev()
+        .map(|o| Point {
+            label: cep_shared::clock::from_millis(o.observed_at)
+                .format("%m-%d")
+                .to_string(),
+            value: Some(o.score as f64),
+            partial: o.coverage < 1.0,
+        })
+        .collect();
+    let acts = signed.user.role >= Role::Operator;
+    let nav = super::inbox::counts(&ctx).await?;
+    let body = html! {
+        p.muted {
+            (c.client_name) " · " (c.email) " · " (c.business_type) " · " (c.billing_tier)
+            " · " (dollars(mrr(&ctx, &c))) " a month · since " (when(c.started_at))
+            @if let Some(l) = c.live_at { " · live " (when(l)) }
+            @if let Some(x) = c.canceled_at { " · canceled " (when(x)) }
+        }
+        h2 { "Onboarding: " (c.state) }
+        div.wrap { table {
+            tr { th { "Task" } th { "Priority" } th { "Due" } th { "Done" } }
+            @for t in &tasks {
+                tr { td { (t.name) } td { (t.priority) } td { (when(t.due_at)) }
+                    td { @match t.done_at { Some(d) => (when(d)), None => span.muted { "open" } } } }
+            }
+        } }
+        @if !documents.is_empty() {
+            p { "Documents: "
+                @for (i, (name, received)) in documents.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (name) " " span.muted { @if received.is_some() { "(received)" } @else { "(owed)" } }
+                }
+            }
+        }
+        h2 { "Profile" }
+        @match &c.gbp_location {
+            None => p { "No Business Profile linked (`cep gbp-link`): its score is not measured, and none is shown." },
+            Some(loc) => p.muted { "Linked to " code { (loc) } },
+        }
+        @if let Some(last) = observations.first() {
+            p { "Last read " (when(last.observed_at)) ": " strong { (last.score) } " of 100 over signals carrying "
+                (format!("{:.0}", last.coverage * 100.0)) " % of the points." }
+            (signal_table(&last.signals))
+            (charts::line("Measured profile score", &points, &[(ctx.settings.targets.gbp_score, "target")], Some(100.0), |v| format!("{v:.0}")))
+        }
+        h2 { "Edits" }
+        @if edits.is_empty() && proposed.is_empty() { p.muted { "None yet." } }
+        @if !edits.is_empty() {
+            div.wrap { table {
+                tr { th { "Edit" } th { "On" } th { "Status" } th { "When" } }
+                @for e in &edits { tr { td { (e.kind) } td { (e.target) } td { (e.status) } td { (when(e.updated_at)) } } }
+            } }
+        }
+        @if !proposed.is_empty() {
+            p { "Proposed by the weekly runs: "
+                @for (i, (period, kind)) in proposed.iter().enumerate() { @if i > 0 { ", " } (kind) " (" (period) ")" } }
+        }
+        h2 { "Posts" }
+        @if posts.is_empty() { p.muted { "None planned." } }
+        @else {
+            div.wrap { table {
+                tr { th { "For" } th { "Topic" } th { "State" } }
+                @for p in &posts {
+                    tr { td { (when(p.scheduled_for)) } td { (p.topic) }
+                        td { @if p.published_at.is_some() { "published" } @else if p.approved_at.is_some() { "approved" } @else { "draft" } } }
+                }
+            } }
+        }
+        h2 { "Reports" }
+        @if reports.is_empty() { p.muted { "None yet." } }
+        @else {
+            ul { @for r in &reports {
+                li { a href=(format!("/reports/{}", url_path(&r.id))) { (r.report_type) " report, " (when(r.period_start)) " to " (when(r.period_end)) }
+                    @if r.notes.is_some() { " · with notes" } }
+            } }
+        }
+        h2 { "Invoices" }
+        @if invoices.is_empty() { p.muted { "None issued yet." } }
+        @else {
+            div.wrap { table {
+                tr { th { "Period" } th { "Total" } th { "Due" } th { "Paid" } }
+                @for i in &invoices {
+                    tr id=(format!("invoice-{}", i.id)) {
+                        td { (i.period) } td { (dollars(i.total_cents)) } td { (when(i.due_at)) }
+                        td { @match i.paid_at {
+                            Some(at) => (when(at)),
+                            None if acts => {
+                                form.inline method="post" action=(format!("/invoices/{}/paid", url_path(&i.id))) {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button { "Mark paid" }
+                                }
+                            }
+                            None => span.muted { "unpaid" },
+                        } }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(layout::page(
+        &signed,
+        "/clients",
+        &c.business_name,
+        nav,
+        body,
+    ))
+}
+
+fn signal_table(json: &str) -> maud::Markup {
+    let s: ProfileSignals = serde_json::from_str(json).unwrap_or_default();
+    html! {
+        div.wrap { table {
+            tr { th { "Signal" } th { "Value" } }
+            @for signal in Signal::ALL {
+                tr { td { (signal) } td { @match super::prospect::signal_value(&s, *signal) {
+                    Some(v) => (v), None => span.muted { "unknown" } } } }
+            }
+        } }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Report {
+    id: String,
+    client_id: String,
+    report_type: String,
+    period_start: i64,
+    period_end: i64,
+    notes: Option<String>,
+    notes_by: Option<String>,
+    notes_at: Option<i64>,
+}
+
+async fn report(ctx: &Ctx, id: &str) -> Result<Report, JobError> {
+    sqlx::query_as(
+        "SELECT id, client_id, report_type, period_start, period_end, notes, notes_by, notes_at
+           FROM reports WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(ctx.store.pool())
+    .await?
+    .ok_or_else(|| JobError::Invalid(format!("no report `{id}`")))
+}
+
+/// `GET /reports/{id}`: the report, with its notes and (operator) the form to write them.
+pub async fn report_page(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let r = report(&ctx, &id).await?;
+    let acts = signed.user.role >= Role::Operator;
+    let nav = super::inbox::counts(&ctx).await?;
+    let body = html! {
+        p { a href=(format!("/clients/{}", url_path(&r.client_id))) { "The client" }
+            " · " (r.report_type) " · " (when(r.period_start)) " to " (when(r.period_end))
+            " · " a href=(format!("/reports/{}/html", url_path(&r.id))) { "open the report alone" } }
+        h2 { "The agency's notes" }
+        @if let Some(n) = &r.notes {
+            pre { (n) }
+            p.muted { "by " (r.notes_by.as_deref().unwrap_or("?")) @if let Some(at) = r.notes_at { ", " (when(at)) } }
+        } @else { p.muted { "None yet." } }
+        @if acts {
+            form method="post" action=(format!("/reports/{}/notes", url_path(&r.id))) {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                textarea name="notes" rows="5" maxlength=(MAX_NOTES) style="width:100%" aria-label="notes" { (r.notes.as_deref().unwrap_or_default()) }
+                button { "Save notes" }
+            }
+        }
+        iframe src=(format!("/reports/{}/html", url_path(&r.id))) title="the report" sandbox=""
+            style="width:100%;height:70vh;border:1px solid #e2e8f0;background:#fff" {}
+    };
+    Ok(layout::page(&signed, "/clients", "Report", nav, body))
+}
+
+/// `GET /reports/{id}/html`: the report as written, allowed nothing but its own styles.
+pub async fn report_html(
+    State(ctx): State<Ctx>,
+    _signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let (html,): (String,) = sqlx::query_as("SELECT html FROM reports WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(ctx.store.pool())
+        .await
+        .map_err(JobError::from)?
+        .ok_or_else(|| JobError::Invalid(format!("no report `{id}`")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// The longest notes kept.
+pub const MAX_NOTES: usize = 5000;
+
+#[derive(serde::Deserialize)]
+pub struct NotesForm {
+    csrf: String,
+    notes: String,
+}
+
+/// `POST /reports/{id}/notes`.
+pub async fn save_notes(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<NotesForm>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Operator, &f.csrf)?;
+    let notes = f.notes.trim();
+    if notes.chars().count() > MAX_NOTES {
+        return Err(
+            JobError::Invalid(format!("notes are longer than {MAX_NOTES} characters")).into(),
+        );
+    }
+    let before = report(&ctx, &id).await?;
+    let notes = (!notes.is_empty()).then_some(notes);
+    sqlx::query("UPDATE reports SET notes = $2, notes_by = $3, notes_at = $4 WHERE id = $1")
+        .bind(&id)
+        .bind(notes)
+        .bind(&signed.user.email)
+        .bind(ctx.now())
+        .execute(ctx.store.pool())
+        .await
+        .map_err(JobError::from)?;
+    audit::record(
+        &ctx,
+        &signed.user.email,
+        "report.notes",
+        &id,
+        Some(json!({ "notes": before.notes })),
+        Some(json!({ "notes": notes })),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/reports/{}", url_path(&id))).into_response())
+}
