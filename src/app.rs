@@ -46,6 +46,7 @@ async fn connect_with(settings: Settings, secrets: Secrets, clock: Clock) -> any
         clock: clock.clone(),
         settings: settings.queue.clone(),
         notify: Default::default(),
+        paused: Default::default(),
     };
     let queue = match &settings.backends.redis_url {
         Some(url) => Queue::Redis(RedisQueue::connect(url, qctx).await?),

@@ -81,6 +81,7 @@ pub fn qctx(settings: &Settings, clock: Clock) -> QueueContext {
         clock,
         settings: settings.queue.clone(),
         notify: Default::default(),
+        paused: Default::default(),
     }
 }
 

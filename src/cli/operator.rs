@@ -91,6 +91,26 @@ pub enum OnStore {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Put dead letters of a queue back to ready, due now with a fresh set of attempts:
+    /// one (`--id`), every one whose payload or reason holds a text (`--matching`), or
+    /// all (`--all`).
+    RetryDead {
+        queue: String,
+        #[command(flatten)]
+        pick: DeadPick,
+    },
+    /// Delete dead letters of a queue (`unreadable` included): `--id`, `--matching` or
+    /// `--all`.
+    DiscardDead {
+        queue: String,
+        #[command(flatten)]
+        pick: DeadPick,
+    },
+    /// Stop every worker, in every process, fetching from a queue (a job already
+    /// running finishes); `cep resume` lets them again.
+    Pause { queue: String },
+    /// Let workers fetch from a paused queue again.
+    Resume { queue: String },
     /// Outreach waiting for a person (LinkedIn messages, calls, texts without an SMS
     /// account), oldest first, as JSON.
     Tasks {
@@ -164,6 +184,31 @@ pub enum OnStore {
         #[command(subcommand)]
         command: super::users::UserCommand,
     },
+}
+
+/// Which dead letters a command takes: exactly one of the three.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DeadPick {
+    /// The job id (from `cep dead-letters`).
+    #[arg(long)]
+    id: Option<String>,
+    /// Every one whose payload or reason holds this text.
+    #[arg(long)]
+    matching: Option<String>,
+    /// Every one.
+    #[arg(long)]
+    all: bool,
+}
+
+impl DeadPick {
+    fn pick(&self) -> queue::admin::Pick<'_> {
+        match (&self.id, &self.matching) {
+            (Some(id), _) => queue::admin::Pick::Id(id),
+            (None, Some(text)) => queue::admin::Pick::Matching(text),
+            (None, None) => queue::admin::Pick::Matching(""),
+        }
+    }
 }
 
 /// What came of a meeting, as the operator records it.
@@ -322,8 +367,10 @@ impl OnStore {
                 println!("queue\tready\tscheduled\trunning\tdead");
                 let known = queue::known_queues();
                 let strays = ctx.queue.strays().await?;
+                let paused = ctx.queue.paused().await?;
                 for s in ctx.queue.stats(&known).await?.iter().chain(&strays) {
                     let note = match s.queue.as_str() {
+                        q if paused.contains(q) => "\tpaused: no worker fetches from it",
                         q if queue::is_known(q) => "",
                         queue::UNREADABLE => "\tset aside: no worker can read them",
                         _ => "\tunknown queue: no worker serves it",
@@ -360,6 +407,68 @@ impl OnStore {
                         );
                     }
                 }
+            }
+            OnStore::RetryDead { queue, pick } => {
+                let q = dead_letter_queue(ctx, &queue).await?;
+                let n = ctx.queue.retry_dead(&q, pick.pick()).await?;
+                let after = serde_json::json!({ "queue": q, "jobs": n });
+                cep_workers::console::audit::record(
+                    ctx,
+                    "cli",
+                    "dead_letter.retry",
+                    &q,
+                    None,
+                    Some(after),
+                )
+                .await?;
+                println!("{n} dead letter(s) of {q} ready again");
+            }
+            OnStore::DiscardDead { queue, pick } => {
+                let q = dead_letter_queue(ctx, &queue).await?;
+                let n = ctx.queue.discard_dead(&q, pick.pick()).await?;
+                let after = serde_json::json!({ "queue": q, "jobs": n });
+                cep_workers::console::audit::record(
+                    ctx,
+                    "cli",
+                    "dead_letter.discard",
+                    &q,
+                    None,
+                    Some(after),
+                )
+                .await?;
+                println!("{n} dead letter(s) of {q} discarded");
+            }
+            OnStore::Pause { queue } => {
+                let q = dead_letter_queue(ctx, &queue).await?;
+                let changed = ctx.queue.pause(&q).await?;
+                if changed {
+                    cep_workers::console::audit::record(ctx, "cli", "queue.pause", &q, None, None)
+                        .await?;
+                }
+                println!(
+                    "{q} {}",
+                    if changed {
+                        "is paused: no worker fetches from it"
+                    } else {
+                        "was paused already"
+                    }
+                );
+            }
+            OnStore::Resume { queue } => {
+                let q = dead_letter_queue(ctx, &queue).await?;
+                let changed = ctx.queue.resume(&q).await?;
+                if changed {
+                    cep_workers::console::audit::record(ctx, "cli", "queue.resume", &q, None, None)
+                        .await?;
+                }
+                println!(
+                    "{q} {}",
+                    if changed {
+                        "is resumed"
+                    } else {
+                        "was not paused"
+                    }
+                );
             }
             OnStore::Tasks { channel, limit } => {
                 print_json(&tasks::open(ctx, channel, limit).await?)?;

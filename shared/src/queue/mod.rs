@@ -6,6 +6,7 @@
 //! scheduling [`Clock`] (simulated in `cep simulate`); leases and heartbeats from the
 //! wall clock.
 
+pub mod admin;
 mod cache;
 mod limits;
 mod redis;
@@ -206,6 +207,8 @@ pub struct QueueContext {
     pub settings: QueueSettings,
     /// Wakes in-process workers when a job is enqueued.
     pub notify: Arc<Notify>,
+    /// This process's last read of the paused queues.
+    pub paused: admin::PausedCache,
 }
 
 macro_rules! delegate {
@@ -296,6 +299,7 @@ impl Queue {
         start: usize,
     ) -> Result<(Vec<Leased>, usize), QueueError> {
         let limit = limit.min(MAX_FETCH);
+        let queues = &self.unpaused(queues).await?;
         let (leased, started) = match self {
             // The embedded queue counts the attempt at fetch: every job is started.
             Queue::Sqlite(q) => {

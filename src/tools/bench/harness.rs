@@ -64,6 +64,7 @@ pub(super) async fn bench_queue(prefix: &str) -> anyhow::Result<Queue> {
             ..Default::default()
         },
         notify: Default::default(),
+        paused: Default::default(),
     };
     Ok(Queue::Redis(RedisQueue::connect(&redis_url()?, ctx).await?))
 }

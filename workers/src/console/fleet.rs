@@ -1,14 +1,20 @@
 //! The fleet as the console shows it: every queue's ready, scheduled, running and dead
-//! jobs, what the queue holds outside the fleet's queues, and the dead letters with
-//! their reason, attempts and payload.
+//! jobs and whether it is paused, what the queue holds outside the fleet's queues, and
+//! the dead letters with their reason, attempts and payload. An admin pauses and
+//! resumes a queue fleet-wide, and retries or discards one dead letter or every one
+//! whose payload or reason holds a text.
 
+use super::audit;
 use super::layout::{self, Counts};
+use super::pipeline::url_path;
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
-use axum::extract::State;
-use axum::response::Response;
-use cep_shared::queue;
-use maud::html;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use cep_shared::queue::{self, admin::Pick};
+use cep_shared::vocabulary::Role;
+use maud::{Markup, html};
+use serde_json::json;
 
 /// Dead letters shown per queue.
 const DEAD_PER_QUEUE: usize = 20;
@@ -43,40 +49,155 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
             ctx.queue.dead_letters(&s.queue, DEAD_PER_QUEUE).await?,
         ));
     }
+    let paused = ctx.queue.paused().await?;
     let counts = Counts {
         dead: stats.iter().map(|s| s.dead).sum(),
         ..super::inbox::counts(&ctx).await?
     };
+    let admin = signed.user.role >= Role::Admin;
+    let csrf = html! { input type="hidden" name="csrf" value=(signed.csrf); };
     let body = html! {
         h2 { "Queues (" (ctx.queue.backend_name()) ")" }
         div.wrap { table {
-            tr { th { "Queue" } th { "Ready" } th { "Scheduled" } th { "Running" } th { "Dead" } }
+            tr { th { "Queue" } th { "Ready" } th { "Scheduled" } th { "Running" } th { "Dead" } th { "" } }
             @for (i, s) in stats.iter().enumerate() {
-                tr {
+                tr id=(format!("queue-{}", s.queue)) {
                     td {
                         (s.queue)
+                        @if paused.contains(&s.queue) { " " strong { "paused" } }
                         @if i >= first_stray {
                             br; span.muted { @if s.queue == queue::UNREADABLE { "set aside: no worker can read them" } @else { "unknown queue: no worker serves it" } }
                         }
                     }
                     td { (s.ready) } td { (s.scheduled) } td { (s.running) } td { (s.dead) }
+                    td { @if admin && i < first_stray {
+                        @let (action, label) = if paused.contains(&s.queue) { ("resume", "Resume") } else { ("pause", "Pause") };
+                        form.inline method="post" action=(format!("/queues/{}/{action}", url_path(&s.queue))) {
+                            (csrf) button { (label) }
+                        }
+                    } }
                 }
             }
         } }
         @for (q, letters) in &dead {
             h2 { "Dead letters: " (q) }
+            @if admin { (bulk(q, &csrf, q != queue::UNREADABLE && queue::is_known(q))) }
             div.wrap { table {
-                tr { th { "Job" } th { "Attempts" } th { "Reason" } th { "Payload" } }
+                tr { th { "Job" } th { "Attempts" } th { "Reason" } th { "Payload" } th { "" } }
                 @for d in letters {
                     tr {
                         td { code { (d.id) } }
                         td { (d.attempts) }
                         td { pre { (shown(&d.reason)) } }
                         td { pre { (shown(&d.payload)) } }
+                        td { @if admin && q != queue::UNREADABLE {
+                            form.inline method="post" action=(format!("/queues/{}/dead", url_path(q))) {
+                                (csrf)
+                                input type="hidden" name="id" value=(d.id);
+                                @if queue::is_known(q) { button name="action" value="retry" { "Retry" } }
+                                button name="action" value="discard" { "Discard" }
+                            }
+                        } }
                     }
                 }
             } }
         }
     };
     Ok(layout::page(&signed, "/fleet", "Fleet", counts, body))
+}
+
+/// The form that retries or discards every dead letter of `q` holding a text.
+fn bulk(q: &str, csrf: &Markup, retry: bool) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/queues/{}/dead", url_path(q))) {
+            (csrf)
+            input name="matching" placeholder="text in the payload or reason (empty: all)" aria-label="filter";
+            @if retry { button name="action" value="retry" { "Retry all matching" } }
+            button name="action" value="discard" { "Discard all matching" }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct DeadForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    matching: Option<String>,
+}
+
+/// `POST /queues/{queue}/dead`: retry or discard one dead letter (`id`) or every one
+/// holding `matching` (admin).
+pub async fn dead(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(q): Path<String>,
+    axum::Form(f): axum::Form<DeadForm>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Admin, &f.csrf)?;
+    let matching = f.matching.as_deref().unwrap_or_default();
+    if matching.chars().count() > 200 {
+        return Err(JobError::Invalid("the filter is longer than 200 characters".into()).into());
+    }
+    let pick = match f.id.as_deref() {
+        Some(id) => Pick::Id(id),
+        None => Pick::Matching(matching),
+    };
+    let n = match f.action.as_str() {
+        "retry" => ctx.queue.retry_dead(&q, pick).await?,
+        "discard" => ctx.queue.discard_dead(&q, pick).await?,
+        other => {
+            return Err(
+                JobError::Invalid(format!("`{other}` is not an action: retry or discard")).into(),
+            );
+        }
+    };
+    let subject = match pick {
+        Pick::Id(id) => id.to_owned(),
+        Pick::Matching(text) => format!("{q} matching {text:?}"),
+    };
+    audit::record(
+        &ctx,
+        &signed.user.email,
+        &format!("dead_letter.{}", f.action),
+        &subject,
+        None,
+        Some(json!({ "queue": q, "jobs": n })),
+    )
+    .await?;
+    Ok(Redirect::to("/fleet").into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /queues/{queue}/pause` and `/resume` (admin).
+pub async fn pause(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path((q, action)): Path<(String, String)>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Admin, &f.csrf)?;
+    let changed = match action.as_str() {
+        "pause" => ctx.queue.pause(&q).await?,
+        "resume" => ctx.queue.resume(&q).await?,
+        other => return Err(JobError::Invalid(format!("`{other}` is not pause or resume")).into()),
+    };
+    if changed {
+        audit::record(
+            &ctx,
+            &signed.user.email,
+            &format!("queue.{action}"),
+            &q,
+            Some(json!({ "paused": action != "pause" })),
+            Some(json!({ "paused": action == "pause" })),
+        )
+        .await?;
+    }
+    Ok(Redirect::to("/fleet").into_response())
 }

@@ -133,7 +133,9 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
 /// the store or queue (503), logged with its detail.
 pub fn error(e: JobError) -> Response {
     match e {
-        JobError::Invalid(why) | JobError::Malformed(why) => {
+        JobError::Invalid(why)
+        | JobError::Malformed(why)
+        | JobError::Queue(cep_shared::queue::QueueError::Refused(why)) => {
             message(StatusCode::UNPROCESSABLE_ENTITY, "Not done", &why)
         }
         other => {

@@ -49,6 +49,8 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/coherence", get(coherence::page))
         .route("/changes/{id}/rollback", post(coherence::rollback))
         .route("/fleet", get(fleet::page))
+        .route("/queues/{queue}/dead", post(fleet::dead))
+        .route("/queues/{queue}/{action}", post(fleet::pause))
         .route("/audit", get(audit_page::page))
         .route("/meetings/{id}/outcome", post(inbox::meeting_outcome))
         .route("/meetings/{id}/link", post(inbox::meeting_link))

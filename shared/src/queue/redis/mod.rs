@@ -5,7 +5,8 @@
 //! `{p}:ready:<q>` list (due now; pushed left, taken right), `{p}:delayed:<q>` zset (due
 //! later, scored by due time), `{p}:held:<worker>` list (leased, not started),
 //! `{p}:inflight:<worker>` list (leased and started), `{p}:workers` zset (last heartbeat), `{p}:dead:<q>` list with `{p}:reasons` (why each died),
-//! `{p}:dedup:<key>` (deduplication keys, with a TTL).
+//! `{p}:dedup:<key>` (deduplication keys, with a TTL), `{p}:paused` set (queues no worker
+//! fetches from).
 //!
 //! Fetch moves entries from `ready` to the worker's own held list in one script (reliable
 //! fetch), promoting at most `PROMOTE_BATCH` due delayed jobs per call, so a backlog of
@@ -18,6 +19,7 @@
 //! worker whose heartbeat is older than the orphan window has both lists returned to the
 //! queues.
 
+mod admin;
 mod entry;
 mod scripts;
 mod views;
@@ -173,7 +175,7 @@ impl RedisQueue {
     }
 
     /// Tells idle workers in every process that jobs are ready.
-    async fn wake(&self) -> Result<(), QueueError> {
+    pub(super) async fn wake(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let _: i64 = conn.publish(self.wake_channel(), 1).await?;
         Ok(())

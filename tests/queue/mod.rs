@@ -1,4 +1,7 @@
-//! The queue's promises, on SQLite (embedded) and Redis (fleet) alike.
+//! The queue's promises, on SQLite (embedded) and Redis (fleet) alike; `admin` holds
+//! those of the operator's actions (dead letters retried or discarded, queues paused).
+
+mod admin;
 
 use crate::helpers::*;
 use cep_shared::queue::{NewJob, Queue, Settle};

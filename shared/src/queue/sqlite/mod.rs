@@ -14,6 +14,8 @@
 //! `run_at` is in whole seconds of the scheduling clock; a worker's liveness is its
 //! `Workers.last_seen`, in wall-clock seconds.
 
+mod admin;
+
 use super::{
     DIED_EVERY_ATTEMPT, DeadLetter, Leased, NewJob, Orphan, QueueContext, QueueError, QueueStats,
     Recovered, Settle, is_known, new_job_id, whole_second,
@@ -42,14 +44,19 @@ pub struct SqliteQueue {
 /// The queue's file in the data directory.
 pub const QUEUE_FILE: &str = "queue.db";
 
-/// Our tables beside apalis's: fleet-wide rate limits (`limits.rs`) and the research
-/// cache (`cache.rs`).
+/// Our tables beside apalis's: fleet-wide rate limits (`limits.rs`), the paused queues
+/// (`admin.rs`) and the research cache (`cache.rs`).
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS rate_windows (
         key           TEXT NOT NULL,     -- provider:scope:per
         window_start  BIGINT NOT NULL,   -- scheduling clock
         used          BIGINT NOT NULL,
         CONSTRAINT rate_windows_pk PRIMARY KEY (key, window_start)
+    )",
+    "CREATE TABLE IF NOT EXISTS paused_queues (
+        queue      TEXT NOT NULL,
+        paused_at  BIGINT NOT NULL,      -- scheduling clock
+        CONSTRAINT paused_queues_pk PRIMARY KEY (queue)
     )",
     "CREATE TABLE IF NOT EXISTS cache_entries (
         key         TEXT NOT NULL,

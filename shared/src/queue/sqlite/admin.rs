@@ -1,0 +1,113 @@
+//! The operator's actions on the embedded queue: dead letters (`Killed` rows) made
+//! `Pending` again with no attempts used, or deleted; the paused queues as rows of
+//! `paused_queues`.
+
+use super::{SqliteQueue, secs};
+use crate::queue::QueueError;
+use crate::queue::admin::{MAX_PICKED, Pick};
+use std::collections::BTreeSet;
+
+impl SqliteQueue {
+    /// The ids of `queue`'s dead letters that `pick` takes.
+    async fn picked(&self, queue: &str, pick: Pick<'_>) -> Result<Vec<String>, QueueError> {
+        if let Pick::Id(id) = pick {
+            return Ok(vec![id.to_owned()]);
+        }
+        let rows: Vec<(String, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT id, job, json_extract(last_result, '$.Err') FROM Jobs
+              WHERE job_type = $1 AND status = 'Killed' ORDER BY id",
+        )
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(id, payload, reason)| {
+                pick.takes(
+                    id,
+                    &String::from_utf8_lossy(payload),
+                    reason.as_deref().unwrap_or_default(),
+                )
+            })
+            .take(MAX_PICKED)
+            .map(|(id, _, _)| id)
+            .collect())
+    }
+
+    pub(in crate::queue) async fn retry_dead(
+        &self,
+        queue: &str,
+        pick: Pick<'_>,
+    ) -> Result<usize, QueueError> {
+        let ids = self.picked(queue, pick).await?;
+        let now = secs(self.ctx.clock.now_millis());
+        let mut tx = self.pool.begin().await?;
+        let mut moved = 0;
+        for id in &ids {
+            let r = sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = $3, lock_by = NULL,
+                        lock_at = NULL, done_at = NULL, last_result = NULL
+                  WHERE id = $1 AND job_type = $2 AND status = 'Killed'",
+            )
+            .bind(id)
+            .bind(queue)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            moved += r.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    pub(in crate::queue) async fn discard_dead(
+        &self,
+        queue: &str,
+        pick: Pick<'_>,
+    ) -> Result<usize, QueueError> {
+        let ids = self.picked(queue, pick).await?;
+        let mut tx = self.pool.begin().await?;
+        let mut gone = 0;
+        for id in &ids {
+            let r = sqlx::query(
+                "DELETE FROM Jobs WHERE id = $1 AND job_type = $2 AND status = 'Killed'",
+            )
+            .bind(id)
+            .bind(queue)
+            .execute(&mut *tx)
+            .await?;
+            gone += r.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    pub(in crate::queue) async fn set_paused(
+        &self,
+        queue: &str,
+        paused: bool,
+    ) -> Result<bool, QueueError> {
+        let r = if paused {
+            sqlx::query(
+                "INSERT INTO paused_queues (queue, paused_at) VALUES ($1, $2) ON CONFLICT (queue) DO NOTHING",
+            )
+            .bind(queue)
+            .bind(self.ctx.clock.now_millis())
+            .execute(&self.pool)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM paused_queues WHERE queue = $1")
+                .bind(queue)
+                .execute(&self.pool)
+                .await?
+        };
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub(in crate::queue) async fn paused(&self) -> Result<BTreeSet<String>, QueueError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT queue FROM paused_queues")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(q,)| q).collect())
+    }
+}
