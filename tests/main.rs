@@ -7,6 +7,7 @@ mod alerts;
 mod architecture;
 mod audit;
 mod bench;
+mod browser;
 mod channels;
 mod config;
 mod console;

@@ -3,6 +3,7 @@
 //! webhook signatures, the pooled SMTP transport and the LLM client. A client knows no
 //! layer; it may depend on the runtime's [`crate::Ctx`] and errors only.
 
+pub mod chromium;
 pub mod llm;
 pub mod provider;
 pub mod signature;

@@ -83,7 +83,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
         (invoices(&signed, &inbox.invoices, acts))
         @if counts.dead > 0 {
             h2 { "Dead letters" }
-            p { (counts.dead) " jobs failed for good: " a href="/fleet" { "see them in Fleet" } "." }
+            p { (counts.dead) @if counts.dead == 1 { " job" } @else { " jobs" } " failed for good: " a href="/fleet" { "see them in Fleet" } "." }
         }
     };
     Ok(layout::page(&signed, "/inbox", "Inbox", counts, body))

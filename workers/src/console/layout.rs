@@ -66,6 +66,10 @@ pub struct Counts {
 pub fn page(signed: &Signed, on: &str, title: &str, counts: Counts, body: Markup) -> Response {
     let links = [
         ("/inbox", "Inbox"),
+        ("/pipeline", "Pipeline"),
+        ("/clients", "Clients"),
+        ("/money", "Money"),
+        ("/coherence", "Coherence"),
         ("/fleet", "Fleet"),
         ("/audit", "Audit"),
     ];

@@ -7,17 +7,13 @@
 //! to load. A screenshot is kept. The audit lands in `test_results` and, for a
 //! prospect, in its website signal.
 
+use crate::clients::chromium::Chromium;
 use crate::{Ctx, JobError};
-use base64::Engine as _;
 use cep_shared::ids::stable_id;
 pub use cep_shared::signals::{ProfileSignals, WebsiteSignal};
-use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::Value;
+use std::path::Path;
 
 /// What the page should show.
 #[derive(Debug, Clone, Default)]
@@ -194,58 +190,15 @@ pub async fn website(
     }
     let t = &ctx.settings.engines.testing;
     let limit = std::time::Duration::from_secs(t.timeout_seconds);
-    let profile = tempfile_dir()?;
-    let mut cmd = tokio::process::Command::new(&t.browser);
-    if t.headless {
-        cmd.arg("--headless=new");
-    }
-    cmd.args([
-        "--remote-debugging-port=0",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-sandbox",
-        "--hide-scrollbars",
-        "--mute-audio",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg("about:blank")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
-    let mut browser = cmd.spawn().map_err(|e| {
-        let _ = std::fs::remove_dir_all(&profile);
-        JobError::Invalid(format!(
-            "engines.testing.browser `{}` does not start ({e}); install Debian's chromium",
-            t.browser
-        ))
+    let launched = tokio::time::timeout(limit, Chromium::launch(&t.browser, t.headless))
+        .await
+        .map_err(|_| JobError::Transient("chromium did not start in time".into()))?;
+    let mut browser = launched.map_err(|e| match e {
+        JobError::Invalid(why) => JobError::Invalid(format!("engines.testing.browser: {why}")),
+        other => other,
     })?;
-    let stderr = browser.stderr.take().expect("stderr is piped");
-    let run = async {
-        let mut lines = BufReader::new(stderr).lines();
-        let ws = loop {
-            match lines.next_line().await {
-                Ok(Some(l)) => {
-                    if let Some(at) = l.find("ws://") {
-                        break l[at..].trim().to_owned();
-                    }
-                }
-                _ => {
-                    return Err(JobError::Transient(
-                        "chromium exited before opening its DevTools port".into(),
-                    ));
-                }
-            }
-        };
-        // Keep draining the browser's log so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        drive(&ws, url).await
-    };
-    let outcome = tokio::time::timeout(limit, run).await;
-    let _ = browser.kill().await;
-    let _ = std::fs::remove_dir_all(&profile);
+    let outcome = tokio::time::timeout(limit, drive(&mut browser, url)).await;
+    browser.close().await;
     let (probe, png) = match outcome {
         Ok(Ok(done)) => done,
         Ok(Err(JobError::Invalid(why))) => return Ok(unloaded(url, why)),
@@ -284,91 +237,15 @@ fn unloaded(url: &str, why: String) -> Audit {
     }
 }
 
-/// A browser profile of its own: two audits sharing one would share one browser.
-fn tempfile_dir() -> Result<PathBuf, JobError> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cep-chromium-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| JobError::Transient(format!("{e}")))?;
-    Ok(dir)
-}
-
-/// One DevTools session: a mobile-sized tab, the page loaded, probed and photographed.
-async fn drive(ws_url: &str, url: &str) -> Result<(Probe, Vec<u8>), JobError> {
-    let cdp = |e: &dyn std::fmt::Display| JobError::Transient(format!("chromium: {e}"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .map_err(|e| cdp(&e))?;
-    let mut next_id = 0u64;
-    let mut session: Option<String> = None;
-    // Sends a command and waits for its answer; events seen meanwhile are kept.
-    let mut events: Vec<Value> = Vec::new();
-    macro_rules! call {
-        ($method:expr, $params:expr) => {{
-            next_id += 1;
-            let mut msg = json!({ "id": next_id, "method": $method, "params": $params });
-            if let Some(s) = &session {
-                msg["sessionId"] = json!(s);
-            }
-            ws.send(Message::text(msg.to_string())).await.map_err(|e| cdp(&e))?;
-            loop {
-                let Some(frame) = ws.next().await else {
-                    return Err(cdp(&"the DevTools connection closed"));
-                };
-                let frame = frame.map_err(|e| cdp(&e))?;
-                let Ok(text) = frame.to_text() else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
-                if v["id"] == json!(next_id) {
-                    if let Some(err) = v.get("error") {
-                        return Err(cdp(&format!("{} failed: {}", $method, err)));
-                    }
-                    break v["result"].clone();
-                }
-                events.push(v);
-            }
-        }};
-    }
-    let target = call!("Target.createTarget", json!({ "url": "about:blank" }));
-    let target_id = target["targetId"].clone();
-    let attached = call!(
-        "Target.attachToTarget",
-        json!({ "targetId": target_id, "flatten": true })
-    );
-    session = attached["sessionId"].as_str().map(String::from);
-    call!(
-        "Emulation.setDeviceMetricsOverride",
-        json!({ "width": 412, "height": 915, "deviceScaleFactor": 1, "mobile": true })
-    );
-    call!("Page.enable", json!({}));
-    let nav = call!("Page.navigate", json!({ "url": url }));
-    if let Some(err) = nav["errorText"].as_str() {
-        return Err(JobError::Invalid(format!("the page does not load: {err}")));
-    }
-    let loaded = |v: &Value| v["method"] == "Page.loadEventFired";
-    if !events.iter().any(loaded) {
-        loop {
-            let Some(frame) = ws.next().await else {
-                return Err(cdp(&"the DevTools connection closed"));
-            };
-            let frame = frame.map_err(|e| cdp(&e))?;
-            if let Ok(v) = serde_json::from_str::<Value>(frame.to_text().unwrap_or_default())
-                && loaded(&v)
-            {
-                break;
-            }
-        }
-    }
-    let probed = call!(
-        "Runtime.evaluate",
-        json!({ "expression": PROBE, "returnByValue": true })
-    );
-    let probe: Probe = serde_json::from_str(probed["result"]["value"].as_str().unwrap_or("{}"))
-        .map_err(|e| cdp(&format!("the page probe did not decode: {e}")))?;
-    let shot = call!("Page.captureScreenshot", json!({ "format": "png" }));
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap_or_default())
-        .map_err(|e| cdp(&e))?;
-    let _ = ws.close(None).await;
+/// One tab sized as a phone: the page loaded, probed and photographed.
+async fn drive(browser: &mut Chromium, url: &str) -> Result<(Probe, Vec<u8>), JobError> {
+    let tab = browser.tab(412, 915, true).await?;
+    browser.navigate(&tab, url).await?;
+    let probed = browser.evaluate(&tab, PROBE).await?;
+    let probe: Probe = serde_json::from_str(probed.as_str().unwrap_or("{}")).map_err(|e| {
+        JobError::Transient(format!("chromium: the page probe did not decode: {e}"))
+    })?;
+    let png = browser.screenshot(&tab, false).await?;
     Ok((probe, png))
 }
 
