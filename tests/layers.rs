@@ -183,7 +183,7 @@ async fn one_click_unsubscribe_suppresses_the_address_and_stops_the_sequence() {
         .await
         .unwrap();
     let html = String::from_utf8_lossy(&html);
-    assert!(html.contains("<form method=post>"), "{html}");
+    assert!(html.contains("<form method=\"post\">"), "{html}");
     assert!(
         !html.contains(&token),
         "the page echoes nothing from the request: {html}"

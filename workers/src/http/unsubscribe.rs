@@ -4,7 +4,6 @@
 use super::reply;
 use crate::Ctx;
 use crate::layers::outreach;
-use crate::layers::reporting::render::html_escape;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -43,12 +42,15 @@ pub(super) async fn page(
     }
     // No action: the button posts to this very URL, so nothing from the request is
     // echoed into the page.
-    Html(format!(
-        "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>\
-         <form method=post><p>Stop all messages from {}?</p><button>Unsubscribe</button></form>",
-        html_escape(&ctx.settings.layers.outreach.from_name)
-    ))
-    .into_response()
+    let from = &ctx.settings.layers.outreach.from_name;
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Unsubscribe" } }
+            body { form method="post" { p { "Stop all messages from " (from) "?" } button { "Unsubscribe" } } }
+        }
+    };
+    Html(page.into_string()).into_response()
 }
 
 /// RFC 8058 one-click: a POST with `List-Unsubscribe=One-Click`, no cookies, no

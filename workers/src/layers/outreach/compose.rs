@@ -75,8 +75,8 @@ impl<'a> BookingLinks<'a> {
         let sep = if base.contains('?') { '&' } else { '?' };
         let mut link = format!(
             "{base}{sep}utm_source=cep&utm_medium={channel}&utm_campaign={}&utm_content={}",
-            url_escape(prospect_id),
-            url_escape(pitch_id)
+            query_value(prospect_id),
+            query_value(pitch_id)
         );
         if let Some(key) = self.key {
             link.push_str("&utm_term=");
@@ -118,15 +118,15 @@ pub fn verify_booking_signature(key: &str, prospect_id: &str, pitch_id: &str, gi
             .is_ok()
 }
 
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// What a query value keeps as it is: the unreserved characters of RFC 3986.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn query_value(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 fn domain_of(address: &str) -> &str {

@@ -32,7 +32,7 @@ struct Subject {
     client_id: String,
     title: String,
     values: Vec<(String, f64)>,
-    chart: String,
+    chart: maud::Markup,
     coherence: Option<String>,
 }
 

@@ -1,63 +1,47 @@
-//! Rendering a report a person reads: HTML with an inline SVG chart, every text escaped
-//! by the one escaper every page uses.
+//! Rendering a report a person reads: HTML with an inline SVG chart, every value escaped
+//! by the template engine (maud).
 
 use super::rules::{Metric, Report, Trend, label};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e2e8f0;padding:.4em;text-align:left}";
 
-/// An inline SVG bar chart: one bar per (label, value), an optional target line.
-pub fn bar_chart(title: &str, bars: &[(String, f64)], target: Option<f64>) -> String {
+/// An inline SVG bar chart: one bar per (label, value), an optional target line; a
+/// sentence instead when there is nothing to chart.
+pub fn bar_chart(title: &str, bars: &[(String, f64)], target: Option<f64>) -> Markup {
     if bars.is_empty() {
-        return format!(
-            "<p><strong>{}</strong>: not known yet (the profile has not been read).</p>",
-            html_escape(title)
-        );
+        return html! { p { strong { (title) } ": not known yet (the profile has not been read)." } };
     }
-    let w = 560.0;
-    let h = 220.0;
+    let (w, h) = (560.0, 220.0);
     let max = bars
         .iter()
         .map(|b| b.1)
         .chain(target)
         .fold(1.0_f64, f64::max);
-    let n = bars.len().max(1) as f64;
-    let slot = (w - 40.0) / n;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{t}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
-         <title>{t}</title>",
-        t = html_escape(title)
-    );
-    for (i, (name, v)) in bars.iter().enumerate() {
-        let bh = (v / max) * (h - 50.0);
-        let x = 30.0 + i as f64 * slot + slot * 0.15;
-        let y = h - 30.0 - bh;
-        svg.push_str(&format!(
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"#2b6cb0\"><title>{n}: {v:.1}</title></rect>\
-             <text x=\"{tx:.1}\" y=\"{ly:.1}\" font-size=\"11\" text-anchor=\"middle\">{n}</text>\
-             <text x=\"{tx:.1}\" y=\"{vy:.1}\" font-size=\"11\" text-anchor=\"middle\">{v:.0}</text>",
-            bw = slot * 0.7,
-            n = html_escape(name),
-            tx = x + slot * 0.35,
-            ly = h - 12.0,
-            vy = y - 4.0,
-        ));
+    let slot = (w - 40.0) / bars.len() as f64;
+    let f = |v: f64| format!("{v:.1}");
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title) width=(w) height=(h)
+            viewBox=(format!("0 0 {w} {h}")) {
+            title { (title) }
+            @for (i, (name, v)) in bars.iter().enumerate() {
+                @let bh = (v / max) * (h - 50.0);
+                @let x = 30.0 + i as f64 * slot + slot * 0.15;
+                @let y = h - 30.0 - bh;
+                rect x=(f(x)) y=(f(y)) width=(f(slot * 0.7)) height=(f(bh)) fill="#2b6cb0" {
+                    title { (name) ": " (f(*v)) }
+                }
+                text x=(f(x + slot * 0.35)) y=(f(h - 12.0)) font-size="11" text-anchor="middle" { (name) }
+                text x=(f(x + slot * 0.35)) y=(f(y - 4.0)) font-size="11" text-anchor="middle" { (format!("{v:.0}")) }
+            }
+            @if let Some(t) = target {
+                @let y = h - 30.0 - (t / max) * (h - 50.0);
+                line x1="20" x2=(w - 10.0) y1=(f(y)) y2=(f(y)) stroke="#c53030" stroke-dasharray="4" {}
+                text x=(w - 10.0) y=(f(y - 4.0)) font-size="11" text-anchor="end" fill="#c53030" { "target " (format!("{t:.0}")) }
+            }
+        }
     }
-    if let Some(t) = target {
-        let y = h - 30.0 - (t / max) * (h - 50.0);
-        svg.push_str(&format!(
-            "<line x1=\"20\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#c53030\" stroke-dasharray=\"4\"/>\
-             <text x=\"{x2}\" y=\"{ty:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#c53030\">target {t:.0}</text>",
-            x2 = w - 10.0,
-            ty = y - 4.0
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 fn fmt_change(m: &Metric) -> String {
@@ -74,59 +58,51 @@ fn fmt_change(m: &Metric) -> String {
     }
 }
 
-pub fn render(report: &Report, chart: &str) -> String {
+pub fn render(report: &Report, chart: &Markup) -> String {
     let day = |ms: i64| {
         chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
     };
-    let mut rows = String::new();
-    for m in &report.metrics {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(label(&m.name)),
-            m.value,
-            m.previous
-                .map(|p| format!("{p:.1}"))
-                .unwrap_or_else(|| "–".into()),
-            fmt_change(m)
-        ));
-    }
     let list = |items: &[String], empty: &str| {
-        if items.is_empty() {
-            format!("<p>{empty}</p>")
-        } else {
-            format!(
-                "<ul>{}</ul>",
-                items
-                    .iter()
-                    .map(|i| format!("<li>{}</li>", html_escape(i)))
-                    .collect::<String>()
-            )
+        html! {
+            @if items.is_empty() { p { (empty) } }
+            @else { ul { @for i in items { li { (i) } } } }
         }
     };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}}\
-         table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #e2e8f0;padding:.4em;text-align:left}}</style>\
-         </head><body><h1>{title}</h1><p>{kind} report, {from} to {to}</p>{coherence}{chart}\
-         <h2>Metrics</h2><table><tr><th>Metric</th><th>This period</th><th>Previous</th><th>Change</th></tr>{rows}</table>\
-         <h2>Insights</h2>{insights}<h2>Recommendations</h2>{recs}</body></html>",
-        title = html_escape(&report.title),
-        kind = html_escape(&report.report_type),
-        from = day(report.period_start),
-        to = day(report.period_end),
-        coherence = report
-            .coherence
-            .as_deref()
-            .map(|c| format!("<p>Φ_sync: {}</p>", html_escape(c)))
-            .unwrap_or_default(),
-        insights = list(&report.insights, "Nothing stood out this period."),
-        recs = list(
-            &report.recommendations,
-            "Every tracked metric is on target."
-        ),
-    )
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (report.title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (report.title) }
+                p { (report.report_type) " report, " (day(report.period_start)) " to " (day(report.period_end)) }
+                @if let Some(c) = &report.coherence { p { "Φ_sync: " (c) } }
+                (chart)
+                h2 { "Metrics" }
+                table {
+                    tr { th { "Metric" } th { "This period" } th { "Previous" } th { "Change" } }
+                    @for m in &report.metrics {
+                        tr {
+                            td { (label(&m.name)) }
+                            td { (format!("{:.1}", m.value)) }
+                            td { (m.previous.map(|p| format!("{p:.1}")).unwrap_or_else(|| "–".into())) }
+                            td { (fmt_change(m)) }
+                        }
+                    }
+                }
+                h2 { "Insights" }
+                (list(&report.insights, "Nothing stood out this period."))
+                h2 { "Recommendations" }
+                (list(&report.recommendations, "Every tracked metric is on target."))
+            }
+        }
+    }
+    .into_string()
 }
 
 /// A file name for a report's subject: anything but letters, digits, `-` and `_`
@@ -153,7 +129,8 @@ mod tests {
             "Profile score",
             &[("start".into(), 40.0), ("now".into(), 65.0)],
             Some(85.0),
-        );
+        )
+        .into_string();
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("target 85"));
         assert!(svg.starts_with("<svg"));
