@@ -739,3 +739,110 @@ async fn an_admin_pauses_a_queue_and_retries_or_discards_dead_letters_an_operato
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_settled() {
+    let mut s = settings();
+    s.layers.outreach.dry_run = false;
+    s.providers.smtp.host = "127.0.0.1".into();
+    s.providers.smtp.port = 9;
+    let h = harness(Backend::Embedded, s, Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    users::add(ctx, "operator@agency.example", Role::Operator, PASSWORD)
+        .await
+        .unwrap();
+    let ids = pitched(ctx, 3).await;
+    // A LinkedIn task marked replied, and one whose worker died mid-send: its next
+    // delivery flags it unknown rather than sending it twice.
+    let replied = send_step(ctx, &ids[1], 1).await.unwrap();
+    cep_workers::layers::outreach::tasks::complete(
+        ctx,
+        &replied.message_id,
+        cep_workers::layers::outreach::tasks::TaskOutcome::Replied,
+        ctx.now(),
+    )
+    .await
+    .unwrap();
+    let lost = send_step(ctx, &ids[2], 1).await.unwrap();
+    sqlx::query("UPDATE messages SET status = 'sending' WHERE id = $1")
+        .bind(&lost.message_id)
+        .execute(ctx.store.pool())
+        .await
+        .unwrap();
+    let again = send_step(ctx, &ids[2], 1).await.unwrap();
+    assert_eq!(again.status, MessageStatus::Unknown);
+    // A client whose first onboarding task is past due.
+    won_client(ctx, &ids[0], "https://api.calendly.com/i/o1", "starter").await;
+    ctx.clock.set(ctx.clock.now() + chrono::Duration::days(10));
+    let server = Served::fleet(ctx).await;
+    let mut op = Browser::new(server.addr());
+    assert_eq!(op.sign_in("operator@agency.example", PASSWORD).await.0, 303);
+    let csrf = op.csrf().await;
+    let path = |p: &str| cep_workers::console::pipeline::url_path(p);
+
+    let (_, page, _) = op.get("/inbox").await;
+    for needle in [
+        "Replies to answer (1)",
+        "Messages that may not have gone out (1)",
+        "Onboarding tasks past due",
+        "worker stopped mid-send",
+    ] {
+        assert!(page.contains(needle), "{needle} in {page}");
+    }
+    // The reply answered; the unknown message checked and found sent.
+    let answered = format!("/prospects/{}/answered", path(&ids[1]));
+    assert_eq!(op.post(&answered, &[("csrf", &csrf)]).await.0, 303);
+    let resolve = format!("/messages/{}/resolve", path(&lost.message_id));
+    let (status, page, _) = op
+        .post(&resolve, &[("csrf", &csrf), ("how", "maybe")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("`maybe` is not sent, resend or drop"),
+        "{page}"
+    );
+    assert_eq!(
+        op.post(&resolve, &[("csrf", &csrf), ("how", "sent")])
+            .await
+            .0,
+        303
+    );
+    let status: (String,) = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
+        .bind(&lost.message_id)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(status.0, "sent");
+    // Settled once: again is refused, naming its state.
+    let (status, page, _) = op
+        .post(&resolve, &[("csrf", &csrf), ("how", "resend")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("is sent, not of unknown outcome"), "{page}");
+    // The overdue task done from the inbox.
+    let (task,): (String,) = sqlx::query_as(
+        "SELECT t.id FROM tasks t JOIN clients c ON c.id = t.client_id
+          WHERE c.prospect_id = $1 AND t.seq = 0",
+    )
+    .bind(&ids[0])
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    let done = format!("/onboarding-tasks/{}/done", path(&task));
+    assert_eq!(op.post(&done, &[("csrf", &csrf)]).await.0, 303);
+    let (_, page, _) = op.get("/inbox").await;
+    assert!(!page.contains("Replies to answer"), "{page}");
+    assert!(!page.contains("Messages that may not have gone out"));
+    assert!(!page.contains(&format!("onboarding-{task}")));
+    let actions: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
+            .fetch_all(ctx.store.pool())
+            .await
+            .unwrap();
+    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["reply.answered", "message.resolve", "onboarding_task.done"]
+    );
+    server.stop().await;
+}

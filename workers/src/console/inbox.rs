@@ -1,15 +1,16 @@
-//! The inbox — what needs a person: meetings to link, confirm, mark attended or decide;
-//! outreach tasks (calls, LinkedIn, texts) with their script; posts waiting for approval;
-//! invoices unpaid past due. Each with its action; each action checks its role and the
+//! The inbox — what needs a person: replies to answer; messages whose outcome is unknown
+//! (mark sent, send again, drop); meetings to link, confirm, mark attended or decide;
+//! outreach tasks (calls, LinkedIn, texts) with their script; onboarding tasks past due;
+//! posts waiting for approval; invoices unpaid past due. Each with its action; each action checks its role and the
 //! form's CSRF token, is written to the audit log, and comes back here.
 
 use super::audit;
 use super::layout::{self, Counts, when};
 use super::session::{Refusal, Signed};
 use crate::layers::booking::{self, Needs, Outcome, Reporter};
-use crate::layers::finance;
-use crate::layers::optimization;
+use crate::layers::outreach::followups::{self, Resolution};
 use crate::layers::outreach::tasks::{self, TaskOutcome};
+use crate::layers::{finance, onboarding, optimization};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
@@ -23,8 +24,11 @@ pub const PER_SECTION: u32 = 50;
 
 /// What waits for a person.
 pub struct Inbox {
+    pub replies: Vec<followups::Reply>,
+    pub unknown: Vec<followups::UnknownMessage>,
     pub meetings: Vec<booking::ToReview>,
     pub tasks: Vec<tasks::OpenTask>,
+    pub onboarding: Vec<onboarding::store::OverdueTask>,
     pub posts: Vec<optimization::store::PostRow>,
     pub invoices: Vec<finance::store::Overdue>,
 }
@@ -34,8 +38,11 @@ impl Inbox {
         let mut meetings = booking::to_review(ctx).await?;
         meetings.truncate(PER_SECTION as usize);
         Ok(Self {
+            replies: followups::unanswered(ctx, PER_SECTION).await?,
+            unknown: followups::unknown(ctx, PER_SECTION).await?,
             meetings,
             tasks: tasks::open(ctx, None, PER_SECTION).await?,
+            onboarding: onboarding::store::overdue(ctx, ctx.now(), PER_SECTION).await?,
             posts: optimization::store::posts(ctx, true, None, PER_SECTION).await?,
             invoices: finance::store::overdue(ctx, ctx.now(), PER_SECTION).await?,
         })
@@ -43,8 +50,11 @@ impl Inbox {
 
     pub fn counts(&self) -> (usize, bool) {
         let lens = [
+            self.replies.len(),
+            self.unknown.len(),
             self.meetings.len(),
             self.tasks.len(),
+            self.onboarding.len(),
             self.posts.len(),
             self.invoices.len(),
         ];
@@ -77,8 +87,11 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     let acts = signed.user.role >= Role::Operator;
     let body = html! {
         @if n == 0 { p { "Nothing waits for you." } }
+        (replies(&signed, &inbox.replies, acts))
+        (unknown(&signed, &inbox.unknown, acts))
         (meetings(&signed, &inbox.meetings, acts))
         (person_tasks(&signed, &inbox.tasks, acts))
+        (overdue(&signed, &inbox.onboarding, acts))
         (posts(&signed, &inbox.posts, acts))
         (invoices(&signed, &inbox.invoices, acts))
         @if counts.dead > 0 {
@@ -141,6 +154,79 @@ fn meetings(signed: &Signed, rows: &[booking::ToReview], acts: bool) -> Markup {
                                         button name="outcome" value="lost" { "Lost" }
                                     }
                                 }
+                            }
+                        } @else { span.muted { "operators act" } } }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+fn replies(signed: &Signed, rows: &[followups::Reply], acts: bool) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            h2 { "Replies to answer (" (rows.len()) ")" }
+            div.wrap { table {
+                tr { th { "Prospect" } th { "Replied" } th { "Reach them" } th { "Action" } }
+                @for r in rows {
+                    tr id=(format!("reply-{}", r.prospect_id)) {
+                        td { a href=(format!("/prospects/{}", super::pipeline::url_path(&r.prospect_id))) { (r.prospect) } }
+                        td { (when(r.replied_at)) }
+                        td { @if let Some(e) = &r.email { a href=(format!("mailto:{e}")) { (e) } br; }
+                             @if let Some(p) = &r.phone { a href=(format!("tel:{p}")) { (p) } } }
+                        td { @if acts {
+                            form.inline method="post" action=(format!("/prospects/{}/answered", super::pipeline::url_path(&r.prospect_id))) {
+                                (csrf(signed)) button { "Answered" }
+                            }
+                        } @else { span.muted { "operators act" } } }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+fn unknown(signed: &Signed, rows: &[followups::UnknownMessage], acts: bool) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            h2 { "Messages that may not have gone out (" (rows.len()) ")" }
+            div.wrap { table {
+                tr { th { "Prospect" } th { "Step" } th { "Why unknown" } th { "Action" } }
+                @for m in rows {
+                    tr id=(format!("message-{}", m.id)) {
+                        td { (m.prospect) }
+                        td { (m.step) " · " (m.channel) }
+                        td { (m.reason.as_deref().unwrap_or_default()) }
+                        td { @if acts {
+                            form.inline method="post" action=(format!("/messages/{}/resolve", super::pipeline::url_path(&m.id))) {
+                                (csrf(signed))
+                                button name="how" value="sent" { "It went out" }
+                                button name="how" value="resend" { "Send again" }
+                                button name="how" value="drop" { "Drop" }
+                            }
+                        } @else { span.muted { "operators act" } } }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+fn overdue(signed: &Signed, rows: &[onboarding::store::OverdueTask], acts: bool) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            h2 { "Onboarding tasks past due (" (rows.len()) ")" }
+            div.wrap { table {
+                tr { th { "Client" } th { "Task" } th { "Due" } th { "Action" } }
+                @for t in rows {
+                    tr id=(format!("onboarding-{}", t.id)) {
+                        td { a href=(format!("/clients/{}", super::pipeline::url_path(&t.client_id))) { (t.business_name) } }
+                        td { (t.name) }
+                        td { (when(t.due_at)) }
+                        td { @if acts {
+                            form.inline method="post" action=(format!("/onboarding-tasks/{}/done", super::pipeline::url_path(&t.id))) {
+                                (csrf(signed)) button { "Done" }
                             }
                         } @else { span.muted { "operators act" } } }
                     }
@@ -396,5 +482,77 @@ pub async fn invoice_paid(
         )
         .await?;
     }
+    Ok(back())
+}
+
+/// `POST /prospects/{id}/answered`: someone answered the prospect's reply.
+pub async fn reply_answered(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Operator, &f.csrf)?;
+    if followups::answered(&ctx, &id, &signed.user.email).await? {
+        audit::record(
+            &ctx,
+            &signed.user.email,
+            "reply.answered",
+            &id,
+            Some(json!({ "answered": false })),
+            Some(json!({ "answered": true })),
+        )
+        .await?;
+    }
+    Ok(back())
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    csrf: String,
+    how: String,
+}
+
+/// `POST /messages/{id}/resolve`: a message of unknown outcome marked sent, sent again
+/// or dropped.
+pub async fn message_resolve(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<ResolveForm>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Operator, &f.csrf)?;
+    let how: Resolution = f.how.parse().map_err(JobError::Invalid)?;
+    let to = followups::resolve(&ctx, &id, how).await?;
+    audit::record(
+        &ctx,
+        &signed.user.email,
+        "message.resolve",
+        &id,
+        Some(json!({ "status": "unknown" })),
+        Some(json!({ "status": to, "how": how })),
+    )
+    .await?;
+    Ok(back())
+}
+
+/// `POST /onboarding-tasks/{id}/done`: an onboarding task done (its dependency first).
+pub async fn onboarding_done(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Operator, &f.csrf)?;
+    let done = onboarding::complete_task(&ctx, &id, ctx.now()).await?;
+    audit::record(
+        &ctx,
+        &signed.user.email,
+        "onboarding_task.done",
+        &id,
+        Some(json!({ "done": false })),
+        Some(json!({ "done": true, "client_state": done.state, "live": done.live })),
+    )
+    .await?;
     Ok(back())
 }

@@ -280,3 +280,27 @@ pub async fn tasks_done(ctx: &Ctx, client_id: &str) -> Result<i64, JobError> {
             .await?;
     Ok(n)
 }
+
+/// An onboarding task past its due date, as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct OverdueTask {
+    pub id: String,
+    pub client_id: String,
+    pub business_name: String,
+    pub name: String,
+    pub due_at: i64,
+}
+
+/// Open tasks of active clients due before `now`, longest overdue first.
+pub async fn overdue(ctx: &Ctx, now: i64, limit: u32) -> Result<Vec<OverdueTask>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT t.id, t.client_id, c.business_name, t.name, t.due_at
+           FROM tasks t JOIN clients c ON c.id = t.client_id
+          WHERE t.done_at IS NULL AND t.due_at < $1 AND c.canceled_at IS NULL
+          ORDER BY t.due_at, t.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(ctx.store.pool())
+    .await?)
+}

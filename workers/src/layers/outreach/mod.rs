@@ -9,6 +9,7 @@
 //! person) carry it out; `inbound` reads what comes back.
 
 pub mod compose;
+pub mod followups;
 pub mod inbound;
 pub mod message;
 pub mod rules;
