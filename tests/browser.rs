@@ -228,6 +228,27 @@ async fn an_owner_works_the_console_in_a_browser() {
     ))
     .await;
     assert_eq!(ctx.queue.stats(&[q.queue()]).await.unwrap()[0].dead, 0);
+    // The counters follow the queue without a reload: pause the queue behind the page's
+    // back and watch the page say so.
+    ctx.queue.pause(q.queue()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let row = t
+            .js(&format!(
+                "document.querySelector('#queue-{}').innerText",
+                q.queue()
+            ))
+            .await;
+        if row.as_str().unwrap_or_default().contains("paused") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet page did not refresh: {row}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    ctx.queue.resume(q.queue()).await.unwrap();
     t.sign_out().await;
 
     // A viewer sees the inbox without buttons, and a forged action is refused.

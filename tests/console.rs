@@ -696,6 +696,11 @@ async fn an_admin_pauses_a_queue_and_retries_or_discards_dead_letters_an_operato
     assert_eq!(status, 303);
     let stats = ctx.queue.stats(&[q.queue()]).await.unwrap();
     assert_eq!((stats[0].ready, stats[0].dead), (2, 1));
+    // The page shows the worker that leased them, and how long the ready ones waited.
+    let (_, page, _) = admin.get("/fleet").await;
+    assert!(page.contains("<code>w1</code>"), "{page}");
+    assert!(page.contains("Oldest waiting") && page.contains("Done, last 5 min"));
+    assert!(page.contains("0 s"), "the retried jobs are due now: {page}");
     assert!(
         ctx.queue
             .fetch(&[q.queue()], "w2", 10)

@@ -7,6 +7,9 @@
 //! so a pause reaches every worker within that; one already running finishes.
 
 use super::{Queue, QueueError, UNREADABLE, is_known};
+
+/// The most workers listed.
+pub const MAX_WORKERS: usize = 500;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +39,15 @@ impl Pick<'_> {
 
 /// The paused queues as read, and when.
 type Read = (Instant, BTreeSet<String>);
+
+/// A worker the queue has heard from: its name, when last (wall-clock ms), and how
+/// many jobs it holds now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorkerSeen {
+    pub name: String,
+    pub last_seen: i64,
+    pub in_flight: u64,
+}
 
 /// A process's last read of the paused queues.
 #[derive(Debug, Clone, Default)]
@@ -120,6 +132,14 @@ impl Queue {
             self.ctx().notify.notify_waiters();
         }
         Ok(changed)
+    }
+
+    /// Every worker registered, newest heartbeat first (at most 500).
+    pub async fn workers(&self) -> Result<Vec<WorkerSeen>, QueueError> {
+        match self {
+            Queue::Sqlite(q) => q.workers().await,
+            Queue::Redis(q) => q.workers().await,
+        }
     }
 
     /// The paused queues, as the store holds them now.

@@ -16,6 +16,31 @@ use cep_shared::vocabulary::Role;
 use maud::{Markup, html};
 use serde_json::json;
 
+/// The window the throughput column counts.
+const THROUGHPUT_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Every 5 s, the page's tables as the server has them now (not while a field has the
+/// focus); without JavaScript the page is read as it was loaded.
+const REFRESH: &str = "setInterval(async () => {
+  if (document.activeElement && document.activeElement.matches('input, select, textarea')) return;
+  const r = await fetch(location.href, { credentials: 'same-origin' });
+  if (!r.ok || r.redirected) return;
+  const next = new DOMParser().parseFromString(await r.text(), 'text/html');
+  const now = next.querySelector('main'), was = document.querySelector('main');
+  if (now && was) was.replaceWith(now);
+}, 5000);";
+
+/// Milliseconds as a short age: `45 s`, `12 min`, `3 h`, `2 d`.
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
 /// Dead letters shown per queue.
 const DEAD_PER_QUEUE: usize = 20;
 /// The most of a payload or reason shown.
@@ -50,6 +75,25 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
         ));
     }
     let paused = ctx.queue.paused().await?;
+    let now = ctx.now();
+    let oldest: std::collections::HashMap<String, Option<i64>> = ctx
+        .queue
+        .oldest_due(&queue::known_queues())
+        .await?
+        .into_iter()
+        .collect();
+    let finished: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT queue, COUNT(*) FROM job_outcomes WHERE finished_at >= $1 GROUP BY queue",
+    )
+    .bind(now - THROUGHPUT_WINDOW_MS)
+    .fetch_all(ctx.store.pool())
+    .await
+    .map_err(JobError::from)?;
+    let finished: std::collections::HashMap<String, i64> = finished.into_iter().collect();
+    let workers = ctx.queue.workers().await?;
+    let qs = &ctx.settings.queue;
+    let alive_ms = (qs.heartbeat_interval_seconds as i64) * i64::from(qs.missed_heartbeats) * 1000;
+    let wall = cep_shared::clock::wall_millis();
     let counts = Counts {
         dead: stats.iter().map(|s| s.dead).sum(),
         ..super::inbox::counts(&ctx).await?
@@ -59,7 +103,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     let body = html! {
         h2 { "Queues (" (ctx.queue.backend_name()) ")" }
         div.wrap { table {
-            tr { th { "Queue" } th { "Ready" } th { "Scheduled" } th { "Running" } th { "Dead" } th { "" } }
+            tr { th { "Queue" } th { "Ready" } th { "Oldest waiting" } th { "Scheduled" } th { "Running" } th { "Dead" } th { "Done, last 5 min" } th { "" } }
             @for (i, s) in stats.iter().enumerate() {
                 tr id=(format!("queue-{}", s.queue)) {
                     td {
@@ -69,7 +113,13 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
                             br; span.muted { @if s.queue == queue::UNREADABLE { "set aside: no worker can read them" } @else { "unknown queue: no worker serves it" } }
                         }
                     }
-                    td { (s.ready) } td { (s.scheduled) } td { (s.running) } td { (s.dead) }
+                    td { (s.ready) }
+                    td { @match oldest.get(&s.queue).copied().flatten() {
+                        Some(due) => (age(now - due)),
+                        None => span.muted { "none" },
+                    } }
+                    td { (s.scheduled) } td { (s.running) } td { (s.dead) }
+                    td { (finished.get(&s.queue).copied().unwrap_or(0)) }
                     td { @if admin && i < first_stray {
                         @let (action, label) = if paused.contains(&s.queue) { ("resume", "Resume") } else { ("pause", "Pause") };
                         form.inline method="post" action=(format!("/queues/{}/{action}", url_path(&s.queue))) {
@@ -79,6 +129,22 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
                 }
             }
         } }
+        h2 { "Workers" }
+        @if workers.is_empty() { p.muted { "No worker has registered with this queue." } }
+        @else {
+            div.wrap { table {
+                tr { th { "Worker" } th { "Last heartbeat" } th { "Jobs in flight" } }
+                @for w in &workers {
+                    tr {
+                        td { code { (w.name) } }
+                        td { (age(wall - w.last_seen)) " ago"
+                            @if wall - w.last_seen > alive_ms { " " strong { "silent" } } }
+                        td { (w.in_flight) }
+                    }
+                }
+            } }
+        }
+        script { (maud::PreEscaped(REFRESH)) }
         @for (q, letters) in &dead {
             h2 { "Dead letters: " (q) }
             @if admin { (bulk(q, &csrf, q != queue::UNREADABLE && queue::is_known(q))) }

@@ -6,7 +6,7 @@ use super::RedisQueue;
 use super::entry::Entry;
 use crate::queue::QueueError;
 use crate::queue::UNREADABLE;
-use crate::queue::admin::{MAX_PICKED, Pick};
+use crate::queue::admin::{MAX_PICKED, MAX_WORKERS, Pick, WorkerSeen};
 use ::redis::{AsyncCommands, Script};
 use std::collections::BTreeSet;
 
@@ -131,5 +131,32 @@ impl RedisQueue {
     pub(in crate::queue) async fn paused(&self) -> Result<BTreeSet<String>, QueueError> {
         let mut conn = self.conn.clone();
         Ok(conn.smembers(self.key(&["paused"])).await?)
+    }
+}
+
+impl RedisQueue {
+    pub(in crate::queue) async fn workers(&self) -> Result<Vec<WorkerSeen>, QueueError> {
+        let mut conn = self.conn.clone();
+        let seen: Vec<(String, f64)> = conn
+            .zrevrange_withscores(self.key(&["workers"]), 0, MAX_WORKERS as isize - 1)
+            .await?;
+        if seen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for (w, _) in &seen {
+            pipe.llen(self.key(&["held", w]))
+                .llen(self.key(&["inflight", w]));
+        }
+        let lens: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(seen
+            .into_iter()
+            .zip(lens.chunks(2))
+            .map(|((name, at), n)| WorkerSeen {
+                name,
+                last_seen: at as i64,
+                in_flight: n[0] + n[1],
+            })
+            .collect())
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{SqliteQueue, secs};
 use crate::queue::QueueError;
-use crate::queue::admin::{MAX_PICKED, Pick};
+use crate::queue::admin::{MAX_PICKED, MAX_WORKERS, Pick, WorkerSeen};
 use std::collections::BTreeSet;
 
 impl SqliteQueue {
@@ -109,5 +109,26 @@ impl SqliteQueue {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|(q,)| q).collect())
+    }
+}
+
+impl SqliteQueue {
+    pub(in crate::queue) async fn workers(&self) -> Result<Vec<WorkerSeen>, QueueError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT w.id, w.last_seen,
+                    (SELECT COUNT(*) FROM Jobs j WHERE j.lock_by = w.id AND j.status = 'Running')
+               FROM Workers w ORDER BY w.last_seen DESC, w.id LIMIT $1",
+        )
+        .bind(MAX_WORKERS as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, seen, n)| WorkerSeen {
+                name,
+                last_seen: seen * 1000,
+                in_flight: n as u64,
+            })
+            .collect())
     }
 }
