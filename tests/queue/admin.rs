@@ -154,3 +154,42 @@ async fn the_command_line_pauses_resumes_and_retries_what_the_console_does() {
     let (ok, _, err) = cep(&["pause", "nowhere"]);
     assert!(!ok && err.contains("unknown queue `nowhere`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_job_is_found_by_its_id_or_a_text_of_its_payload_wherever_it_is() {
+    for backend in [Backend::Embedded, Backend::Fleet] {
+        let s = settings();
+        let clock = start();
+        let (q, _d) = queue_on(backend, &s, clock.clone()).await;
+        let ids = dead(&q, &[("miami", "timeout")]).await;
+        q.push(NewJob::new(Q, &serde_json::json!({ "city": "austin" }), 0))
+            .await
+            .unwrap();
+        let later = clock.now_millis() + 3_600_000;
+        q.push(NewJob::new(
+            Q,
+            &serde_json::json!({ "city": "austin-later" }),
+            later,
+        ))
+        .await
+        .unwrap();
+        let by_id = q.find(&ids[0]).await.unwrap();
+        assert_eq!(by_id.found.len(), 1, "{backend:?}");
+        assert_eq!((by_id.found[0].state, by_id.found[0].attempts), ("dead", 1));
+        let mut states: Vec<&str> = q
+            .find("austin")
+            .await
+            .unwrap()
+            .found
+            .iter()
+            .map(|f| f.state)
+            .collect();
+        states.sort();
+        assert_eq!(states, ["ready", "scheduled"], "{backend:?}");
+        assert!(q.find("boston").await.unwrap().found.is_empty());
+        assert!(q.find("").await.is_err());
+        if let Queue::Redis(r) = &q {
+            r.purge().await.unwrap();
+        }
+    }
+}

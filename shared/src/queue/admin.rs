@@ -49,6 +49,28 @@ pub struct WorkerSeen {
     pub in_flight: u64,
 }
 
+/// A job found by [`Queue::find`]: where it is and what it carries.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Found {
+    pub id: String,
+    pub queue: String,
+    /// `ready`, `scheduled`, `running` or `dead`.
+    pub state: &'static str,
+    pub attempts: u32,
+    pub payload: String,
+}
+
+/// The most jobs a search answers, and the most entries it reads.
+pub const MAX_FOUND: usize = 50;
+pub const MAX_SCANNED: usize = 200_000;
+
+/// What a search found; `complete` is false when it stopped at [`MAX_SCANNED`] entries.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Search {
+    pub found: Vec<Found>,
+    pub complete: bool,
+}
+
 /// A process's last read of the paused queues.
 #[derive(Debug, Clone, Default)]
 pub struct PausedCache(Arc<Mutex<Option<Read>>>);
@@ -132,6 +154,20 @@ impl Queue {
             self.ctx().notify.notify_waiters();
         }
         Ok(changed)
+    }
+
+    /// The jobs whose id is `text` or whose payload holds it (a field's value, say),
+    /// waiting, running or dead; at most [`MAX_FOUND`].
+    pub async fn find(&self, text: &str) -> Result<Search, QueueError> {
+        if text.is_empty() {
+            return Err(QueueError::Refused(
+                "say what to look for: a job id or a text of its payload".into(),
+            ));
+        }
+        match self {
+            Queue::Sqlite(q) => q.find(text).await,
+            Queue::Redis(q) => q.find(text).await,
+        }
     }
 
     /// Every worker registered, newest heartbeat first (at most 500).

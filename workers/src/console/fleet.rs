@@ -61,8 +61,33 @@ fn shown(text: &str) -> String {
     out
 }
 
-/// `GET /fleet`.
-pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Refusal> {
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct FleetQuery {
+    /// A job id, or a text of its payload.
+    find: String,
+}
+
+/// The longest text a search takes.
+const MAX_FIND: usize = 200;
+
+/// `GET /fleet` (`?find=` searches the queued, running and dead jobs).
+pub async fn page(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    axum::extract::Query(fq): axum::extract::Query<FleetQuery>,
+) -> Result<Response, Refusal> {
+    let find = fq.find.trim();
+    if find.chars().count() > MAX_FIND {
+        return Err(
+            JobError::Invalid(format!("the search is longer than {MAX_FIND} characters")).into(),
+        );
+    }
+    let search = if find.is_empty() {
+        None
+    } else {
+        Some(ctx.queue.find(find).await?)
+    };
     let mut stats = ctx.queue.stats(&queue::known_queues()).await?;
     let strays = ctx.queue.strays().await?;
     let first_stray = stats.len();
@@ -101,6 +126,23 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     let admin = signed.user.role >= Role::Admin;
     let csrf = html! { input type="hidden" name="csrf" value=(signed.csrf); };
     let body = html! {
+        form.filters method="get" action="/fleet" {
+            input name="find" value=(find) placeholder="job id, or a text of its payload" aria-label="find a job";
+            button { "Find" }
+        }
+        @if let Some(sr) = &search {
+            h2 { "Found (" (sr.found.len()) ")" }
+            @if !sr.complete { p.muted { "The search stopped after reading " (queue::admin::MAX_SCANNED) " entries; narrow it." } }
+            @if sr.found.is_empty() { p { "No waiting, running or dead job has that id or text." } }
+            @else {
+                div.wrap { table {
+                    tr { th { "Job" } th { "Queue" } th { "State" } th { "Attempts" } th { "Payload" } }
+                    @for f in &sr.found {
+                        tr { td { code { (f.id) } } td { (f.queue) } td { (f.state) } td { (f.attempts) } td { pre { (shown(&f.payload)) } } }
+                    }
+                } }
+            }
+        }
         h2 { "Queues (" (ctx.queue.backend_name()) ")" }
         div.wrap { table {
             tr { th { "Queue" } th { "Ready" } th { "Oldest waiting" } th { "Scheduled" } th { "Running" } th { "Dead" } th { "Done, last 5 min" } th { "" } }

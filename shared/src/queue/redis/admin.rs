@@ -6,7 +6,9 @@ use super::RedisQueue;
 use super::entry::Entry;
 use crate::queue::QueueError;
 use crate::queue::UNREADABLE;
-use crate::queue::admin::{MAX_PICKED, MAX_WORKERS, Pick, WorkerSeen};
+use crate::queue::admin::{
+    Found, MAX_FOUND, MAX_PICKED, MAX_SCANNED, MAX_WORKERS, Pick, Search, WorkerSeen,
+};
 use ::redis::{AsyncCommands, Script};
 use std::collections::BTreeSet;
 
@@ -158,5 +160,89 @@ impl RedisQueue {
                 in_flight: n[0] + n[1],
             })
             .collect())
+    }
+}
+
+/// Where a search reads: a list or a sorted set, and the state its entries are in.
+enum Place {
+    List(String, &'static str),
+    Delayed(String),
+}
+
+impl RedisQueue {
+    /// Reads the fleet's queues, the workers' leases and the dead letters, in chunks,
+    /// until [`MAX_FOUND`] matches or [`MAX_SCANNED`] entries.
+    pub(in crate::queue) async fn find(&self, text: &str) -> Result<Search, QueueError> {
+        let mut conn = self.conn.clone();
+        let mut places = Vec::new();
+        for q in crate::queue::known_queues() {
+            places.push(Place::List(self.key(&["ready", q]), "ready"));
+            places.push(Place::Delayed(self.key(&["delayed", q])));
+            places.push(Place::List(self.key(&["dead", q]), "dead"));
+        }
+        let workers: Vec<String> = conn
+            .zrange(self.key(&["workers"]), 0, MAX_WORKERS as isize - 1)
+            .await?;
+        for w in &workers {
+            places.push(Place::List(self.key(&["held", w]), "running"));
+            places.push(Place::List(self.key(&["inflight", w]), "running"));
+        }
+        let now = self.ctx.clock.now_millis();
+        let (mut found, mut scanned) = (Vec::new(), 0usize);
+        for place in places {
+            let mut from = 0isize;
+            loop {
+                if found.len() >= MAX_FOUND {
+                    return Ok(Search {
+                        found,
+                        complete: true,
+                    });
+                }
+                if scanned >= MAX_SCANNED {
+                    return Ok(Search {
+                        found,
+                        complete: false,
+                    });
+                }
+                let (raws, due_state): (Vec<Vec<u8>>, Option<&'static str>) = match &place {
+                    Place::List(key, state) => (
+                        conn.lrange(key, from, from + CHUNK - 1).await?,
+                        Some(*state),
+                    ),
+                    Place::Delayed(key) => (conn.zrange(key, from, from + CHUNK - 1).await?, None),
+                };
+                if raws.is_empty() {
+                    break;
+                }
+                scanned += raws.len();
+                from += CHUNK;
+                for raw in &raws {
+                    let Ok(text_raw) = std::str::from_utf8(raw) else {
+                        continue;
+                    };
+                    let Ok(e) = Entry::decode(text_raw) else {
+                        continue;
+                    };
+                    if e.id == text || e.payload.contains(text) {
+                        let state =
+                            due_state.unwrap_or(if e.due > now { "scheduled" } else { "ready" });
+                        found.push(Found {
+                            id: e.id.to_owned(),
+                            queue: e.queue.to_owned(),
+                            state,
+                            attempts: e.ended,
+                            payload: e.payload.to_owned(),
+                        });
+                        if found.len() >= MAX_FOUND {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Search {
+            found,
+            complete: true,
+        })
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{SqliteQueue, secs};
 use crate::queue::QueueError;
-use crate::queue::admin::{MAX_PICKED, MAX_WORKERS, Pick, WorkerSeen};
+use crate::queue::admin::{Found, MAX_FOUND, MAX_PICKED, MAX_WORKERS, Pick, Search, WorkerSeen};
 use std::collections::BTreeSet;
 
 impl SqliteQueue {
@@ -130,5 +130,40 @@ impl SqliteQueue {
                 in_flight: n as u64,
             })
             .collect())
+    }
+}
+
+impl SqliteQueue {
+    pub(in crate::queue) async fn find(&self, text: &str) -> Result<Search, QueueError> {
+        let now = secs(self.ctx.clock.now_millis());
+        let rows: Vec<(String, String, String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT id, job_type, status, job, attempts, run_at FROM Jobs
+              WHERE status IN ('Pending', 'Running', 'Killed')
+                AND (id = $1 OR instr(CAST(job AS TEXT), $1) > 0)
+              ORDER BY id LIMIT $2",
+        )
+        .bind(text)
+        .bind(MAX_FOUND as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let found = rows
+            .into_iter()
+            .map(|(id, queue, status, job, attempts, run_at)| Found {
+                id,
+                queue,
+                state: match status.as_str() {
+                    "Running" => "running",
+                    "Killed" => "dead",
+                    _ if run_at > now => "scheduled",
+                    _ => "ready",
+                },
+                attempts: attempts as u32,
+                payload: String::from_utf8_lossy(&job).into_owned(),
+            })
+            .collect();
+        Ok(Search {
+            found,
+            complete: true,
+        })
     }
 }
