@@ -36,6 +36,7 @@ fn the_quick_bench_runs_every_scenario_and_writes_its_table_as_json() {
         "aggregation",
         "main_job",
         "sales_chain",
+        "console",
     ] {
         let mine: Vec<&serde_json::Value> =
             rows.iter().filter(|r| r["scenario"] == scenario).collect();

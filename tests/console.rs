@@ -703,7 +703,10 @@ async fn an_admin_pauses_a_queue_and_retries_or_discards_dead_letters_an_operato
     assert!(page.contains("0 s"), "the retried jobs are due now: {page}");
     let (status, page, _) = op.get(&format!("/fleet?find={}", ids[2])).await;
     assert_eq!(status, 200);
-    assert!(page.contains("Found (1)") && page.contains("tampa"), "{page}");
+    assert!(
+        page.contains("Found (1)") && page.contains("tampa"),
+        "{page}"
+    );
     assert!(
         ctx.queue
             .fetch(&[q.queue()], "w2", 10)

@@ -18,6 +18,10 @@ pub(super) struct Sizes {
     pub(super) outcomes: Vec<u64>,
     pub(super) days: u32,
     pub(super) campaigns: usize,
+    /// The console's store: prospects and messages.
+    pub(super) console: (u64, u64),
+    /// Requests per console page.
+    pub(super) page_requests: usize,
 }
 
 impl Sizes {
@@ -32,6 +36,8 @@ impl Sizes {
                 outcomes: vec![20_000],
                 days: 7,
                 campaigns: 2,
+                console: (10_000, 100_000),
+                page_requests: 20,
             }
         } else {
             Self {
@@ -43,6 +49,8 @@ impl Sizes {
                 outcomes: vec![1_000_000, 10_000_000],
                 days: 90,
                 campaigns: 40,
+                console: (1_000_000, 10_000_000),
+                page_requests: 200,
             }
         }
     }

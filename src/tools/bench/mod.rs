@@ -3,7 +3,8 @@
 //! batched, drain of a pre-filled backlog by 1 and 2 worker processes (the clock starts
 //! when the workers are spawned), enqueue-to-start latency at a steady 500 jobs/s,
 //! I/O-bound jobs against a local API, worker RSS, the scheduler's enqueue of one
-//! period, Φ_sync aggregation over recorded outcomes and the embedded 90-day main job.
+//! period, Φ_sync aggregation over recorded outcomes, the embedded 90-day main job and
+//! the operator console's pages over a store of a million prospects.
 //!
 //! Workers are `cep bench-worker` child processes: the real apalis worker, backend,
 //! leases, heartbeats and settle, with a job body of known cost instead of a layer.
@@ -13,6 +14,7 @@
 //! readings); `probe` is the job body the workers run; `queue` measures the queue
 //! itself, `pipeline` the fleet's own work; `report` makes the table.
 
+mod console;
 mod harness;
 mod measure;
 mod pipeline;
@@ -41,7 +43,7 @@ pub struct Options {
     pub runs: u32,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "enqueue",
     "drain",
     "latency",
@@ -50,6 +52,7 @@ const SCENARIOS: [&str; 8] = [
     "aggregation",
     "main_job",
     "sales_chain",
+    "console",
 ];
 
 /// Runs the scenarios, prints the table, writes the JSON.
@@ -84,6 +87,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
                 "scheduler" => scheduler(&sizes, r).await,
                 "aggregation" => aggregation(&sizes, r).await,
                 "main_job" => main_job(&sizes, r).await,
+                "console" => console::console(&sizes, r).await,
                 _ => sales_chain(&sizes, r).await,
             }
             .map_err(|e| e.context(format!("scenario `{name}`")))?;
