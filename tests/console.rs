@@ -414,7 +414,7 @@ async fn the_pipeline_shows_prospects_by_stage_and_a_prospect_page_shows_it_whol
 
 /// A prospect id as the board links it.
 fn pipeline_id(id: &str) -> String {
-    cep_workers::console::pipeline::url_path(id)
+    cep_workers::console::url_path(id)
 }
 
 #[tokio::test]
@@ -491,7 +491,7 @@ async fn clients_money_and_coherence_show_what_was_recorded_and_an_operator_acts
     let mut op = Browser::new(server.addr());
     assert_eq!(op.sign_in("operator@agency.example", PASSWORD).await.0, 303);
     let csrf = op.csrf().await;
-    let path = |p: &str| cep_workers::console::pipeline::url_path(p);
+    let path = |p: &str| cep_workers::console::url_path(p);
     let fee = cep_shared::format::dollars(ctx.settings.layers.finance.professional.monthly_cents);
 
     // The client: its tier's fee, its checklist, no profile linked so no score claimed.
@@ -789,7 +789,7 @@ async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_se
     let mut op = Browser::new(server.addr());
     assert_eq!(op.sign_in("operator@agency.example", PASSWORD).await.0, 303);
     let csrf = op.csrf().await;
-    let path = |p: &str| cep_workers::console::pipeline::url_path(p);
+    let path = |p: &str| cep_workers::console::url_path(p);
 
     let (_, page, _) = op.get("/inbox").await;
     for needle in [

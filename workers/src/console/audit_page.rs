@@ -21,7 +21,7 @@ pub async fn page(
     Query(p): Query<Paging>,
 ) -> Result<Response, Refusal> {
     let entries = audit::page(&ctx, p.before.as_deref(), PAGE).await?;
-    let counts = super::inbox::counts(&ctx).await?;
+    let counts = super::waiting::counts(&ctx).await?;
     let body = html! {
         @if entries.is_empty() { p { "Nothing recorded yet." } }
         @else {
@@ -45,5 +45,11 @@ pub async fn page(
             }
         }
     };
-    Ok(layout::page(&signed, "/audit", "Audit log", counts, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/audit",
+        "Audit log",
+        counts,
+        body,
+    ))
 }

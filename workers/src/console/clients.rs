@@ -6,8 +6,8 @@
 
 use super::audit;
 use super::charts::{self, Point};
+use super::layout::url_path;
 use super::layout::{self, when};
-use super::pipeline::url_path;
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
@@ -55,7 +55,7 @@ pub async fn list(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     .fetch_all(ctx.store.pool())
     .await
     .map_err(JobError::from)?;
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         @if clients.is_empty() { p { "No client yet: a meeting marked won makes one." } }
         @else {
@@ -73,7 +73,13 @@ pub async fn list(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
             } }
         }
     };
-    Ok(layout::page(&signed, "/clients", "Clients", nav, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/clients",
+        "Clients",
+        nav,
+        body,
+    ))
 }
 
 #[derive(sqlx::FromRow)]
@@ -214,7 +220,7 @@ pub async fn page(
         })
         .collect();
     let acts = signed.user.role >= Role::Operator;
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         p.muted {
             (c.client_name) " · " (c.email) " · " (c.business_type) " · " (c.billing_tier)
@@ -304,7 +310,7 @@ pub async fn page(
         }
     };
     Ok(layout::page(
-        &signed,
+        signed.shown(),
         "/clients",
         &c.business_name,
         nav,
@@ -356,7 +362,7 @@ pub async fn report_page(
 ) -> Result<Response, Refusal> {
     let r = report(&ctx, &id).await?;
     let acts = signed.user.role >= Role::Operator;
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         p { a href=(format!("/clients/{}", url_path(&r.client_id))) { "The client" }
             " · " (r.report_type) " · " (when(r.period_start)) " to " (when(r.period_end))
@@ -376,7 +382,13 @@ pub async fn report_page(
         iframe src=(format!("/reports/{}/html", url_path(&r.id))) title="the report" sandbox=""
             style="width:100%;height:70vh;border:1px solid #e2e8f0;background:#fff" {}
     };
-    Ok(layout::page(&signed, "/clients", "Report", nav, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/clients",
+        "Report",
+        nav,
+        body,
+    ))
 }
 
 /// `GET /reports/{id}/html`: the report as written, allowed nothing but its own styles.

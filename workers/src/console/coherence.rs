@@ -91,7 +91,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     .map_err(JobError::from)?;
     let latest = series.last();
     let acts = signed.user.role >= Role::Operator;
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         @match latest {
             Some((at, c)) => {
@@ -129,7 +129,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
                         td {
                             @if let Some(at) = ch.rolled_back_at { span.muted { "rolled back " (when(at)) } }
                             @else if acts {
-                                form.inline method="post" action=(format!("/changes/{}/rollback", super::pipeline::url_path(&ch.id))) {
+                                form.inline method="post" action=(format!("/changes/{}/rollback", super::layout::url_path(&ch.id))) {
                                     input type="hidden" name="csrf" value=(signed.csrf);
                                     button { "Roll back" }
                                 }
@@ -150,7 +150,13 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
             } }
         }
     };
-    Ok(layout::page(&signed, "/coherence", "Coherence", nav, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/coherence",
+        "Coherence",
+        nav,
+        body,
+    ))
 }
 
 fn opt(v: Option<f64>) -> String {

@@ -5,8 +5,8 @@
 //! whose payload or reason holds a text.
 
 use super::audit;
+use super::layout::url_path;
 use super::layout::{self, Counts};
-use super::pipeline::url_path;
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
@@ -45,13 +45,6 @@ fn age(ms: i64) -> String {
 const DEAD_PER_QUEUE: usize = 20;
 /// The most of a payload or reason shown.
 const SHOWN_CHARS: usize = 400;
-
-/// The fleet's queues' dead letters, for the navigation: one round trip, no scan of the
-/// keyspace (what lies under unknown queue names shows on the fleet page itself).
-pub async fn dead_total(ctx: &Ctx) -> Result<u64, JobError> {
-    let all = ctx.queue.stats(&queue::known_queues()).await?;
-    Ok(all.iter().map(|s| s.dead).sum())
-}
 
 fn shown(text: &str) -> String {
     let mut out: String = text.chars().take(SHOWN_CHARS).collect();
@@ -121,7 +114,7 @@ pub async fn page(
     let wall = cep_shared::clock::wall_millis();
     let counts = Counts {
         dead: stats.iter().map(|s| s.dead).sum(),
-        ..super::inbox::counts(&ctx).await?
+        ..super::waiting::counts(&ctx).await?
     };
     let admin = signed.user.role >= Role::Admin;
     let csrf = html! { input type="hidden" name="csrf" value=(signed.csrf); };
@@ -211,7 +204,13 @@ pub async fn page(
             } }
         }
     };
-    Ok(layout::page(&signed, "/fleet", "Fleet", counts, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/fleet",
+        "Fleet",
+        counts,
+        body,
+    ))
 }
 
 /// The form that retries or discards every dead letter of `q` holding a text.

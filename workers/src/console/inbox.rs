@@ -7,6 +7,7 @@
 use super::audit;
 use super::layout::{self, Counts, when};
 use super::session::{Refusal, Signed};
+use super::waiting;
 use crate::layers::booking::{self, Needs, Outcome, Reporter};
 use crate::layers::outreach::followups::{self, Resolution};
 use crate::layers::outreach::tasks::{self, TaskOutcome};
@@ -19,70 +20,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-/// The most of each kind one inbox shows.
-pub const PER_SECTION: u32 = 50;
-
-/// What waits for a person.
-pub struct Inbox {
-    pub replies: Vec<followups::Reply>,
-    pub unknown: Vec<followups::UnknownMessage>,
-    pub meetings: Vec<booking::ToReview>,
-    pub tasks: Vec<tasks::OpenTask>,
-    pub onboarding: Vec<onboarding::store::OverdueTask>,
-    pub posts: Vec<optimization::store::PostRow>,
-    pub invoices: Vec<finance::store::Overdue>,
-}
-
-impl Inbox {
-    pub async fn load(ctx: &Ctx) -> Result<Self, JobError> {
-        let mut meetings = booking::to_review(ctx).await?;
-        meetings.truncate(PER_SECTION as usize);
-        Ok(Self {
-            replies: followups::unanswered(ctx, PER_SECTION).await?,
-            unknown: followups::unknown(ctx, PER_SECTION).await?,
-            meetings,
-            tasks: tasks::open(ctx, None, PER_SECTION).await?,
-            onboarding: onboarding::store::overdue(ctx, ctx.now(), PER_SECTION).await?,
-            posts: optimization::store::posts(ctx, true, None, PER_SECTION).await?,
-            invoices: finance::store::overdue(ctx, ctx.now(), PER_SECTION).await?,
-        })
-    }
-
-    pub fn counts(&self) -> (usize, bool) {
-        let lens = [
-            self.replies.len(),
-            self.unknown.len(),
-            self.meetings.len(),
-            self.tasks.len(),
-            self.onboarding.len(),
-            self.posts.len(),
-            self.invoices.len(),
-        ];
-        (
-            lens.iter().sum(),
-            lens.iter().any(|n| *n >= PER_SECTION as usize),
-        )
-    }
-}
-
-/// The navigation's counts, for any page.
-pub async fn counts(ctx: &Ctx) -> Result<Counts, JobError> {
-    let (inbox, capped) = Inbox::load(ctx).await?.counts();
-    Ok(Counts {
-        inbox,
-        capped,
-        dead: super::fleet::dead_total(ctx).await?,
-    })
-}
-
 /// `GET /inbox`.
 pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Refusal> {
-    let inbox = Inbox::load(&ctx).await?;
+    let inbox = waiting::Inbox::load(&ctx).await?;
     let (n, capped) = inbox.counts();
     let counts = Counts {
         inbox: n,
         capped,
-        dead: super::fleet::dead_total(&ctx).await?,
+        dead: super::waiting::dead_total(&ctx).await?,
     };
     let acts = signed.user.role >= Role::Operator;
     let body = html! {
@@ -99,7 +44,13 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
             p { (counts.dead) @if counts.dead == 1 { " job" } @else { " jobs" } " failed for good: " a href="/fleet" { "see them in Fleet" } "." }
         }
     };
-    Ok(layout::page(&signed, "/inbox", "Inbox", counts, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/inbox",
+        "Inbox",
+        counts,
+        body,
+    ))
 }
 
 fn csrf(signed: &Signed) -> Markup {
@@ -171,12 +122,12 @@ fn replies(signed: &Signed, rows: &[followups::Reply], acts: bool) -> Markup {
                 tr { th { "Prospect" } th { "Replied" } th { "Reach them" } th { "Action" } }
                 @for r in rows {
                     tr id=(format!("reply-{}", r.prospect_id)) {
-                        td { a href=(format!("/prospects/{}", super::pipeline::url_path(&r.prospect_id))) { (r.prospect) } }
+                        td { a href=(format!("/prospects/{}", super::layout::url_path(&r.prospect_id))) { (r.prospect) } }
                         td { (when(r.replied_at)) }
                         td { @if let Some(e) = &r.email { a href=(format!("mailto:{e}")) { (e) } br; }
                              @if let Some(p) = &r.phone { a href=(format!("tel:{p}")) { (p) } } }
                         td { @if acts {
-                            form.inline method="post" action=(format!("/prospects/{}/answered", super::pipeline::url_path(&r.prospect_id))) {
+                            form.inline method="post" action=(format!("/prospects/{}/answered", super::layout::url_path(&r.prospect_id))) {
                                 (csrf(signed)) button { "Answered" }
                             }
                         } @else { span.muted { "operators act" } } }
@@ -199,7 +150,7 @@ fn unknown(signed: &Signed, rows: &[followups::UnknownMessage], acts: bool) -> M
                         td { (m.step) " · " (m.channel) }
                         td { (m.reason.as_deref().unwrap_or_default()) }
                         td { @if acts {
-                            form.inline method="post" action=(format!("/messages/{}/resolve", super::pipeline::url_path(&m.id))) {
+                            form.inline method="post" action=(format!("/messages/{}/resolve", super::layout::url_path(&m.id))) {
                                 (csrf(signed))
                                 button name="how" value="sent" { "It went out" }
                                 button name="how" value="resend" { "Send again" }
@@ -221,11 +172,11 @@ fn overdue(signed: &Signed, rows: &[onboarding::store::OverdueTask], acts: bool)
                 tr { th { "Client" } th { "Task" } th { "Due" } th { "Action" } }
                 @for t in rows {
                     tr id=(format!("onboarding-{}", t.id)) {
-                        td { a href=(format!("/clients/{}", super::pipeline::url_path(&t.client_id))) { (t.business_name) } }
+                        td { a href=(format!("/clients/{}", super::layout::url_path(&t.client_id))) { (t.business_name) } }
                         td { (t.name) }
                         td { (when(t.due_at)) }
                         td { @if acts {
-                            form.inline method="post" action=(format!("/onboarding-tasks/{}/done", super::pipeline::url_path(&t.id))) {
+                            form.inline method="post" action=(format!("/onboarding-tasks/{}/done", super::layout::url_path(&t.id))) {
                                 (csrf(signed)) button { "Done" }
                             }
                         } @else { span.muted { "operators act" } } }

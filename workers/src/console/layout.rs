@@ -2,7 +2,7 @@
 //! user and sign-out, one small stylesheet that works at phone width; and the sign-in,
 //! message and error pages. Everything is rendered by `maud`, which escapes every value.
 
-use super::session::Signed;
+use super::users::User;
 use crate::JobError;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -62,8 +62,14 @@ pub struct Counts {
     pub dead: u64,
 }
 
-/// A page for a signed-in user: the navigation, then `body`.
-pub fn page(signed: &Signed, on: &str, title: &str, counts: Counts, body: Markup) -> Response {
+/// A page for a signed-in `user` (whose forms carry `csrf`): the navigation, then `body`.
+pub fn page(
+    (user, csrf): (&User, &str),
+    on: &str,
+    title: &str,
+    counts: Counts,
+    body: Markup,
+) -> Response {
     let links = [
         ("/inbox", "Inbox"),
         ("/pipeline", "Pipeline"),
@@ -88,9 +94,9 @@ pub fn page(signed: &Signed, on: &str, title: &str, counts: Counts, body: Markup
                 }
             }
             span.who {
-                (signed.user.email) " · " (signed.user.role) " "
+                (user.email) " · " (user.role) " "
                 form method="post" action="/sign-out" {
-                    input type="hidden" name="csrf" value=(signed.csrf);
+                    input type="hidden" name="csrf" value=(csrf);
                     button { "Sign out" }
                 }
             }
@@ -158,4 +164,9 @@ pub fn when(ms: i64) -> String {
     cep_shared::clock::from_millis(ms)
         .format("%Y-%m-%d %H:%M UTC")
         .to_string()
+}
+
+/// An id as one path segment.
+pub fn url_path(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

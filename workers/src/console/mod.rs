@@ -20,6 +20,7 @@ pub mod pipeline;
 mod prospect;
 pub mod session;
 pub mod users;
+mod waiting;
 
 use crate::Ctx;
 use axum::Router;
@@ -30,6 +31,8 @@ use axum::routing::{get, post};
 
 /// The largest form the console reads: a lost meeting's reason is the longest field.
 pub const FORM_BODY_LIMIT: usize = 16 * 1024;
+
+pub use layout::url_path;
 
 pub fn router(ctx: Ctx) -> Router {
     Router::new()

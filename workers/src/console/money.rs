@@ -66,7 +66,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
     .await
     .map_err(JobError::from)?;
     let acts = signed.user.role >= Role::Operator;
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         (charts::line("MRR", &series(&|m| Some(m.mrr_cents as f64)), &[], None, money))
         (charts::line("Churn (cancellations ÷ clients at the month's start)", &series(&|m| m.churn_rate), &[], None, |v| format!("{:.1} %", v * 100.0)))
@@ -105,7 +105,7 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
                             @match i.paid_at {
                                 Some(at) => (when(at)),
                                 None if acts => {
-                                    form.inline method="post" action=(format!("/invoices/{}/paid", super::pipeline::url_path(&i.id))) {
+                                    form.inline method="post" action=(format!("/invoices/{}/paid", super::layout::url_path(&i.id))) {
                                         input type="hidden" name="csrf" value=(signed.csrf);
                                         button { "Mark paid" }
                                     }
@@ -118,5 +118,5 @@ pub async fn page(State(ctx): State<Ctx>, signed: Signed) -> Result<Response, Re
             } }
         }
     };
-    Ok(layout::page(&signed, "/money", "Money", nav, body))
+    Ok(layout::page(signed.shown(), "/money", "Money", nav, body))
 }

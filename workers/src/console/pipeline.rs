@@ -3,7 +3,7 @@
 //! at a time. Paging is by key (the last row's time and id), and each stage's count
 //! stops at [`COUNT_CAP`], so a page costs the same with a million prospects.
 
-use super::layout::{self, when};
+use super::layout::{self, url_path, when};
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Query, State};
@@ -268,7 +268,7 @@ pub async fn page(
     for s in Stage::ALL {
         counts.push((s, count(&ctx, s).await?));
     }
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         nav.tabs {
             @for (s, n) in &counts {
@@ -300,7 +300,13 @@ pub async fn page(
             }
         }
     };
-    Ok(layout::page(&signed, "/pipeline", "Pipeline", nav, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/pipeline",
+        "Pipeline",
+        nav,
+        body,
+    ))
 }
 
 fn filters(f: &Filters, stage: Stage) -> Markup {
@@ -321,9 +327,4 @@ fn filters(f: &Filters, stage: Stage) -> Markup {
             button { "Filter" }
         }
     }
-}
-
-/// An id as one path segment.
-pub fn url_path(id: &str) -> String {
-    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -3,8 +3,8 @@
 //! its status and headers, meetings, the website audit with its screenshot, research
 //! facts with their sources, and what happened when.
 
+use super::layout::url_path;
 use super::layout::{self, when};
-use super::pipeline::url_path;
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
@@ -181,7 +181,7 @@ pub async fn page(
     .map_err(JobError::from)?;
     let signals: ProfileSignals = serde_json::from_str(&p.signals).unwrap_or_default();
     let opportunities: Vec<String> = serde_json::from_str(&p.opportunities).unwrap_or_default();
-    let nav = super::inbox::counts(&ctx).await?;
+    let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         p.muted {
             (p.category) " · " (p.location) " · found " (p.first_period) " · " (p.status)
@@ -244,7 +244,13 @@ pub async fn page(
         @if events.is_empty() { p.muted { "Nothing recorded yet." } }
         ol { @for e in &events { li { (when(e.occurred_at)) " · " (e.layer) ": " (e.kind) } } }
     };
-    Ok(layout::page(&signed, "/pipeline", &p.name, nav, body))
+    Ok(layout::page(
+        signed.shown(),
+        "/pipeline",
+        &p.name,
+        nav,
+        body,
+    ))
 }
 
 fn pitch_list(pitches: &[Pitch]) -> Markup {

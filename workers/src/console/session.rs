@@ -70,6 +70,11 @@ impl From<cep_shared::queue::QueueError> for Refusal {
 }
 
 impl Signed {
+    /// Who the page is for, as the page shell shows them.
+    pub fn shown(&self) -> (&User, &str) {
+        (&self.user, &self.csrf)
+    }
+
     /// Refused unless the user's role is `role` or above.
     pub fn require(&self, role: Role) -> Result<(), Refusal> {
         if self.user.role >= role {
