@@ -857,3 +857,188 @@ async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_se
     );
     server.stop().await;
 }
+
+#[test]
+fn cep_run_says_where_the_console_is_and_serves_its_sign_in_there() {
+    use std::io::BufRead;
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut child = KillOnDrop(
+        cep_embedded(&dir, &["run"])
+            .env("CEP__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.take(200) {
+        let line = line.unwrap();
+        if line.contains("operator console") {
+            url = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("url=").map(str::to_owned));
+            break;
+        }
+    }
+    let url = url.expect("cep run logs the console's address");
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::get(format!("{url}sign-in"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_operator_links_a_stray_booking_records_a_no_show_or_a_loss_and_approves_a_post() {
+    use cep_shared::vocabulary::MeetingState;
+    let h = harness(Backend::Embedded, settings(), Clock::simulated(in_window())).await;
+    let ctx = &h.ctx;
+    users::add(ctx, "operator@agency.example", Role::Operator, PASSWORD)
+        .await
+        .unwrap();
+    let ids = pitched(ctx, 3).await;
+    // A booking from an address we never wrote to, with no signed link: it waits to be
+    // linked. Another through a signed link, for the no-show and the loss.
+    let stray = |uri: &str| {
+        let body = serde_json::json!({
+            "event": "invitee.created",
+            "payload": {
+                "uri": uri, "email": "someone@else.example", "name": "Sam Stranger",
+                "scheduled_event": {"name": "Discovery", "start_time": "2026-01-09T16:00:00.000000Z"}
+            }
+        });
+        let w: booking::Webhook = serde_json::from_value(body).unwrap();
+        w.into_job().unwrap()
+    };
+    let unlinked = booking::handle(ctx, stray("https://api.calendly.com/i/s1"))
+        .await
+        .unwrap();
+    assert_eq!(unlinked.prospect_id, None);
+    let a = booking::handle(
+        ctx,
+        booking_job(
+            "invitee.created",
+            "https://api.calendly.com/i/a1",
+            &ids[1],
+            false,
+        ),
+    )
+    .await
+    .unwrap();
+    let b = booking::handle(
+        ctx,
+        booking_job(
+            "invitee.created",
+            "https://api.calendly.com/i/b1",
+            &ids[2],
+            false,
+        ),
+    )
+    .await
+    .unwrap();
+    won_client(ctx, &ids[0], "https://api.calendly.com/i/w1", "starter").await;
+    // Its onboarding and first profile pass run: the pass plans post drafts.
+    ctx.clock.set(ctx.clock.now() + chrono::Duration::hours(2));
+    drain(ctx).await;
+    let server = Served::fleet(ctx).await;
+    let mut op = Browser::new(server.addr());
+    assert_eq!(op.sign_in("operator@agency.example", PASSWORD).await.0, 303);
+    let csrf = op.csrf().await;
+    let state = |id: String| async move { meeting_state(ctx, &id).await };
+
+    let (_, page, _) = op.get("/inbox").await;
+    assert!(page.contains("link to a prospect"), "{page}");
+    let link = format!("/meetings/{}/link", unlinked.meeting_id);
+    let (status, page, _) = op
+        .post(&link, &[("csrf", &csrf), ("prospect_id", "nobody")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("nobody"), "{page}");
+    assert_eq!(
+        op.post(&link, &[("csrf", &csrf), ("prospect_id", &ids[1])])
+            .await
+            .0,
+        303
+    );
+    let (linked,): (Option<String>,) =
+        sqlx::query_as("SELECT prospect_id FROM meetings WHERE id = $1")
+            .bind(&unlinked.meeting_id)
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(linked.as_deref(), Some(ids[1].as_str()));
+
+    let outcome = |m: &str| format!("/meetings/{m}/outcome");
+    assert_eq!(
+        op.post(
+            &outcome(&a.meeting_id),
+            &[("csrf", &csrf), ("outcome", "no_show")]
+        )
+        .await
+        .0,
+        303
+    );
+    assert_eq!(state(a.meeting_id.clone()).await, MeetingState::NoShow);
+    op.post(
+        &outcome(&b.meeting_id),
+        &[("csrf", &csrf), ("outcome", "held")],
+    )
+    .await;
+    let (status, page, _) = op
+        .post(
+            &outcome(&b.meeting_id),
+            &[("csrf", &csrf), ("outcome", "lost"), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("needs a reason"), "{page}");
+    let lost = [
+        ("csrf", csrf.as_str()),
+        ("outcome", "lost"),
+        ("reason", "too expensive"),
+    ];
+    assert_eq!(op.post(&outcome(&b.meeting_id), &lost).await.0, 303);
+    assert_eq!(state(b.meeting_id.clone()).await, MeetingState::Lost);
+
+    // The won client's first post draft, approved by the operator.
+    let (post,): (String,) = sqlx::query_as(
+        "SELECT id FROM posts WHERE approved_at IS NULL ORDER BY scheduled_for LIMIT 1",
+    )
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    let approve = format!("/posts/{}/approve", cep_workers::console::url_path(&post));
+    assert_eq!(op.post(&approve, &[("csrf", &csrf)]).await.0, 303);
+    let (by,): (Option<String>,) = sqlx::query_as("SELECT approved_by FROM posts WHERE id = $1")
+        .bind(&post)
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(by.as_deref(), Some("operator@agency.example"));
+    let actions: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
+            .fetch_all(ctx.store.pool())
+            .await
+            .unwrap();
+    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "meeting.link",
+            "meeting.no_show",
+            "meeting.held",
+            "meeting.lost",
+            "post.approve"
+        ]
+    );
+    server.stop().await;
+}

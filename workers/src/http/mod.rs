@@ -74,7 +74,14 @@ pub async fn bind_role(
 ) -> anyhow::Result<Vec<(Router, tokio::net::TcpListener)>> {
     let sv = &ctx.settings.server;
     let ops = ops::router(ctx.clone());
-    let main = || ops::bind(&sv.bind, "server.bind");
+    let main = || async {
+        let listener = ops::bind(&sv.bind, "server.bind").await?;
+        if public {
+            let url = format!("http://{}/", listener.local_addr()?);
+            tracing::info!(%url, "operator console (first user: `cep user add <email> --role admin`)");
+        }
+        anyhow::Ok(listener)
+    };
     Ok(match (public, &sv.metrics_bind) {
         (true, Some(metrics)) => vec![
             (public_router(ctx.clone()), main().await?),
@@ -89,9 +96,5 @@ pub async fn bind_role(
 /// Serves the public endpoints and the ops endpoints (see [`bind_role`]) until shutdown.
 pub async fn serve(ctx: Ctx, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
     let served = bind_role(&ctx, true).await?;
-    if let Some((_, public)) = served.first() {
-        let url = format!("http://{}/", public.local_addr()?);
-        tracing::info!(%url, "operator console (first user: `cep user add <email> --role admin`)");
-    }
     ops::serve_on(ctx, served, shutdown).await
 }
