@@ -412,6 +412,16 @@ async fn the_pipeline_shows_prospects_by_stage_and_a_prospect_page_shows_it_whol
     server.stop().await;
 }
 
+/// The actions the audit log holds, oldest first, sign-ins and sign-outs left out.
+async fn audited(ctx: &cep_workers::Ctx) -> Vec<String> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
+            .fetch_all(ctx.store.pool())
+            .await
+            .unwrap();
+    rows.into_iter().map(|(a,)| a).collect()
+}
+
 /// A prospect id as the board links it.
 fn pipeline_id(id: &str) -> String {
     cep_workers::console::url_path(id)
@@ -583,12 +593,7 @@ async fn clients_money_and_coherence_show_what_was_recorded_and_an_operator_acts
             .starts_with("default-src 'none'")
     );
 
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
-            .fetch_all(ctx.store.pool())
-            .await
-            .unwrap();
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    let actions = audited(ctx).await;
     assert_eq!(
         actions,
         ["invoice.paid", "parameter.rollback", "report.notes"]
@@ -730,12 +735,7 @@ async fn an_admin_pauses_a_queue_and_retries_or_discards_dead_letters_an_operato
         2
     );
 
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
-            .fetch_all(ctx.store.pool())
-            .await
-            .unwrap();
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    let actions = audited(ctx).await;
     assert_eq!(
         actions,
         [
@@ -845,12 +845,7 @@ async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_se
     assert!(!page.contains("Replies to answer"), "{page}");
     assert!(!page.contains("Messages that may not have gone out"));
     assert!(!page.contains(&format!("onboarding-{task}")));
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
-            .fetch_all(ctx.store.pool())
-            .await
-            .unwrap();
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    let actions = audited(ctx).await;
     assert_eq!(
         actions,
         ["reply.answered", "message.resolve", "onboarding_task.done"]
@@ -1024,12 +1019,7 @@ async fn an_operator_links_a_stray_booking_records_a_no_show_or_a_loss_and_appro
         .await
         .unwrap();
     assert_eq!(by.as_deref(), Some("operator@agency.example"));
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
-            .fetch_all(ctx.store.pool())
-            .await
-            .unwrap();
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    let actions = audited(ctx).await;
     assert_eq!(
         actions,
         [

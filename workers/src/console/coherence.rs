@@ -5,7 +5,7 @@
 use super::audit;
 use super::charts::{self, Point};
 use super::layout::{self, when};
-use super::session::{Refusal, Signed};
+use super::session::{CsrfForm, Refusal, Signed};
 use crate::layers::params;
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
@@ -163,17 +163,12 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "no data".into(), |v| format!("{v:.3}"))
 }
 
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
-}
-
 /// `POST /changes/{id}/rollback`: the parameter back to its value before the change.
 pub async fn rollback(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Operator, &f.csrf)?;
     let name = params::rollback(&ctx, &id).await?;

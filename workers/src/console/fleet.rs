@@ -7,7 +7,7 @@
 use super::audit;
 use super::layout::url_path;
 use super::layout::{self, Counts};
-use super::session::{Refusal, Signed};
+use super::session::{CsrfForm, Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -277,17 +277,12 @@ pub async fn dead(
     Ok(Redirect::to("/fleet").into_response())
 }
 
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
-}
-
 /// `POST /queues/{queue}/pause` and `/resume` (admin).
 pub async fn pause(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path((q, action)): Path<(String, String)>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Admin, &f.csrf)?;
     let changed = match action.as_str() {

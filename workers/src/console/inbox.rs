@@ -6,7 +6,7 @@
 
 use super::audit;
 use super::layout::{self, Counts, when};
-use super::session::{Refusal, Signed};
+use super::session::{CsrfForm, Refusal, Signed};
 use super::waiting;
 use crate::layers::booking::{self, Needs, Outcome, Reporter};
 use crate::layers::outreach::followups::{self, Resolution};
@@ -387,17 +387,12 @@ pub async fn task_done(
     Ok(back())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
-}
-
 /// `POST /posts/{id}/approve`.
 pub async fn post_approve(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Operator, &f.csrf)?;
     if optimization::store::approve(&ctx, &id, &signed.user.email).await? {
@@ -419,7 +414,7 @@ pub async fn invoice_paid(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Operator, &f.csrf)?;
     if finance::record_payment(&ctx, &id, ctx.now()).await? {
@@ -441,7 +436,7 @@ pub async fn reply_answered(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Operator, &f.csrf)?;
     if followups::answered(&ctx, &id, &signed.user.email).await? {
@@ -492,7 +487,7 @@ pub async fn onboarding_done(
     State(ctx): State<Ctx>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
     signed.may(Role::Operator, &f.csrf)?;
     let done = onboarding::complete_task(&ctx, &id, ctx.now()).await?;

@@ -282,9 +282,10 @@ async fn try_sign_in(ctx: &Ctx, client: &str, form: SignInForm) -> Result<Respon
 const DECOY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi1kZWNveQ$dNDx4w8f1GQyE3rWfA9hJkq0o5vGEzOVgG7yJ0v6k0Y";
 
+/// A form that carries only its session's token (a button).
 #[derive(serde::Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub csrf: String,
 }
 
 /// `POST /sign-out`: the session ends.
