@@ -11,7 +11,7 @@ use cep_workers::{Ctx, Disposition};
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const LOCATION: &str = "accounts/123/locations/456";
+pub const LOCATION: &str = "accounts/123/locations/456";
 const V4: &str = "/v4/accounts/123/locations/456";
 
 async fn google() -> MockServer {
@@ -66,12 +66,83 @@ async fn google() -> MockServer {
         .respond_with(ok(serde_json::json!({ "localPosts": [] })))
         .mount(&server)
         .await;
+    performance_fake(&server).await;
     server
+}
+
+/// Google's Performance API for location 456, answering for the days asked in its real
+/// shape: calls on a day are its day of the month, website clicks 1 on weekdays, every
+/// other metric zero (left out, as Google leaves zeros out). Search keywords: one
+/// counted, one withheld under a threshold.
+pub async fn performance_fake(server: &MockServer) {
+    struct Daily;
+    impl wiremock::Respond for Daily {
+        fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+            let q: Vec<(String, String)> = req.url.query_pairs().into_owned().collect();
+            let get = |k: &str| {
+                q.iter()
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+            };
+            let day = |end: &str| {
+                chrono::NaiveDate::from_ymd_opt(
+                    get(&format!("dailyRange.{end}.year")) as i32,
+                    get(&format!("dailyRange.{end}.month")),
+                    get(&format!("dailyRange.{end}.day")),
+                )
+            };
+            let (Some(from), Some(to)) = (day("start_date"), day("end_date")) else {
+                return ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                    "error": { "code": 400, "status": "INVALID_ARGUMENT", "message": "dailyRange" }
+                }));
+            };
+            let series: Vec<serde_json::Value> = q
+                .iter()
+                .filter(|(k, _)| k == "dailyMetrics")
+                .map(|(_, metric)| {
+                    let values: Vec<serde_json::Value> = from
+                        .iter_days()
+                        .take_while(|d| *d <= to)
+                        .map(|d| {
+                            use chrono::Datelike;
+                            let date = serde_json::json!({ "year": d.year(), "month": d.month(), "day": d.day() });
+                            let weekday = d.weekday().number_from_monday() <= 5;
+                            match metric.as_str() {
+                                "CALL_CLICKS" => serde_json::json!({ "date": date, "value": d.day().to_string() }),
+                                "WEBSITE_CLICKS" if weekday => serde_json::json!({ "date": date, "value": "1" }),
+                                _ => serde_json::json!({ "date": date }),
+                            }
+                        })
+                        .collect();
+                    serde_json::json!({ "dailyMetric": metric, "timeSeries": { "datedValues": values } })
+                })
+                .collect();
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "multiDailyMetricTimeSeries": [{ "dailyMetricTimeSeries": series }]
+            }))
+        }
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/locations/456:fetchMultiDailyMetricsTimeSeries"))
+        .respond_with(Daily)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/locations/456/searchkeywords/impressions/monthly"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "searchKeywordsCounts": [
+                { "searchKeyword": "dentist near me", "insightsValue": { "value": "128" } },
+                { "searchKeyword": "oak dental", "insightsValue": { "threshold": "15" } }
+            ]
+        })))
+        .mount(server)
+        .await;
 }
 
 /// A profile as Google's APIs answer for it: the location's fields, media, reviews and
 /// posts.
-async fn profile_reads(server: &MockServer, description: Option<&str>, posted: Option<&str>) {
+pub async fn profile_reads(server: &MockServer, description: Option<&str>, posted: Option<&str>) {
     let ok = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
     let mut location = serde_json::json!({
         "name": "locations/456", "websiteUri": "https://oak.example",
@@ -97,8 +168,9 @@ async fn profile_reads(server: &MockServer, description: Option<&str>, posted: O
         .respond_with(ok(serde_json::json!({
             "averageRating": 4.5, "totalReviewCount": 2,
             "reviews": [
-                { "reviewId": "r1", "starRating": "FIVE", "reviewReply": { "comment": "Thanks!" } },
-                { "reviewId": "r2", "starRating": "FOUR" }
+                { "reviewId": "r1", "starRating": "FIVE", "createTime": "2026-01-02T10:00:00Z",
+                  "reviewReply": { "comment": "Thanks!", "updateTime": "2026-01-03T09:00:00Z" } },
+                { "reviewId": "r2", "starRating": "FOUR", "createTime": "2026-01-05T12:00:00Z" }
             ]
         })))
         .mount(server)
@@ -112,6 +184,7 @@ async fn profile_reads(server: &MockServer, description: Option<&str>, posted: O
         .respond_with(ok(posts))
         .mount(server)
         .await;
+    performance_fake(server).await;
 }
 
 #[tokio::test]
@@ -134,7 +207,13 @@ async fn a_linked_profiles_score_is_what_its_reading_shows_and_the_gain_is_measu
     assert_eq!(first.score_after, Some(65));
     // One reading serves the score and the edits: each resource is read once.
     let requests = server.received_requests().await.unwrap();
-    for resource in ["/v1/locations/456", "/reviews", "/media", "/localPosts"] {
+    for resource in [
+        "/v1/locations/456",
+        "/reviews",
+        "/media",
+        "/localPosts",
+        ":fetchMultiDailyMetricsTimeSeries",
+    ] {
         let reads = requests
             .iter()
             .filter(|r| r.url.path().ends_with(resource))
@@ -205,11 +284,12 @@ async fn a_linked_profiles_score_is_what_its_reading_shows_and_the_gain_is_measu
     }
 }
 
-fn live(server: &MockServer, dry_run: bool) -> (Settings, Secrets) {
+pub fn live(server: &MockServer, dry_run: bool) -> (Settings, Secrets) {
     let mut s = settings();
     s.providers.gbp.dry_run = dry_run;
     s.providers.gbp.business_information_url = server.uri();
     s.providers.gbp.v4_url = server.uri();
+    s.providers.gbp.performance_url = server.uri();
     let mut secrets = Secrets::default();
     if !dry_run {
         secrets.gbp_access_token = Some("gbp-test-token".into());
@@ -217,7 +297,7 @@ fn live(server: &MockServer, dry_run: bool) -> (Settings, Secrets) {
     (s, secrets)
 }
 
-async fn optimize(
+pub async fn optimize(
     ctx: &Ctx,
     period: &str,
 ) -> Result<optimization::OptimizationResult, cep_workers::JobError> {

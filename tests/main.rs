@@ -29,6 +29,7 @@ mod ops;
 mod pipeline;
 mod providers;
 mod queue;
+mod reports;
 mod research;
 mod simulate;
 mod stripe_calendly;

@@ -332,6 +332,14 @@ pub struct GbpProviders {
     /// Reviews without an owner reply get one (the optimization run's "reply to
     /// reviews"), at most this many per run.
     pub max_review_replies: u32,
+    /// Business Profile Performance API v1 (daily metrics, monthly search keywords).
+    pub performance_url: String,
+    /// Google's daily metrics settle a few days late: days younger than this are not
+    /// fetched (a day read too early would be stored short).
+    pub performance_lag_days: u32,
+    /// How far back a newly linked profile's daily metrics are fetched (Google keeps
+    /// about 18 months).
+    pub performance_history_days: u32,
 }
 
 impl Default for GbpProviders {
@@ -341,6 +349,9 @@ impl Default for GbpProviders {
             business_information_url: "https://mybusinessbusinessinformation.googleapis.com".into(),
             v4_url: "https://mybusiness.googleapis.com".into(),
             max_review_replies: 10,
+            performance_url: "https://businessprofileperformance.googleapis.com".into(),
+            performance_lag_days: 3,
+            performance_history_days: 540,
         }
     }
 }

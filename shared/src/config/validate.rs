@@ -601,6 +601,7 @@ impl Settings {
                 &p.gbp.business_information_url,
             ),
             ("providers.gbp.v4_url", &p.gbp.v4_url),
+            ("providers.gbp.performance_url", &p.gbp.performance_url),
             (
                 "engines.research.duckduckgo_url",
                 &self.engines.research.duckduckgo_url,

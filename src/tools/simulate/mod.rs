@@ -9,6 +9,7 @@
 //! person or Calendly would); `summary` reads the funnel and Φ_sync series back.
 
 mod act;
+mod performance;
 mod profiles;
 mod progress;
 mod summary;
@@ -103,7 +104,8 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
         .get_or_insert_with(|| format!("simulation-gbp-{}", opts.seed));
     let mut settings = (*ctx.settings).clone();
     settings.providers.gbp.business_information_url = gbp_url.clone();
-    settings.providers.gbp.v4_url = gbp_url;
+    settings.providers.gbp.v4_url = gbp_url.clone();
+    settings.providers.gbp.performance_url = gbp_url;
     settings.providers.gbp.dry_run = false;
     let ctx = Ctx {
         secrets: Arc::new(secrets),

@@ -3,7 +3,7 @@
 //! A won client's profile starts as its prospect's signals; an edit the layer makes
 //! changes it, so the weekly reading measures what the work did.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use cep_shared::Clock;
@@ -12,24 +12,41 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use cep_shared::clock::DAY;
+
 /// One simulated profile.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Profile {
-    website: Option<String>,
-    description: Option<String>,
-    hours: bool,
-    services: bool,
-    photos: u32,
-    /// Each review: its stars and whether the owner replied.
-    reviews: Vec<(u8, bool)>,
+    pub(super) website: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) hours: bool,
+    pub(super) services: bool,
+    pub(super) photos: u32,
+    pub(super) reviews: Vec<Review>,
+    /// Reviews have been left up to here.
+    pub(super) reviewed_to: i64,
     /// When each post was published.
-    posts: Vec<i64>,
+    pub(super) posts: Vec<i64>,
+    /// The business's line of work, for the searches that find it.
+    pub(super) category: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Review {
+    pub(super) stars: u8,
+    pub(super) created: i64,
+    pub(super) replied: Option<i64>,
 }
 
 impl Profile {
     /// A profile showing what `s` says (an unknown signal is taken as absent: the
     /// world's profile has to be something).
-    pub(super) fn from_signals(s: &ProfileSignals, website: Option<&str>, now: i64) -> Self {
+    pub(super) fn from_signals(
+        s: &ProfileSignals,
+        website: Option<&str>,
+        category: &str,
+        now: i64,
+    ) -> Self {
         let count = s.reviews as usize;
         let replied = (s.owner_reply_share * count as f64).round() as usize;
         // Stars around the rating: a mix of fours and fives, or of twos and threes.
@@ -51,9 +68,21 @@ impl Profile {
             hours: s.hours_listed,
             services: s.services_listed,
             photos: s.photos,
-            reviews: (0..count).map(|i| (stars(i), i < replied)).collect(),
+            // The reviews it has were left over the year before, oldest first.
+            reviews: (0..count)
+                .map(|i| {
+                    let created = now - ((count - i) as i64 * 365 * DAY) / (count as i64 + 1);
+                    Review {
+                        stars: stars(i),
+                        created,
+                        replied: (i < replied).then_some(created + DAY),
+                    }
+                })
+                .collect(),
+            reviewed_to: now,
+            category: category.to_owned(),
             posts: if s.posted_last_30_days {
-                vec![now - 10 * cep_shared::clock::DAY]
+                vec![now - 10 * DAY]
             } else {
                 Vec::new()
             },
@@ -104,7 +133,23 @@ fn rfc3339(ms: i64) -> String {
     cep_shared::clock::from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn location(State(p): State<Profiles>, Path(loc): Path<String>) -> Answer {
+async fn location(
+    State(p): State<Profiles>,
+    Path(loc): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    // `locations/{l}:fetchMultiDailyMetricsTimeSeries` is the Performance API's.
+    if let Some(loc) = loc.strip_suffix(":fetchMultiDailyMetricsTimeSeries") {
+        let now = p.clock.now_millis();
+        return p.with(loc, |x| {
+            Json(super::performance::daily(
+                loc,
+                x,
+                query.as_deref().unwrap_or(""),
+                now,
+            ))
+        });
+    }
     p.with(&loc, |x| {
         let mut body = json!({ "name": format!("locations/{loc}") });
         if let Some(w) = &x.website {
@@ -148,26 +193,33 @@ async fn media(State(p): State<Profiles>, Path((_, loc)): Path<(String, String)>
 }
 
 async fn reviews(State(p): State<Profiles>, Path((_, loc)): Path<(String, String)>) -> Answer {
+    let now = p.clock.now_millis();
     p.with(&loc, |x| {
+        super::performance::leave_reviews(&loc, x, now);
         let names = ["ONE", "TWO", "THREE", "FOUR", "FIVE"];
+        // Newest first, as Google lists them.
         let list: Vec<Value> = x
             .reviews
             .iter()
             .enumerate()
-            .map(|(i, (stars, replied))| {
-                let mut r = json!({
+            .rev()
+            .take(50)
+            .map(|(i, r)| {
+                let mut body = json!({
                     "reviewId": format!("r{i}"),
-                    "starRating": names[usize::from(*stars).clamp(1, 5) - 1],
+                    "starRating": names[usize::from(r.stars).clamp(1, 5) - 1],
                     "reviewer": { "displayName": "A neighbour" },
+                    "createTime": rfc3339(r.created),
                 });
-                if *replied {
-                    r["reviewReply"] = json!({ "comment": "Thank you!" });
+                if let Some(at) = r.replied {
+                    body["reviewReply"] =
+                        json!({ "comment": "Thank you!", "updateTime": rfc3339(at) });
                 }
-                r
+                body
             })
             .collect();
         let n = x.reviews.len();
-        let mean = x.reviews.iter().map(|r| f64::from(r.0)).sum::<f64>() / n.max(1) as f64;
+        let mean = x.reviews.iter().map(|r| f64::from(r.stars)).sum::<f64>() / n.max(1) as f64;
         Json(json!({ "reviews": list, "averageRating": mean, "totalReviewCount": n }))
     })
 }
@@ -176,13 +228,14 @@ async fn reply(
     State(p): State<Profiles>,
     Path((_, loc, review)): Path<(String, String, String)>,
 ) -> Answer {
+    let now = p.clock.now_millis();
     p.with(&loc, |x| {
         if let Some(r) = review
             .strip_prefix('r')
             .and_then(|i| i.parse::<usize>().ok())
             .and_then(|i| x.reviews.get_mut(i))
         {
-            r.1 = true;
+            r.replied.get_or_insert(now);
         }
         Json(json!({ "comment": "ok" }))
     })
@@ -207,6 +260,10 @@ async fn publish(State(p): State<Profiles>, Path((_, loc)): Path<(String, String
     })
 }
 
+async fn keywords(State(p): State<Profiles>, Path(loc): Path<String>) -> Answer {
+    p.with(&loc, |x| Json(super::performance::keywords(&loc, x)))
+}
+
 /// The simulated APIs, served on a loopback port; returns its base URL.
 pub(super) async fn serve(profiles: Profiles) -> anyhow::Result<String> {
     let v4 = "/v4/accounts/{account}/locations/{location}";
@@ -219,6 +276,10 @@ pub(super) async fn serve(profiles: Profiles) -> anyhow::Result<String> {
         .route(&format!("{v4}/reviews"), get(reviews))
         .route(&format!("{v4}/reviews/{{review}}/reply"), put(reply))
         .route(&format!("{v4}/localPosts"), get(posts).post(publish))
+        .route(
+            "/v1/locations/{location}/searchkeywords/impressions/monthly",
+            get(keywords),
+        )
         .with_state(profiles);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

@@ -202,16 +202,17 @@ pub(super) async fn observe(ctx: &Ctx, w: &mut World, now: i64) -> anyhow::Resul
     }
     // A new client's Business Profile is linked, as it is in its prospect's signals; the
     // operator approves the posts planned for clients (having read them).
-    let new_clients: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT c.id, p.signals, p.website FROM clients c JOIN prospects p ON p.id = c.prospect_id
+    let new_clients: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT c.id, p.signals, p.website, c.business_type FROM clients c JOIN prospects p ON p.id = c.prospect_id
           WHERE c.gbp_location IS NULL ORDER BY c.id",
     )
     .fetch_all(pool)
     .await?;
-    for (client, signals, website) in new_clients {
+    for (client, signals, website, category) in new_clients {
         let location = format!("accounts/1/locations/{:x}", stable_hash(&[&client]));
         let signals: cep_shared::signals::ProfileSignals = serde_json::from_str(&signals)?;
-        let profile = super::profiles::Profile::from_signals(&signals, website.as_deref(), now);
+        let profile =
+            super::profiles::Profile::from_signals(&signals, website.as_deref(), &category, now);
         w.profiles
             .insert(location.rsplit('/').next().unwrap_or_default(), profile);
         cep_workers::layers::optimization::gbp::link(ctx, &client, &location).await?;

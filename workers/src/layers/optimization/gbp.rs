@@ -118,6 +118,8 @@ struct Review {
     reviewer: Option<Reviewer>,
     #[serde(default)]
     review_reply: Option<serde_json::Value>,
+    #[serde(default)]
+    create_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +276,44 @@ pub struct Reading {
     pub signals: ProfileSignals,
     location: Location,
     reviews: Reviews,
+}
+
+impl Reading {
+    /// The reviews this reading listed, with their stars and dates (a review without a
+    /// creation time is left out: it cannot be placed in a period).
+    pub fn reviews(&self) -> Vec<super::performance::SeenReview> {
+        let at = |t: Option<&str>| {
+            t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+        };
+        self.reviews
+            .reviews
+            .iter()
+            .filter_map(|r| {
+                Some(super::performance::SeenReview {
+                    review_id: r.review_id.clone(),
+                    stars: r.star_rating.as_deref().and_then(stars),
+                    created_at: at(r.create_time.as_deref())?,
+                    replied_at: r.review_reply.as_ref().map(|reply| {
+                        at(reply["updateTime"].as_str())
+                            .unwrap_or_else(|| at(r.create_time.as_deref()).unwrap_or_default())
+                    }),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Google's star rating as a number.
+fn stars(s: &str) -> Option<i64> {
+    match s {
+        "ONE" => Some(1),
+        "TWO" => Some(2),
+        "THREE" => Some(3),
+        "FOUR" => Some(4),
+        "FIVE" => Some(5),
+        _ => None,
+    }
 }
 
 /// What a linked profile shows now, read through the APIs (the location's fields, its

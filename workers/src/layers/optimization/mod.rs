@@ -5,9 +5,11 @@
 //! (business rules, revision 2: the score is measured, not added).
 //!
 //! `rules` scores and plans the calendar, `store` keeps the run, `gbp` edits the real
-//! profile through Google's APIs.
+//! profile through Google's APIs, `performance` reads what the profile did (views,
+//! calls, clicks, reviews) for the client's reports.
 
 pub mod gbp;
+pub mod performance;
 pub mod posts;
 pub mod rules;
 pub mod store;
@@ -84,7 +86,10 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
         // The score is what the profile shows, read before this run's edits (their
         // effect shows in next week's reading).
         let reading = gbp::observe(ctx, location).await?;
+        // What the profile did since it was last read, for the client's reports.
+        performance::pull(ctx, &job.client_id, location).await?;
         if let Some(reading) = &reading {
+            performance::keep_reviews(ctx, &job.client_id, &reading.reviews()).await?;
             let prospecting = &ctx.settings.layers.prospecting;
             let signals = &reading.signals;
             let scored = crate::layers::prospecting::rules::gbp_score(signals, prospecting);
