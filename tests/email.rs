@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 /// A real SMTP server writing what it accepts into a directory of its own.
-struct Sink {
+pub struct Sink {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: TempDir,
 }
 
 impl Sink {
-    fn start(args: &[&str]) -> Self {
+    pub fn start(args: &[&str]) -> Self {
         let dir = TempDir::new();
         let python = std::env::var("CEP_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
         let mut child = Command::new(&python)
@@ -44,7 +44,7 @@ impl Sink {
         Self { child, port, dir }
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         let mut files: Vec<_> = std::fs::read_dir(&self.dir.0)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -65,7 +65,7 @@ impl Drop for Sink {
     }
 }
 
-fn smtp_settings(port: u16) -> Settings {
+pub fn smtp_settings(port: u16) -> Settings {
     let mut s = settings();
     s.layers.outreach.dry_run = false;
     s.providers.smtp.host = "127.0.0.1".into();

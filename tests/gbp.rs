@@ -71,8 +71,8 @@ async fn google() -> MockServer {
 }
 
 /// Google's Performance API for location 456, answering for the days asked in its real
-/// shape: calls on a day are its day of the month, website clicks 1 on weekdays, every
-/// other metric zero (left out, as Google leaves zeros out). Search keywords: one
+/// shape: calls on a day are its day of the month, website clicks 1 on weekdays, 10
+/// views on Maps from phones, every other metric zero (left out, as Google leaves zeros out). Search keywords: one
 /// counted, one withheld under a threshold.
 pub async fn performance_fake(server: &MockServer) {
     struct Daily;
@@ -111,6 +111,7 @@ pub async fn performance_fake(server: &MockServer) {
                             match metric.as_str() {
                                 "CALL_CLICKS" => serde_json::json!({ "date": date, "value": d.day().to_string() }),
                                 "WEBSITE_CLICKS" if weekday => serde_json::json!({ "date": date, "value": "1" }),
+                                "BUSINESS_IMPRESSIONS_MOBILE_MAPS" => serde_json::json!({ "date": date, "value": "10" }),
                                 _ => serde_json::json!({ "date": date }),
                             }
                         })

@@ -100,3 +100,408 @@ async fn a_linked_profiles_days_keywords_and_reviews_are_read_once_each() {
         15
     );
 }
+
+/// A linked client whose profile's history Google keeps for `history_days` before
+/// `now`, and the ctx its reports are written in.
+async fn linked_client(
+    history_days: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Harness, MockServer) {
+    let server = MockServer::start().await;
+    profile_reads(&server, None, None).await;
+    let (mut s, mut secrets) = live(&server, true);
+    secrets.gbp_access_token = Some("gbp-test-token".into());
+    s.providers.gbp.performance_history_days = history_days;
+    let h = harness_with(Backend::Embedded, s, secrets, Clock::simulated(now)).await;
+    a_client(&h.ctx).await;
+    gbp::link(&h.ctx, "client_1", LOCATION).await.unwrap();
+    (h, server)
+}
+
+/// Writes the period's reports; the client's page.
+async fn client_page(ctx: &cep_workers::Ctx, period: &str) -> String {
+    cep_workers::handle(
+        ctx,
+        cep_shared::JobKind::Layer(cep_shared::Layer::Reporting),
+        &serde_json::json!({ "period": period }).to_string(),
+    )
+    .await
+    .unwrap();
+    let (html,): (String,) = sqlx::query_as(
+        "SELECT html FROM reports WHERE client_id = 'client_1' AND report_type = 'monthly' AND period_start = $1",
+    )
+    .bind(
+        cep_shared::period::Period::parse(period)
+            .unwrap()
+            .span_millis()
+            .0,
+    )
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    html
+}
+
+/// The text of the headline figure labelled `label`: value, change and previous.
+fn figure(html: &str, label: &str) -> String {
+    let at = html
+        .find(&format!("<div class=\"label\">{label}</div>"))
+        .unwrap_or_else(|| panic!("no figure {label}"));
+    let rest = &html[at..];
+    let end = rest.find("</div>\n  </div>").unwrap();
+    rest[..end]
+        .split(['<', '>'])
+        .enumerate()
+        .filter(|(i, t)| i % 2 == 0 && !t.trim().is_empty())
+        .map(|(_, t)| t.trim().to_owned())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn a_year_of_history_compares_february_and_march_with_the_month_before_each() {
+    let (h, _google) = linked_client(400, at(2026, 4, 5)).await;
+    let feb = client_page(&h.ctx, "2026-02").await;
+    assert!(
+        feb.contains(
+            "February 2026 (1 February 2026 to 28 February 2026), compared with January 2026"
+        ),
+        "{feb}"
+    );
+    // Calls: 1 + … + 28 = 406 against January's 1 + … + 31 = 496.
+    assert_eq!(
+        figure(&feb, "Calls"),
+        "Calls | 406 | -18.1 % | January 2026: 496"
+    );
+    // 20 weekdays in February 2026, 22 in January; views 10 a day.
+    assert_eq!(
+        figure(&feb, "Website clicks"),
+        "Website clicks | 20 | -9.1 % | January 2026: 22"
+    );
+    assert_eq!(
+        figure(&feb, "Profile views"),
+        "Profile views | 280 | -9.7 % | January 2026: 310"
+    );
+    assert!(!feb.contains("Google's figures cover"), "February is whole");
+    let mar = client_page(&h.ctx, "2026-03").await;
+    assert!(mar.contains("(1 March 2026 to 31 March 2026), compared with February 2026"));
+    assert_eq!(
+        figure(&mar, "Calls"),
+        "Calls | 496 | +22.2 % | February 2026: 406"
+    );
+    assert_eq!(
+        figure(&mar, "Website clicks"),
+        "Website clicks | 22 | +10.0 % | February 2026: 20"
+    );
+    // Six whole months charted, October to March, none missing.
+    for month in [
+        "Oct 2025", "Nov 2025", "Dec 2025", "Jan 2026", "Feb 2026", "Mar 2026",
+    ] {
+        assert!(mar.contains(&format!(">{month}</text>")), "{month}");
+    }
+    assert!(
+        !mar.contains("no data") && !mar.contains(">partial<"),
+        "{mar}"
+    );
+    // The month's searches, the withheld one as Google words it.
+    assert!(mar.contains("<td>dentist near me</td><td>128</td>"));
+    assert!(mar.contains("<td>oak dental</td><td>fewer than 15</td>"));
+}
+
+#[tokio::test]
+async fn two_months_of_history_show_two_months_and_say_the_rest_is_not_recorded() {
+    // Google has the profile's figures from 1 February on.
+    let (h, _google) = linked_client(63, at(2026, 4, 5)).await;
+    assert_eq!(
+        scalar(&h.ctx, "SELECT COUNT(*) FROM profile_metrics").await,
+        0,
+        "nothing read before the reports"
+    );
+    let feb = client_page(&h.ctx, "2026-02").await;
+    assert_eq!(
+        figure(&feb, "Calls"),
+        "Calls | 406 | nothing recorded before | January 2026: not recorded"
+    );
+    let mar = client_page(&h.ctx, "2026-03").await;
+    assert_eq!(
+        figure(&mar, "Calls"),
+        "Calls | 496 | +22.2 % | February 2026: 406"
+    );
+    // October to January are gaps, in both charts; never a zero.
+    assert_eq!(mar.matches(">no data</text>").count(), 8, "{mar}");
+}
+
+#[tokio::test]
+async fn a_month_under_way_is_marked_partial_and_not_compared() {
+    let (h, _google) = linked_client(400, at(2026, 3, 15)).await;
+    let mar = client_page(&h.ctx, "2026-03").await;
+    // Figures settle three days late: 1 to 12 March.
+    assert!(
+        mar.contains("Google&#x27;s figures cover 12 of the period&#x27;s 31 days so far."),
+        "{mar}"
+    );
+    assert_eq!(
+        figure(&mar, "Calls"),
+        "Calls | 78 | not comparable: a period is not whole | February 2026: 406"
+    );
+    assert_eq!(mar.matches(">partial</text>").count(), 2);
+}
+
+#[tokio::test]
+async fn a_client_without_a_linked_profile_is_told_so_and_shown_no_figure() {
+    let h = harness(
+        Backend::Embedded,
+        settings(),
+        Clock::simulated(at(2026, 3, 5)),
+    )
+    .await;
+    a_client(&h.ctx).await;
+    let feb = client_page(&h.ctx, "2026-02").await;
+    assert!(feb.contains("Your Business Profile is not linked to our account yet"));
+    assert!(
+        !feb.contains("class=\"figure\""),
+        "no figure without a profile"
+    );
+    assert!(!feb.contains("<svg"), "no chart without a profile");
+    assert!(feb.contains("Not known yet: your profile has not been read."));
+    assert!(!feb.contains("<h2>Reviews</h2>"));
+}
+
+/// The page a link serves: status and body.
+async fn open(ctx: &cep_workers::Ctx, url: &str) -> (u16, String) {
+    use tower::ServiceExt;
+    let path = &url[url.find("/r/").unwrap()..];
+    let resp = cep_workers::http::router(ctx.clone())
+        .oneshot(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 4 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn report_of(ctx: &cep_workers::Ctx, period: &str) -> String {
+    client_page(ctx, period).await;
+    let (id,): (String,) = sqlx::query_as(
+        "SELECT id FROM reports WHERE client_id = 'client_1' ORDER BY period_start DESC LIMIT 1",
+    )
+    .fetch_one(ctx.store.pool())
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_link_opens_the_report_until_it_expires_or_is_revoked() {
+    use cep_workers::layers::reporting::links;
+    let clock = Clock::simulated(at(2026, 3, 5));
+    let h = harness(Backend::Embedded, settings(), clock.clone()).await;
+    a_client(&h.ctx).await;
+    let report = report_of(&h.ctx, "2026-02").await;
+    let link = links::create(&h.ctx, &report, "ops@agency.example")
+        .await
+        .unwrap();
+    let (status, page) = open(&h.ctx, &link.url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<h1>Oak Dental</h1>"), "{page}");
+    // The store cannot open it: it keeps the token's digest only.
+    let token = link.url.rsplit('/').next().unwrap();
+    assert_eq!(
+        scalar(
+            &h.ctx,
+            &format!("SELECT COUNT(*) FROM report_links WHERE token_digest = '{token}'")
+        )
+        .await,
+        0
+    );
+    // Ninety days on, it has expired; the client is told whom to ask.
+    clock.set(at(2026, 3, 5) + chrono::Duration::days(90));
+    let (status, page) = open(&h.ctx, &link.url).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("This report link has expired."), "{page}");
+    assert!(!page.contains("Oak Dental"));
+    // A new one works until it is revoked.
+    let again = links::create(&h.ctx, &report, "ops@agency.example")
+        .await
+        .unwrap();
+    assert_eq!(open(&h.ctx, &again.url).await.0, 200);
+    assert!(
+        links::revoke(&h.ctx, &again.id, "ops@agency.example")
+            .await
+            .unwrap()
+    );
+    let (status, page) = open(&h.ctx, &again.url).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("This report link was withdrawn."));
+    // A token nobody made, or not a token at all.
+    let made_up = format!("{}/r/{}", "http://x", "ab".repeat(32));
+    assert_eq!(open(&h.ctx, &made_up).await.0, 404);
+    assert_eq!(open(&h.ctx, "http://x/r/..%2f..%2fetc").await.0, 404);
+}
+
+/// The first page of a PDF, rendered by poppler, is not blank: the share of its pixels
+/// that are not white.
+fn ink(pdf: &[u8]) -> f64 {
+    let dir = TempDir::new();
+    let file = dir.0.join("report.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-f", "1", "-l", "1", "-r", "50", "-gray"])
+        .arg(&file)
+        .arg(dir.0.join("page"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("the PDF test needs pdftoppm (apt-get install poppler-utils): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "pgm"))
+        .expect("a page image");
+    // Binary PGM: "P5\n<w> <h>\n<max>\n" then one byte a pixel.
+    let bytes = std::fs::read(page).unwrap();
+    let mut fields = 0;
+    let mut at = 0;
+    while fields < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields += 1;
+    }
+    let pixels = &bytes[at + 1..];
+    pixels.iter().filter(|p| **p < 200).count() as f64 / pixels.len() as f64
+}
+
+#[tokio::test]
+async fn the_months_close_emails_the_report_with_its_pdf_once_and_an_operator_resends_it() {
+    use crate::email::{Sink, smtp_settings};
+    use cep_workers::layers::reporting::delivery;
+    let sink = Sink::start(&[]);
+    let google = MockServer::start().await;
+    profile_reads(&google, None, None).await;
+    let mut s = smtp_settings(sink.port);
+    s.providers.gbp.business_information_url = google.uri();
+    s.providers.gbp.v4_url = google.uri();
+    s.providers.gbp.performance_url = google.uri();
+    s.providers.gbp.performance_history_days = 400;
+    s.reports.brand.agency_name = "Brightside Local".into();
+    s.reports.from = "reports@brightside.example".into();
+    let secrets = cep_shared::Secrets {
+        gbp_access_token: Some("gbp-test-token".into()),
+        ..Default::default()
+    };
+    let h = harness_with(
+        Backend::Embedded,
+        s,
+        secrets,
+        Clock::simulated(at(2026, 4, 5)),
+    )
+    .await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    gbp::link(ctx, "client_1", LOCATION).await.unwrap();
+    client_page(ctx, "2026-03").await;
+    // The close queued the delivery for when March's figures settled (4 April): due.
+    drain(ctx).await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "one recipient, one email");
+    let mail = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .unwrap();
+    assert_eq!(
+        mail.subject(),
+        Some("Oak Dental: your March 2026 profile report")
+    );
+    assert_eq!(
+        mail.to().and_then(|t| t.first()).and_then(|a| a.address()),
+        Some("pat@oak.example")
+    );
+    let text = mail.body_text(0).unwrap().into_owned();
+    assert!(text.starts_with("Hello Pat Owner,"), "{text}");
+    assert!(text.contains("Calls: 496 (+22.2 %)"), "{text}");
+    let pdf = mail
+        .attachments()
+        .find(|a| {
+            use mail_parser::MimeHeaders;
+            a.attachment_name().is_some_and(|n| n.ends_with(".pdf"))
+        })
+        .expect("the PDF is attached");
+    assert!(pdf.contents().starts_with(b"%PDF-"));
+    let ink = ink(pdf.contents());
+    assert!(ink > 0.01, "the first page is blank ({ink})");
+    // The link in the email opens the report.
+    let url = text
+        .lines()
+        .find(|l| l.contains("/r/"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (status, page) = open(ctx, &url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Brightside Local"));
+
+    // The same delivery again (a retry, a second close): nothing more goes out.
+    client_page(ctx, "2026-03").await;
+    drain(ctx).await;
+    assert_eq!(sink.messages().len(), 1, "never sent twice");
+    // A claim a crash left behind is of unknown outcome: recorded, never sent again.
+    let (report,): (String,) = sqlx::query_as("SELECT report_id FROM report_deliveries")
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    let claim = cep_shared::ids::stable_id("rdl", &[&report, "2", "pat@oak.example"]);
+    sqlx::query(
+        "INSERT INTO report_deliveries (id, report_id, round, recipient, status, requested_by, created_at, updated_at)
+         VALUES ($1, $2, 2, 'pat@oak.example', 'sending', 'schedule', 0, 0)",
+    )
+    .bind(&claim)
+    .bind(&report)
+    .execute(ctx.store.pool())
+    .await
+    .unwrap();
+    let crashed = delivery::deliver(
+        ctx,
+        cep_shared::jobs::DeliveryJob {
+            report_id: report.clone(),
+            round: 2,
+            requested_by: "schedule".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        crashed.recipients,
+        [("pat@oak.example".to_owned(), "unknown".to_owned())]
+    );
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "an interrupted send is not sent again"
+    );
+    // An operator's resend is the next round.
+    let round = delivery::request(ctx, &report, "ops@agency.example")
+        .await
+        .unwrap();
+    assert_eq!(round, 3);
+    drain(ctx).await;
+    assert_eq!(sink.messages().len(), 2);
+}

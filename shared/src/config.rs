@@ -4,6 +4,7 @@
 mod engines;
 mod load;
 mod providers;
+mod reports;
 mod rules;
 mod secrets;
 mod simulate;
@@ -12,6 +13,7 @@ mod validate;
 
 pub use engines::*;
 pub use providers::*;
+pub use reports::{Brand, LOGO_MAX_BYTES, ReportSettings};
 pub use rules::*;
 pub use secrets::Secrets;
 pub use simulate::{SimulateSettings, WorldSettings};
@@ -61,6 +63,8 @@ pub struct Settings {
     pub engines: EngineSettings,
     pub providers: ProviderSettings,
     pub layers: LayerSettings,
+    /// Client reports: the agency's brand, templates and delivery.
+    pub reports: ReportSettings,
     /// The simulated world of `cep simulate`.
     pub simulate: SimulateSettings,
 }
@@ -82,6 +86,7 @@ impl Default for Settings {
             engines: EngineSettings::default(),
             providers: ProviderSettings::default(),
             layers: LayerSettings::default(),
+            reports: ReportSettings::default(),
             simulate: SimulateSettings::default(),
         }
     }

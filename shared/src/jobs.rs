@@ -135,6 +135,47 @@ period_job!(
     AggregationJob => JobKind::AGGREGATION
 );
 
+/// A client's report sent by email (with its link and PDF): the month's close sends
+/// round 1; an operator's send or resend is the next round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryJob {
+    pub report_id: String,
+    pub round: u32,
+    /// Who asked: `schedule` for the month's close, else the operator's email.
+    pub requested_by: String,
+}
+
+impl Job for DeliveryJob {
+    fn kind(&self) -> JobKind {
+        JobKind::Layer(Layer::Reporting)
+    }
+    fn key(&self) -> String {
+        format!("reporting:deliver:{}:{}", self.report_id, self.round)
+    }
+}
+
+/// What a reporting job carries: a period's reports, or one report's delivery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReportingWork {
+    Period(ReportingJob),
+    Deliver(DeliveryJob),
+}
+
+impl<'de> Deserialize<'de> for ReportingWork {
+    /// Told apart by the `report_id` key, so a bad payload's error names its fields.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let work = if v.get("report_id").is_some() {
+            serde_json::from_value(v).map(ReportingWork::Deliver)
+        } else {
+            serde_json::from_value(v).map(ReportingWork::Period)
+        };
+        work.map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProspectingJob {

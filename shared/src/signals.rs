@@ -51,6 +51,29 @@ impl ProfileSignals {
         }
     }
 
+    /// What a signal says as a person reads it, or `None` when it is not known.
+    pub fn shown(&self, signal: Signal) -> Option<String> {
+        if !self.knows(signal) {
+            return None;
+        }
+        let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        Some(match signal {
+            Signal::Profile => yes(self.has_profile),
+            Signal::Claimed => yes(self.claimed),
+            Signal::Photos => self.photos.to_string(),
+            Signal::Reviews => self.reviews.to_string(),
+            Signal::Rating if self.reviews == 0 => "no reviews".into(),
+            Signal::Rating => format!("{:.1}", self.rating),
+            Signal::RecentPost => yes(self.posted_last_30_days),
+            Signal::Services => yes(self.services_listed),
+            Signal::Hours => yes(self.hours_listed),
+            Signal::Website => yes(self.website_linked),
+            Signal::Description => yes(self.description),
+            Signal::OwnerReplies if self.reviews == 0 => "no reviews".into(),
+            Signal::OwnerReplies => format!("{:.0} %", self.owner_reply_share * 100.0),
+        })
+    }
+
     /// The signals not known, in their order.
     pub fn unknown(&self) -> Vec<Signal> {
         Signal::ALL

@@ -96,6 +96,9 @@ impl Settings {
     }
 
     fn collect(&self, f: &mut Findings) {
+        for (key, reason) in self.reports.problems() {
+            f.check(false, key, reason);
+        }
         let mut sum = 0.0;
         for c in Container::ALL {
             let s = self.containers.get(c);

@@ -229,6 +229,29 @@ impl Chromium {
             .map_err(|e| cdp(&e))
     }
 
+    /// The tab's page printed as a PDF: US Letter, backgrounds drawn, half-inch margins.
+    pub async fn print_pdf(&mut self, session: &str) -> Result<Vec<u8>, JobError> {
+        let pdf = self
+            .call(
+                Some(session),
+                "Page.printToPDF",
+                json!({
+                    "printBackground": true,
+                    "paperWidth": 8.5, "paperHeight": 11.0,
+                    "marginTop": 0.5, "marginBottom": 0.5, "marginLeft": 0.5, "marginRight": 0.5,
+                }),
+            )
+            .await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(pdf["data"].as_str().unwrap_or_default())
+            .map_err(|e| cdp(&e))
+    }
+
+    /// Where this browser keeps its files (gone with it).
+    pub fn scratch(&self) -> &std::path::Path {
+        &self.profile
+    }
+
     /// Ends the browser now (dropping the handle does the same, without waiting).
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;

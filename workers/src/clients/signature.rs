@@ -5,8 +5,24 @@
 //! What a sender controls is bounded before any work: the header's length and its
 //! number of parts and of signatures. The MAC over the body is computed once, however
 //! many signatures the header carries.
+//!
+//! Bearer tokens of our own (sessions, report links) are made and digested here too.
 
 use hmac::{KeyInit, Mac};
+use sha2::Digest as _;
+
+/// A bearer token of 256 random bits, as hex: a session, a report's link.
+pub fn random_token() -> Result<String, crate::JobError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| crate::JobError::Transient(format!("no randomness: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// What the store keeps of a bearer token: its SHA-256, as hex.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
 
 /// Calendly's header.
 pub const HEADER: &str = "calendly-webhook-signature";

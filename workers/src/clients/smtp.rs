@@ -74,6 +74,11 @@ impl Mailer {
     /// Sends one composed email.
     pub async fn send(&self, m: &Composed, at_millis: i64) -> Result<(), SendFailure> {
         let message = build(m, at_millis).map_err(SendFailure::Rejected)?;
+        self.send_message(message).await
+    }
+
+    /// Sends a message built whole (a report with its PDF attached, say).
+    pub async fn send_message(&self, message: Message) -> Result<(), SendFailure> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) => Err(classify(&self.server, &e)),

@@ -1,23 +1,19 @@
 //! `GET /clients` and a client's page: its onboarding state and checklist, documents,
 //! the profile score as its linked profile was read over time (with the signals and
 //! coverage of the last reading), the edits proposed and applied, posts, reports with
-//! the agency's notes, invoices and what it brings in a month. `GET /reports/{id}` shows
-//! a report with its notes form; `/reports/{id}/html` the report itself.
+//! the agency's notes, invoices and what it brings in a month.
 
-use super::audit;
 use super::charts::{self, Point};
 use super::layout::url_path;
 use super::layout::{self, when};
 use super::session::{Refusal, Signed};
 use crate::{Ctx, JobError};
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use cep_shared::format::dollars;
 use cep_shared::signals::{ProfileSignals, Signal};
 use cep_shared::vocabulary::Role;
 use maud::html;
-use serde_json::json;
 
 #[derive(sqlx::FromRow)]
 struct Client {
@@ -324,139 +320,9 @@ fn signal_table(json: &str) -> maud::Markup {
         div.wrap { table {
             tr { th { "Signal" } th { "Value" } }
             @for signal in Signal::ALL {
-                tr { td { (signal) } td { @match super::prospect::signal_value(&s, *signal) {
+                tr { td { (signal) } td { @match s.shown(*signal) {
                     Some(v) => (v), None => span.muted { "unknown" } } } }
             }
         } }
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct Report {
-    id: String,
-    client_id: String,
-    report_type: String,
-    period_start: i64,
-    period_end: i64,
-    notes: Option<String>,
-    notes_by: Option<String>,
-    notes_at: Option<i64>,
-}
-
-async fn report(ctx: &Ctx, id: &str) -> Result<Report, JobError> {
-    sqlx::query_as(
-        "SELECT id, client_id, report_type, period_start, period_end, notes, notes_by, notes_at
-           FROM reports WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(ctx.store.pool())
-    .await?
-    .ok_or_else(|| JobError::Invalid(format!("no report `{id}`")))
-}
-
-/// `GET /reports/{id}`: the report, with its notes and (operator) the form to write them.
-pub async fn report_page(
-    State(ctx): State<Ctx>,
-    signed: Signed,
-    Path(id): Path<String>,
-) -> Result<Response, Refusal> {
-    let r = report(&ctx, &id).await?;
-    let acts = signed.user.role >= Role::Operator;
-    let nav = super::waiting::counts(&ctx).await?;
-    let body = html! {
-        p { a href=(format!("/clients/{}", url_path(&r.client_id))) { "The client" }
-            " · " (r.report_type) " · " (when(r.period_start)) " to " (when(r.period_end))
-            " · " a href=(format!("/reports/{}/html", url_path(&r.id))) { "open the report alone" } }
-        h2 { "The agency's notes" }
-        @if let Some(n) = &r.notes {
-            pre { (n) }
-            p.muted { "by " (r.notes_by.as_deref().unwrap_or("?")) @if let Some(at) = r.notes_at { ", " (when(at)) } }
-        } @else { p.muted { "None yet." } }
-        @if acts {
-            form method="post" action=(format!("/reports/{}/notes", url_path(&r.id))) {
-                input type="hidden" name="csrf" value=(signed.csrf);
-                textarea name="notes" rows="5" maxlength=(MAX_NOTES) style="width:100%" aria-label="notes" { (r.notes.as_deref().unwrap_or_default()) }
-                button { "Save notes" }
-            }
-        }
-        iframe src=(format!("/reports/{}/html", url_path(&r.id))) title="the report" sandbox=""
-            style="width:100%;height:70vh;border:1px solid #e2e8f0;background:#fff" {}
-    };
-    Ok(layout::page(
-        signed.shown(),
-        "/clients",
-        "Report",
-        nav,
-        body,
-    ))
-}
-
-/// `GET /reports/{id}/html`: the report as written, allowed nothing but its own styles.
-pub async fn report_html(
-    State(ctx): State<Ctx>,
-    _signed: Signed,
-    Path(id): Path<String>,
-) -> Result<Response, Refusal> {
-    let (html,): (String,) = sqlx::query_as("SELECT html FROM reports WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(ctx.store.pool())
-        .await
-        .map_err(JobError::from)?
-        .ok_or_else(|| JobError::Invalid(format!("no report `{id}`")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            ),
-        ],
-        html,
-    )
-        .into_response())
-}
-
-/// The longest notes kept.
-pub const MAX_NOTES: usize = 5000;
-
-#[derive(serde::Deserialize)]
-pub struct NotesForm {
-    csrf: String,
-    notes: String,
-}
-
-/// `POST /reports/{id}/notes`.
-pub async fn save_notes(
-    State(ctx): State<Ctx>,
-    signed: Signed,
-    Path(id): Path<String>,
-    axum::Form(f): axum::Form<NotesForm>,
-) -> Result<Response, Refusal> {
-    signed.may(Role::Operator, &f.csrf)?;
-    let notes = f.notes.trim();
-    if notes.chars().count() > MAX_NOTES {
-        return Err(
-            JobError::Invalid(format!("notes are longer than {MAX_NOTES} characters")).into(),
-        );
-    }
-    let before = report(&ctx, &id).await?;
-    let notes = (!notes.is_empty()).then_some(notes);
-    sqlx::query("UPDATE reports SET notes = $2, notes_by = $3, notes_at = $4 WHERE id = $1")
-        .bind(&id)
-        .bind(notes)
-        .bind(&signed.user.email)
-        .bind(ctx.now())
-        .execute(ctx.store.pool())
-        .await
-        .map_err(JobError::from)?;
-    audit::record(
-        &ctx,
-        &signed.user.email,
-        "report.notes",
-        &id,
-        Some(json!({ "notes": before.notes })),
-        Some(json!({ "notes": notes })),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/reports/{}", url_path(&id))).into_response())
 }

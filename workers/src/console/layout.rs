@@ -74,6 +74,7 @@ pub fn page(
         ("/inbox", "Inbox"),
         ("/pipeline", "Pipeline"),
         ("/clients", "Clients"),
+        ("/reports", "Reports"),
         ("/money", "Money"),
         ("/coherence", "Coherence"),
         ("/fleet", "Fleet"),

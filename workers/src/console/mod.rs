@@ -18,6 +18,7 @@ mod layout;
 mod money;
 pub mod pipeline;
 mod prospect;
+mod reports;
 pub mod session;
 pub mod users;
 mod waiting;
@@ -45,9 +46,14 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/prospects/{id}/screenshot", get(prospect::screenshot))
         .route("/clients", get(clients::list))
         .route("/clients/{id}", get(clients::page))
-        .route("/reports/{id}", get(clients::report_page))
-        .route("/reports/{id}/html", get(clients::report_html))
-        .route("/reports/{id}/notes", post(clients::save_notes))
+        .route("/reports", get(reports::list))
+        .route("/reports/{id}", get(reports::report_page))
+        .route("/reports/{id}/html", get(reports::report_html))
+        .route("/reports/{id}/pdf", get(reports::pdf))
+        .route("/reports/{id}/notes", post(reports::save_notes))
+        .route("/reports/{id}/send", post(reports::send))
+        .route("/reports/{id}/links", post(reports::make_link))
+        .route("/report-links/{id}/revoke", post(reports::revoke_link))
         .route("/money", get(money::page))
         .route("/coherence", get(coherence::page))
         .route("/changes/{id}/rollback", post(coherence::rollback))

@@ -96,29 +96,6 @@ async fn prospect(ctx: &Ctx, id: &str) -> Result<Prospect, JobError> {
     .ok_or_else(|| JobError::Invalid(format!("no prospect `{id}`")))
 }
 
-/// What a signal says, or `None` when it is not known.
-pub(super) fn signal_value(s: &ProfileSignals, signal: Signal) -> Option<String> {
-    if !s.knows(signal) {
-        return None;
-    }
-    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    Some(match signal {
-        Signal::Profile => yes(s.has_profile),
-        Signal::Claimed => yes(s.claimed),
-        Signal::Photos => s.photos.to_string(),
-        Signal::Reviews => s.reviews.to_string(),
-        Signal::Rating if s.reviews == 0 => "no reviews".into(),
-        Signal::Rating => format!("{:.1}", s.rating),
-        Signal::RecentPost => yes(s.posted_last_30_days),
-        Signal::Services => yes(s.services_listed),
-        Signal::Hours => yes(s.hours_listed),
-        Signal::Website => yes(s.website_linked),
-        Signal::Description => yes(s.description),
-        Signal::OwnerReplies if s.reviews == 0 => "no reviews".into(),
-        Signal::OwnerReplies => format!("{:.0} %", s.owner_reply_share * 100.0),
-    })
-}
-
 /// `GET /prospects/{id}`.
 pub async fn page(
     State(ctx): State<Ctx>,
@@ -200,7 +177,7 @@ pub async fn page(
             @for s in Signal::ALL {
                 tr {
                     td { (s) }
-                    td { @match signal_value(&signals, *s) { Some(v) => (v), None => span.muted { "unknown" } } }
+                    td { @match signals.shown(*s) { Some(v) => (v), None => span.muted { "unknown" } } }
                 }
             }
         } }

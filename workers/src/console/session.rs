@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cep_shared::clock::{HOUR, MINUTE};
 use cep_shared::vocabulary::Role;
-use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
 pub const COOKIE: &str = "cep_session";
@@ -98,15 +97,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn random_token() -> Result<String, JobError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| JobError::Transient(format!("no randomness: {e}")))?;
-    Ok(hex::encode(bytes))
-}
+use crate::clients::signature::{random_token, token_digest as digest};
 
 /// The session token in a request's cookies.
 fn token(headers: &HeaderMap) -> Option<String> {

@@ -1,5 +1,5 @@
 //! The fleet's HTTP side: the public endpoints (Calendly and Stripe webhooks, inbound
-//! mail, one-click unsubscribe links) and the ops endpoints every long-running role
+//! mail, one-click unsubscribe links, clients' report links) and the ops endpoints every long-running role
 //! serves (health, readiness, metrics). Handlers answer quickly and leave the work to
 //! the queue or to the layer that owns it; this folder may use the runtime, the clients
 //! and the layers, and nothing below it uses this folder.
@@ -7,6 +7,7 @@
 mod inbound;
 pub mod limit;
 pub mod ops;
+mod report_link;
 mod unsubscribe;
 mod webhooks;
 
@@ -50,6 +51,7 @@ pub fn public_router(ctx: Ctx) -> Router {
             "/inbound/email",
             post(inbound::email).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)),
         )
+        .route("/r/{token}", axum::routing::get(report_link::page))
         .route_layer(limited)
         .route(
             "/unsubscribe/{message}",

@@ -1,3 +1,4 @@
+use crate::clients::pdf::PdfPool;
 use crate::clients::smtp::Mailer;
 use cep_shared::queue::Queue;
 use cep_shared::store::Store;
@@ -17,6 +18,8 @@ pub struct Ctx {
     pub http: reqwest::Client,
     /// The pooled SMTP transport, when outreach sends for real.
     pub mailer: Option<Mailer>,
+    /// Headless Chromium tabs printing reports as PDFs (started on first use).
+    pub pdf: Arc<PdfPool>,
 }
 
 impl Ctx {
@@ -40,7 +43,15 @@ impl Ctx {
         } else {
             Some(Mailer::new(&settings.providers.smtp, &secrets)?)
         };
+        let t = &settings.engines.testing;
+        let pdf = Arc::new(PdfPool::new(
+            &t.browser,
+            t.headless,
+            settings.reports.pdf_tabs,
+            Duration::from_secs(settings.reports.pdf_timeout_seconds),
+        ));
         Ok(Self {
+            pdf,
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
             store,

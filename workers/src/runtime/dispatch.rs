@@ -6,6 +6,7 @@ use crate::layers::{
     prospecting, reporting,
 };
 use crate::{Ctx, aggregation};
+use cep_shared::jobs::ReportingWork;
 use cep_shared::queue::{Leased, Settle};
 use cep_shared::vocabulary::JobOutcome;
 use cep_shared::{JobKind, Layer};
@@ -42,7 +43,10 @@ pub async fn handle(
         JobKind::Layer(Layer::Optimization) => {
             to_json(optimization::handle(ctx, decode(payload)?).await)
         }
-        JobKind::Layer(Layer::Reporting) => to_json(reporting::handle(ctx, decode(payload)?).await),
+        JobKind::Layer(Layer::Reporting) => match decode(payload)? {
+            ReportingWork::Period(job) => to_json(reporting::handle(ctx, job).await),
+            ReportingWork::Deliver(job) => to_json(reporting::delivery::deliver(ctx, job).await),
+        },
         JobKind::Layer(Layer::Finance) => to_json(finance::handle(ctx, decode(payload)?).await),
         JobKind::Layer(Layer::FeedbackLoop) => {
             to_json(feedback_loop::handle(ctx, decode(payload)?).await)

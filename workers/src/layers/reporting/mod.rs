@@ -5,16 +5,20 @@
 //! `rules` decides what a report says, `render` draws it, `store` reads the numbers and
 //! keeps the report.
 
+pub mod client;
+pub mod delivery;
+pub mod links;
 pub mod render;
 pub mod rules;
 pub mod store;
+pub mod template;
 
 pub use render::{bar_chart, render};
 pub use rules::{Better, Metric, Report, Trend, assess, below_target, change_percent, trend};
 
 use crate::{Ctx, JobError};
 use cep_shared::ids::stable_id;
-use cep_shared::jobs::{FinanceJob, ReportingJob};
+use cep_shared::jobs::{DeliveryJob, FinanceJob, ReportingJob};
 use cep_shared::period::Period;
 use cep_shared::queue::NewJob;
 use serde::{Deserialize, Serialize};
@@ -27,13 +31,19 @@ pub struct ReportingResult {
     pub reports: Vec<Report>,
 }
 
-/// One report to write: whose, its title, its metric values and its chart.
+/// One report to write: whose, its title, its metric values, and its page (the
+/// client's from the templates, the agency's a chart and a table).
 struct Subject {
     client_id: String,
     title: String,
     values: Vec<(String, f64)>,
-    chart: maud::Markup,
+    page: Page,
     coherence: Option<String>,
+}
+
+enum Page {
+    Agency(maud::Markup),
+    Client,
 }
 
 pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, JobError> {
@@ -46,11 +56,16 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
     let now = end.min(now);
     let report_type = period.kind.report_type();
     let previous = period.previous().to_string();
+    let templates = template::Templates::load(&ctx.settings.reports)?;
     let mut subjects = vec![agency(ctx, from, now).await?];
     for id in store::clients(ctx, from, now).await? {
-        let (name, values, bars) = store::client_values(ctx, &id, from, now).await?;
+        // What the linked profile did up to now, before it is reported.
+        if let Some(location) = store::location(ctx, &id).await? {
+            crate::layers::optimization::performance::pull(ctx, &id, &location).await?;
+        }
+        let (name, values) = store::client_values(ctx, &id, from, now).await?;
         subjects.push(Subject {
-            chart: bar_chart("Profile score", &bars, Some(ctx.settings.targets.gbp_score)),
+            page: Page::Client,
             title: format!("{name}: local profile report"),
             client_id: id,
             values,
@@ -84,11 +99,33 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
             recommendations,
             path: Some(path.display().to_string()),
         };
-        let html = render(&report, &s.chart);
+        let html = match &s.page {
+            Page::Agency(chart) => render(&report, chart),
+            Page::Client => {
+                let gathered =
+                    client::gather(ctx, &report.client_id, &period, &report.id, now).await?;
+                templates.client_html(&gathered)?
+            }
+        };
         std::fs::write(&path, &html).map_err(|e| {
             JobError::Transient(format!("cannot write report {}: {e}", path.display()))
         })?;
         store::save(ctx, &job.period, &report, &html).await?;
+        // A month's client report goes out by email once Google's figures for its last
+        // days have settled.
+        if matches!(s.page, Page::Client)
+            && period.kind == cep_shared::period::Kind::Month
+            && ctx.settings.reports.email
+        {
+            let lag = i64::from(ctx.settings.providers.gbp.performance_lag_days) + 1;
+            let due = (end + lag * cep_shared::clock::DAY).max(now);
+            let delivery = DeliveryJob {
+                report_id: report.id.clone(),
+                round: 1,
+                requested_by: "schedule".into(),
+            };
+            ctx.queue.push(NewJob::of(&delivery, due)).await?;
+        }
         reports.push(report);
     }
     // Reporting → finance.
@@ -104,20 +141,64 @@ pub async fn handle(ctx: &Ctx, job: ReportingJob) -> Result<ReportingResult, Job
 /// The agency's report: its pipeline and money, charted as a funnel.
 async fn agency(ctx: &Ctx, from: i64, now: i64) -> Result<Subject, JobError> {
     let values = store::agency_values(ctx, from, now).await?;
-    let funnel: Vec<(String, f64)> = values
-        .iter()
-        .filter(|(n, _)| {
-            ["prospects_found", "contacted", "bookings", "new_clients"].contains(&n.as_str())
-        })
-        .map(|(n, v)| (rules::label(n).to_string(), *v))
-        .collect();
+    // The funnel by stage, in its order.
+    let funnel: Vec<(String, f64)> = [
+        "prospects_found",
+        "contacted",
+        "replied",
+        "bookings",
+        "meetings_held",
+        "meetings_won",
+    ]
+    .iter()
+    .filter_map(|stage| {
+        let (n, v) = values.iter().find(|(n, _)| n == stage)?;
+        Some((rules::label(n).to_string(), *v))
+    })
+    .collect();
     Ok(Subject {
         client_id: AGENCY.into(),
         title: "Agency pipeline".into(),
-        chart: bar_chart("Pipeline this period", &funnel, None),
+        page: Page::Agency(bar_chart("Pipeline this period", &funnel, None)),
         values,
         coherence: Some(store::coherence(ctx, from, now).await?),
     })
+}
+
+/// Writes a client's stored report again from what the store holds now (its notes
+/// changed, say); returns the page.
+pub async fn rewrite(ctx: &Ctx, report_id: &str) -> Result<String, JobError> {
+    let (client_id, report_type, start): (String, String, i64) =
+        sqlx::query_as("SELECT client_id, report_type, period_start FROM reports WHERE id = $1")
+            .bind(report_id)
+            .fetch_optional(ctx.store.pool())
+            .await?
+            .ok_or_else(|| JobError::Invalid(format!("no report `{report_id}`")))?;
+    if client_id == AGENCY {
+        return Err(JobError::Invalid(
+            "the agency's report is written by the month's close only".into(),
+        ));
+    }
+    let period = Period::containing(kind_of(&report_type), start);
+    let (_, end) = period.span_millis();
+    let templates = template::Templates::load(&ctx.settings.reports)?;
+    let gathered = client::gather(ctx, &client_id, &period, report_id, end.min(ctx.now())).await?;
+    let html = templates.client_html(&gathered)?;
+    sqlx::query("UPDATE reports SET html = $2 WHERE id = $1")
+        .bind(report_id)
+        .bind(&html)
+        .execute(ctx.store.pool())
+        .await?;
+    Ok(html)
+}
+
+/// The kind of period a report type covers.
+pub fn kind_of(report_type: &str) -> cep_shared::period::Kind {
+    match report_type {
+        "daily" => cep_shared::period::Kind::Day,
+        "weekly" => cep_shared::period::Kind::Week,
+        _ => cep_shared::period::Kind::Month,
+    }
 }
 
 /// The id of a client's report of one period.

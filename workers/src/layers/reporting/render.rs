@@ -1,7 +1,9 @@
 //! Rendering a report a person reads: HTML with an inline SVG chart, every value escaped
 //! by the template engine (maud).
 
-use super::rules::{Metric, Report, Trend, label};
+use super::client::HistoryPoint;
+use super::rules::{Metric, Report, Trend, label, shown};
+use super::template::BrandView;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}\
@@ -39,6 +41,104 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], target: Option<f64>) -> Ma
                 @let y = h - 30.0 - (t / max) * (h - 50.0);
                 line x1="20" x2=(w - 10.0) y1=(f(y)) y2=(f(y)) stroke="#c53030" stroke-dasharray="4" {}
                 text x=(w - 10.0) y=(f(y - 4.0)) font-size="11" text-anchor="end" fill="#c53030" { "target " (format!("{t:.0}")) }
+            }
+        }
+    }
+}
+
+/// The last six periods as two SVG bar charts: views, and calls / direction requests /
+/// website clicks side by side. A period not whole is drawn hollow and marked
+/// "partial"; one with nothing stored is a gap marked "no data", never a zero.
+pub fn history_charts(history: &[HistoryPoint], brand: &BrandView) -> (Markup, Markup) {
+    let views: Vec<Option<Vec<i64>>> = history.iter().map(|h| h.views.map(|v| vec![v])).collect();
+    let actions: Vec<Option<Vec<i64>>> = history
+        .iter()
+        .map(|h| h.actions.map(|a| a.to_vec()))
+        .collect();
+    let third = "#718096";
+    (
+        grouped(
+            "Profile views",
+            history,
+            &views,
+            &[("views", &brand.primary_colour)],
+        ),
+        grouped(
+            "Calls, direction requests and website clicks",
+            history,
+            &actions,
+            &[
+                ("calls", &brand.primary_colour),
+                ("direction requests", &brand.accent_colour),
+                ("website clicks", third),
+            ],
+        ),
+    )
+}
+
+fn grouped(
+    title: &str,
+    history: &[HistoryPoint],
+    values: &[Option<Vec<i64>>],
+    series: &[(&str, &str)],
+) -> Markup {
+    let (w, h) = (640.0, 240.0);
+    // A legend above the bars when there is more than one series.
+    let top = if series.len() > 1 { 52.0 } else { 28.0 };
+    let (left, bottom) = (36.0, 40.0);
+    let max = values
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let slot = (w - left - 8.0) / history.len().max(1) as f64;
+    let bar = slot * 0.7 / series.len() as f64;
+    let f = |v: f64| format!("{v:.1}");
+    let y_of = |v: f64| h - bottom - v / max * (h - bottom - top);
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title) width=(w) height=(h)
+            viewBox=(format!("0 0 {w} {h}")) font-family="system-ui, sans-serif" {
+            title { (title) }
+            text x="0" y="14" font-size="13" font-weight="600" { (title) }
+            @for (i, (name, colour)) in series.iter().enumerate() {
+                @if series.len() > 1 {
+                    rect x=(f(w - 170.0)) y=(f(4.0 + i as f64 * 14.0)) width="10" height="10" fill=(colour) {}
+                    text x=(f(w - 155.0)) y=(f(13.0 + i as f64 * 14.0)) font-size="11" { (name) }
+                }
+            }
+            line x1=(f(left)) x2=(f(w)) y1=(f(h - bottom)) y2=(f(h - bottom)) stroke="#a0aec0" {}
+            text x=(f(left - 4.0)) y=(f(y_of(max) + 4.0)) font-size="10" text-anchor="end" { (cep_shared::format::thousands(max as i64)) }
+            @for (i, (point, v)) in history.iter().zip(values).enumerate() {
+                @let x0 = left + i as f64 * slot + slot * 0.15;
+                @let mid = left + i as f64 * slot + slot * 0.5;
+                text x=(f(mid)) y=(f(h - bottom + 14.0)) font-size="11" text-anchor="middle" { (point.label) }
+                @match v {
+                    None => {
+                        text x=(f(mid)) y=(f(h - bottom - 8.0)) font-size="10" text-anchor="middle" fill="#718096" { "no data" }
+                    }
+                    Some(v) => {
+                        @for (j, n) in v.iter().enumerate() {
+                            @let colour = series[j].1;
+                            @let y = y_of(*n as f64);
+                            @let x = x0 + j as f64 * bar;
+                            @if point.whole {
+                                rect x=(f(x)) y=(f(y)) width=(f(bar * 0.9)) height=(f(h - bottom - y)) fill=(colour) {
+                                    title { (series[j].0) ": " (cep_shared::format::thousands(*n)) }
+                                }
+                            } @else {
+                                rect x=(f(x)) y=(f(y)) width=(f(bar * 0.9)) height=(f(h - bottom - y)) fill="none" stroke=(colour) stroke-dasharray="3" {
+                                    title { (series[j].0) ": " (cep_shared::format::thousands(*n)) " (partial)" }
+                                }
+                            }
+                        }
+                        @if !point.whole {
+                            text x=(f(mid)) y=(f(h - bottom + 27.0)) font-size="10" text-anchor="middle" fill="#718096" { "partial" }
+                        }
+                    }
+                }
             }
         }
     }
@@ -89,8 +189,8 @@ pub fn render(report: &Report, chart: &Markup) -> String {
                     @for m in &report.metrics {
                         tr {
                             td { (label(&m.name)) }
-                            td { (format!("{:.1}", m.value)) }
-                            td { (m.previous.map(|p| format!("{p:.1}")).unwrap_or_else(|| "–".into())) }
+                            td { (shown(&m.name, m.value)) }
+                            td { (m.previous.map(|p| shown(&m.name, p)).unwrap_or_else(|| "–".into())) }
                             td { (fmt_change(m)) }
                         }
                     }

@@ -178,10 +178,27 @@ pub fn label(name: &str) -> &str {
         "meetings_won" => "Meetings won",
         "close_rate_percent" => "Close rate (%)",
         "new_clients" => "New clients",
-        "acquisition_cost" => "Acquisition cost ($)",
-        "revenue" => "Revenue ($)",
-        "mrr" => "Monthly recurring revenue ($)",
+        "replied" => "Prospects who replied",
+        "canceled_clients" => "Clients canceled",
+        "churn_percent" => "Churn (%)",
+        "acquisition_cost" => "Acquisition cost",
+        "revenue" => "Revenue",
+        "mrr" => "Monthly recurring revenue",
         other => other,
+    }
+}
+
+/// A metric's value as a person reads it: counts whole with separators, money as
+/// dollars, rates as percentages, days with one decimal.
+pub fn shown(name: &str, value: f64) -> String {
+    match name {
+        n if n.ends_with("_percent") => format!("{value:.1} %"),
+        "acquisition_cost" | "revenue" | "mrr" => {
+            cep_shared::format::dollars((value * 100.0).round() as i64)
+        }
+        "onboarding_days" => format!("{value:.1} days"),
+        "visibility_gain" => format!("{value:.1}"),
+        _ => cep_shared::format::thousands(value.round() as i64),
     }
 }
 
@@ -256,7 +273,7 @@ mod tests {
         let (insights, recs) = assess(&ms, &r, &Targets::default());
         assert_eq!(insights.len(), 3, "{insights:?}");
         assert!(insights[0].starts_with("Bookings rose 20"));
-        assert!(insights[1].starts_with("Revenue ($) fell 20"));
+        assert!(insights[1].starts_with("Revenue fell 20"));
         assert!(insights[2].contains("55"));
         // gbp 55 < 68 and cost 500 > 375 earn one; conversion 14 % is past its 5 %.
         assert_eq!(recs.len(), 2, "{recs:?}");

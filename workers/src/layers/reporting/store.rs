@@ -36,14 +36,23 @@ pub async fn metrics_of(ctx: &Ctx, report_id: &str) -> Result<BTreeMap<String, f
     }
 }
 
-/// A client's name, its metric values over `[from, to)` and the bars of its profile
-/// score over its optimization runs.
+/// A client's linked Business Profile location, if any.
+pub async fn location(ctx: &Ctx, client_id: &str) -> Result<Option<String>, JobError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT gbp_location FROM clients WHERE id = $1")
+            .bind(client_id)
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    Ok(row.and_then(|(l,)| l))
+}
+
+/// A client's name and its metric values over `[from, to)`.
 pub async fn client_values(
     ctx: &Ctx,
     client_id: &str,
     from: i64,
     to: i64,
-) -> Result<(String, Vec<(String, f64)>, Vec<(String, f64)>), JobError> {
+) -> Result<(String, Vec<(String, f64)>), JobError> {
     let pool = ctx.store.pool();
     type Row = (String, i64, i64, Option<i64>, Option<String>);
     let (name, score, started, live, prospect): Row = sqlx::query_as(
@@ -51,13 +60,6 @@ pub async fn client_values(
     )
     .bind(client_id)
     .fetch_one(pool)
-    .await?;
-    let runs: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT period, MIN(score_before), MAX(score_after) FROM optimizations WHERE client_id = $1
-          GROUP BY period ORDER BY period",
-    )
-    .bind(client_id)
-    .fetch_all(pool)
     .await?;
     let (posts,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM posts WHERE client_id = $1 AND scheduled_for >= $2 AND scheduled_for < $3",
@@ -103,15 +105,7 @@ pub async fn client_values(
             (live - started) as f64 / DAY as f64,
         ));
     }
-    let mut bars: Vec<(String, f64)> = Vec::new();
-    if known {
-        if let Some((_, before, _)) = runs.first() {
-            bars.push(("start".into(), *before as f64));
-        }
-        bars.extend(runs.into_iter().map(|(p, _, after)| (p, after as f64)));
-        bars.push(("now".into(), score as f64));
-    }
-    Ok((name, values, bars))
+    Ok((name, values))
 }
 
 /// The agency's pipeline and money over `[from, to)`.
@@ -119,6 +113,7 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     let s = &ctx.store;
     let found = s.count_events(EventKind::ProspectFound, from, to).await? as f64;
     let contacted = s.count_events(EventKind::Contacted, from, to).await? as f64;
+    let replied = s.count_events(EventKind::Replied, from, to).await? as f64;
     let bookings = (s.count_events(EventKind::Booked, from, to).await?
         - s.count_events(EventKind::Canceled, from, to).await?)
         .max(0) as f64;
@@ -126,6 +121,7 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     let mut v = vec![
         ("prospects_found".to_string(), found),
         ("contacted".into(), contacted),
+        ("replied".into(), replied),
         ("bookings".into(), bookings),
     ];
     if contacted > 0.0 {
@@ -148,6 +144,10 @@ pub async fn agency_values(ctx: &Ctx, from: i64, to: i64) -> Result<Vec<(String,
     }
     v.push(("revenue".into(), m.revenue_cents as f64 / 100.0));
     v.push(("mrr".into(), m.mrr_cents as f64 / 100.0));
+    v.push(("canceled_clients".into(), m.canceled_clients as f64));
+    if let Some(churn) = m.churn_rate {
+        v.push(("churn_percent".into(), churn * 100.0));
+    }
     Ok(v)
 }
 
