@@ -153,7 +153,10 @@ async fn an_owner_works_the_console_in_a_browser() {
     t.photo("sign-in").await;
     t.sign_in("owner@agency.example").await;
     let nav = t.js("[...document.querySelectorAll('header a')].map(a => a.textContent.trim().split(' ')[0]).join(',')").await;
-    assert_eq!(nav, "Inbox,Pipeline,Clients,Money,Coherence,Fleet,Audit");
+    assert_eq!(
+        nav,
+        "Inbox,Pipeline,Clients,Reports,Money,Coherence,Fleet,Audit"
+    );
     let inbox = t.text().await;
     assert!(
         inbox.contains("Meetings (1)") && inbox.contains("Calls, LinkedIn and texts (1)"),

@@ -505,3 +505,75 @@ async fn the_months_close_emails_the_report_with_its_pdf_once_and_an_operator_re
     drain(ctx).await;
     assert_eq!(sink.messages().len(), 2);
 }
+
+#[tokio::test]
+async fn an_agencys_own_templates_and_brand_write_the_report_escaped() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.0.join("client.html"),
+        "<html><body style=\"color: {{ brand.primary_colour }}\"><h1>{{ brand.agency_name }} for {{ report.client }}</h1>\
+         {% if brand.logo %}<img src=\"{{ brand.logo }}\">{% endif %}{{ report.period }}</body></html>",
+    )
+    .unwrap();
+    let logo = dir.0.join("logo.svg");
+    std::fs::write(&logo, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let mut s = settings();
+    s.reports.templates_dir = Some(dir.0.clone());
+    s.reports.brand.agency_name = "Brightside Local".into();
+    s.reports.brand.primary_colour = "#aa3300".into();
+    s.reports.brand.logo = Some(logo);
+    let h = harness(Backend::Embedded, s, Clock::simulated(at(2026, 3, 5))).await;
+    a_client(&h.ctx).await;
+    // A client whose name is markup is shown as text.
+    sqlx::query("UPDATE clients SET business_name = '<script>alert(1)</script> Dental'")
+        .execute(h.ctx.store.pool())
+        .await
+        .unwrap();
+    let page = client_page(&h.ctx, "2026-02").await;
+    assert!(page.starts_with("<html><body style=\"color: #aa3300\"><h1>Brightside Local for &lt;script&gt;alert(1)&lt;&#x2f;script&gt; Dental</h1>"), "{page}");
+    assert!(page.contains("<img src=\"data:image/svg+xml;base64,"));
+    assert!(page.ends_with("February 2026</body></html>"));
+
+    // A template that does not compile is refused, naming it; one that runs away is
+    // stopped.
+    std::fs::write(dir.0.join("client.html"), "{% for x in report %}").unwrap();
+    let err = cep_workers::layers::reporting::template::Templates::load(&h.ctx.settings.reports)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("client.html does not compile"), "{err}");
+    std::fs::write(
+        dir.0.join("client.html"),
+        "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let job = cep_workers::handle(
+        &h.ctx,
+        cep_shared::JobKind::Layer(cep_shared::Layer::Reporting),
+        r#"{"period": "2026-02"}"#,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(job.contains("report template client.html"), "{job}");
+}
+
+#[test]
+fn a_brand_that_is_not_a_colour_or_an_image_is_refused_naming_its_key() {
+    let mut s = cep_shared::Settings::default();
+    s.reports.brand.primary_colour = "red;}body{display:none".into();
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("reports.brand.primary_colour"), "{err}");
+    let mut s = cep_shared::Settings::default();
+    s.reports.brand.logo = Some("logo.gif".into());
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("reports.brand.logo"), "{err}");
+    let mut s = cep_shared::Settings::default();
+    s.reports.from = "not an address".into();
+    assert!(
+        s.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("reports.from")
+    );
+}

@@ -31,7 +31,65 @@ pub struct ProfileSignals {
     pub known: Option<BTreeSet<Signal>>,
 }
 
+impl Signal {
+    /// What the signal is, as a client reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Signal::Profile => "A Business Profile exists",
+            Signal::Claimed => "Claimed by the business",
+            Signal::Photos => "Photos",
+            Signal::Reviews => "Reviews",
+            Signal::Rating => "Average rating",
+            Signal::RecentPost => "Posted in the last 30 days",
+            Signal::Services => "Services listed",
+            Signal::Hours => "Opening hours listed",
+            Signal::Website => "Website linked",
+            Signal::Description => "Description written",
+            Signal::OwnerReplies => "Reviews answered by the owner",
+        }
+    }
+}
+
 impl ProfileSignals {
+    /// What the profile still lacks, by what its signals show (an unknown signal
+    /// suggests nothing): the work a report names as coming next.
+    pub fn gaps(&self, photos_wanted: u32, reviews_wanted: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        let known = |s: Signal| self.knows(s);
+        if known(Signal::Profile) && !self.has_profile {
+            out.push("Create the Business Profile".to_owned());
+            return out;
+        }
+        if known(Signal::Description) && !self.description {
+            out.push("Write the profile's description".to_owned());
+        }
+        if known(Signal::Hours) && !self.hours_listed {
+            out.push("List the opening hours".to_owned());
+        }
+        if known(Signal::Services) && !self.services_listed {
+            out.push("List the services offered".to_owned());
+        }
+        if known(Signal::Website) && !self.website_linked {
+            out.push("Link the website".to_owned());
+        }
+        if known(Signal::Photos) && self.photos < photos_wanted {
+            out.push(format!(
+                "Add photos: the profile has {}, customers look for at least {photos_wanted}",
+                self.photos
+            ));
+        }
+        if known(Signal::Reviews) && self.reviews < reviews_wanted {
+            out.push(format!(
+                "Ask happy customers for reviews: {} so far",
+                self.reviews
+            ));
+        }
+        if known(Signal::RecentPost) && !self.posted_last_30_days {
+            out.push("Post on the profile at least weekly".to_owned());
+        }
+        out
+    }
+
     /// Whether `signal` is known. A business known to have no profile has none of what
     /// lives on one, so everything about its profile is known; with no reviews, neither
     /// a rating nor replies to them can be missing.

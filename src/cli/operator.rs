@@ -120,6 +120,19 @@ pub enum OnStore {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Write a client's monthly report as the client reads it, from the store as it is
+    /// now: the page (`--html`) and the PDF Chromium prints (`--pdf`). The month's close
+    /// must have written the report.
+    Report {
+        client_id: String,
+        /// The month, e.g. 2026-03.
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        html: Option<PathBuf>,
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+    },
     /// Close a task: an outreach task from `cep tasks` (with its outcome), or an
     /// onboarding task (its dependency must be done first).
     TaskDone {
@@ -472,6 +485,40 @@ impl OnStore {
             }
             OnStore::Tasks { channel, limit } => {
                 print_json(&tasks::open(ctx, channel, limit).await?)?;
+            }
+            OnStore::Report {
+                client_id,
+                period,
+                html,
+                pdf,
+            } => {
+                let p = cep_shared::period::Period::parse(&period).map_err(anyhow::Error::msg)?;
+                if p.kind != cep_shared::period::Kind::Month {
+                    anyhow::bail!("--period `{period}` is not a month (2026-03)");
+                }
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM reports WHERE client_id = $1 AND report_type = 'monthly' AND period_start = $2",
+                )
+                .bind(&client_id)
+                .bind(p.span_millis().0)
+                .fetch_optional(ctx.store.pool())
+                .await?;
+                let Some((id,)) = row else {
+                    anyhow::bail!(
+                        "no monthly report of `{client_id}` for {period}: the month's close writes it (`cep layer reporting` with {{\"period\": \"{period}\"}})"
+                    );
+                };
+                let page = cep_workers::layers::reporting::rewrite(ctx, &id).await?;
+                if let Some(path) = &html {
+                    std::fs::write(path, &page)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                if let Some(path) = &pdf {
+                    let bytes = ctx.pdf.print(&page).await?;
+                    std::fs::write(path, bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                print_json(&serde_json::json!({ "report_id": id, "html": html, "pdf": pdf }))?;
             }
             OnStore::TaskDone { task_id, outcome } => {
                 if tasks::is_message(ctx, &task_id).await? {

@@ -107,6 +107,8 @@ pub async fn run(ctx: Ctx, opts: &Options) -> anyhow::Result<Summary> {
     settings.providers.gbp.v4_url = gbp_url.clone();
     settings.providers.gbp.performance_url = gbp_url;
     settings.providers.gbp.dry_run = false;
+    // Reports are written, not emailed: `cep report` prints one afterwards.
+    settings.reports.email = false;
     let ctx = Ctx {
         secrets: Arc::new(secrets),
         settings: Arc::new(settings),

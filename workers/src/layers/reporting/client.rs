@@ -358,7 +358,7 @@ pub async fn gather(
         edits: edits(ctx, client_id, from, to).await?,
         posts_published: published(ctx, client_id, from, to).await?,
         reviews_answered: answered(ctx, client_id, from, to).await?,
-        proposed: proposed(ctx, client_id).await?,
+        proposed: next_steps(ctx, client_id, to).await?,
         posts_planned: planned(ctx, client_id, to).await?,
         owed: owed(ctx, client_id).await?,
         notes: notes(ctx, report_id).await?,
@@ -471,7 +471,7 @@ async fn score(ctx: &Ctx, client_id: &str, from: i64, to: i64) -> Result<Option<
             .iter()
             .map(|sig| {
                 (
-                    sig.to_string(),
+                    sig.label().to_owned(),
                     s.shown(*sig).unwrap_or_else(|| "unknown".into()),
                 )
             })
@@ -551,8 +551,22 @@ async fn answered(ctx: &Ctx, client_id: &str, from: i64, to: i64) -> Result<i64,
     Ok(n)
 }
 
-/// The optimizations proposed for the client that its profile does not show done yet.
-async fn proposed(ctx: &Ctx, client_id: &str) -> Result<Vec<String>, JobError> {
+/// The work on the profile that comes next: what its last reading shows missing; for a
+/// profile never read, the optimizations proposed for it.
+async fn next_steps(ctx: &Ctx, client_id: &str, to: i64) -> Result<Vec<String>, JobError> {
+    let read: Option<(String,)> = sqlx::query_as(
+        "SELECT signals FROM profile_observations WHERE client_id = $1 AND observed_at < $2
+          ORDER BY observed_at DESC, id LIMIT 1",
+    )
+    .bind(client_id)
+    .bind(to)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    if let Some((signals,)) = read {
+        let s: ProfileSignals = serde_json::from_str(&signals).unwrap_or_default();
+        // Ten of each, as the score counts them.
+        return Ok(s.gaps(10, 10));
+    }
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT kind FROM optimizations WHERE client_id = $1 ORDER BY kind",
     )

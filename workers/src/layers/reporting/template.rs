@@ -107,6 +107,20 @@ impl Templates {
         })
     }
 
+    /// The brand for a template: the logo's `data:` URI is ours (base64 of the file),
+    /// safe in an attribute as it is.
+    fn brand(&self) -> Value {
+        let b = &self.brand;
+        context! {
+            agency_name => b.agency_name,
+            logo => b.logo.clone().map(Value::from_safe_string),
+            primary_colour => b.primary_colour,
+            accent_colour => b.accent_colour,
+            contact => b.contact,
+            footer => b.footer,
+        }
+    }
+
     fn render(&self, name: &str, ctx: Value) -> Result<String, JobError> {
         self.env
             .get_template(name)
@@ -121,7 +135,7 @@ impl Templates {
             "client.html",
             context! {
                 report => Value::from_serialize(report),
-                brand => Value::from_serialize(&self.brand),
+                brand => self.brand(),
                 charts => context! {
                     views => Value::from_safe_string(views.into_string()),
                     actions => Value::from_safe_string(actions.into_string()),
@@ -142,7 +156,7 @@ impl Templates {
             "email.txt",
             context! {
                 report => Value::from_serialize(report),
-                brand => Value::from_serialize(&self.brand),
+                brand => self.brand(),
                 client_name => client_name,
                 link => link,
                 expires => expires,
