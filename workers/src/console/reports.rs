@@ -364,6 +364,10 @@ pub async fn make_link(
     let body = html! {
         p { "Anyone with this address can read the report until " (when(link.expires_at)) ", or until it is revoked. It is shown only now: copy it." }
         p { input type="text" readonly value=(link.url) style="width:100%" aria-label="the link"; }
+        form.inline method="post" action=(format!("/report-links/{}/revoke", url_path(&link.id))) {
+            input type="hidden" name="csrf" value=(signed.csrf);
+            button { "Revoke it" }
+        }
         p { a href=(format!("/reports/{}", url_path(&id))) { "Back to the report" } }
     };
     Ok(layout::page(

@@ -1,7 +1,8 @@
 //! A client's report delivered by email: written again from the freshest figures,
 //! printed as a PDF, given a no-login link, and sent to each of the client's report
 //! recipients through the SMTP transport — claimed before it goes, so a retry never
-//! sends it twice. While outreach is in dry run each email is recorded, not sent.
+//! sends it twice. While outreach is in dry run each email is recorded, not sent, and
+//! neither a link nor a PDF is made for it.
 
 use super::{client, links, template};
 use crate::clients::smtp::SendFailure;
@@ -19,6 +20,7 @@ pub struct DeliveryResult {
     /// Each recipient and what became of its email.
     pub recipients: Vec<(String, String)>,
     pub pdf_bytes: Option<usize>,
+    /// Why nothing was sent, when nothing was.
     pub reason: Option<String>,
 }
 
@@ -41,14 +43,15 @@ pub fn recipients(email: &str, listed: Option<&str>) -> Vec<String> {
     }
 }
 
-/// Asks for the report to be sent again (the next round), by `by`; the round.
+/// Asks for the report to be sent (again) now, by `by`: the next round after any made
+/// (round 1 is the month's close's own, which may still be waiting); the round.
 pub async fn request(ctx: &Ctx, report_id: &str, by: &str) -> Result<u32, JobError> {
     let (round,): (Option<i64>,) =
         sqlx::query_as("SELECT MAX(round) FROM report_deliveries WHERE report_id = $1")
             .bind(report_id)
             .fetch_one(ctx.store.pool())
             .await?;
-    let round = round.unwrap_or(0) as u32 + 1;
+    let round = round.unwrap_or(0).max(1) as u32 + 1;
     let job = DeliveryJob {
         report_id: report_id.to_owned(),
         round,
@@ -124,17 +127,25 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
         crate::layers::optimization::performance::pull(ctx, &client_id, &location).await?;
     }
     let html = super::rewrite(ctx, &job.report_id).await?;
-    let dry_run = ctx.mailer.is_none();
-    let pdf = match ctx.pdf.print(&html).await {
-        Ok(pdf) => Some(pdf),
-        // Nothing leaves the machine in a dry run: the record says the PDF is missing.
-        Err(e) if dry_run => {
-            result.reason = Some(format!("the PDF was not printed: {e}"));
-            None
+    // In a dry run nothing leaves the machine: no link, no PDF, each email recorded.
+    let Some(mailer) = &ctx.mailer else {
+        for address in todo {
+            let id = delivery_id(&job, &address);
+            claim(ctx, &id, &job, &address, None).await?;
+            set(
+                ctx,
+                &id,
+                "dry_run",
+                None,
+                Some("outreach is in dry run: recorded, not sent"),
+            )
+            .await?;
+            result.recipients.push((address, "dry_run".into()));
         }
-        Err(e) => return Err(e),
+        return Ok(result);
     };
-    result.pdf_bytes = pdf.as_ref().map(Vec::len);
+    let pdf = ctx.pdf.print(&html).await?;
+    result.pdf_bytes = Some(pdf.len());
     let link = links::create(ctx, &job.report_id, &job.requested_by).await?;
     let (from, end) = period_of(ctx, &job.report_id).await?;
     let gathered = client::gather(ctx, &client_id, &from, &job.report_id, end).await?;
@@ -146,12 +157,7 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
     let subject = format!("{business}: your {} profile report", gathered.period);
     for address in todo {
         let id = delivery_id(&job, &address);
-        claim(ctx, &id, &job, &address, &link.id).await?;
-        let Some(mailer) = &ctx.mailer else {
-            set(ctx, &id, "dry_run", None, result.reason.as_deref()).await?;
-            result.recipients.push((address, "dry_run".into()));
-            continue;
-        };
+        claim(ctx, &id, &job, &address, Some(&link.id)).await?;
         let message_id =
             crate::layers::outreach::compose::new_message_id(&ctx.settings.reports.from)
                 .map_err(|e| JobError::Transient(format!("no randomness: {e}")))?;
@@ -160,7 +166,7 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
             &address,
             &subject,
             &text,
-            pdf.as_deref(),
+            &pdf,
             &gathered,
             &message_id,
         ) {
@@ -225,7 +231,7 @@ async fn claim(
     id: &str,
     job: &DeliveryJob,
     address: &str,
-    link_id: &str,
+    link_id: Option<&str>,
 ) -> Result<(), JobError> {
     let now = ctx.now();
     sqlx::query(
@@ -272,7 +278,7 @@ fn build(
     to: &str,
     subject: &str,
     text: &str,
-    pdf: Option<&[u8]>,
+    pdf: &[u8],
     report: &client::ClientReport,
     message_id: &str,
 ) -> Result<Message, String> {
@@ -294,21 +300,17 @@ fn build(
         .subject(subject)
         .date(date)
         .message_id(Some(message_id.to_owned()));
-    let message = match pdf {
-        Some(pdf) => {
-            let name = format!(
-                "{}-{}.pdf",
-                super::render::file_name(&report.client),
-                report.period.replace(' ', "-")
-            );
-            let content_type = ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
-            builder.multipart(
-                MultiPart::mixed()
-                    .singlepart(body)
-                    .singlepart(Attachment::new(name).body(pdf.to_vec(), content_type)),
-            )
-        }
-        None => builder.singlepart(body),
-    };
-    message.map_err(|e| format!("the email does not build: {e}"))
+    let name = format!(
+        "{}-{}.pdf",
+        super::render::file_name(&report.client),
+        report.period.replace(' ', "-")
+    );
+    let content_type = ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
+    builder
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(body)
+                .singlepart(Attachment::new(name).body(pdf.to_vec(), content_type)),
+        )
+        .map_err(|e| format!("the email does not build: {e}"))
 }

@@ -1,23 +1,25 @@
 //! The operator console over HTTP as a browser meets it: sign-in, roles, the CSRF token
 //! on every form, the inbox's actions with their effect in the store, and the audit log.
 
+mod reports;
+
 use crate::helpers::*;
 use cep_shared::Clock;
 use cep_shared::vocabulary::{MeetingState, MessageStatus, Role};
 use cep_workers::console::users;
 use cep_workers::layers::booking;
 
-const PASSWORD: &str = "a long enough password";
+pub const PASSWORD: &str = "a long enough password";
 
 /// A browser of one: no redirects followed, its own session cookie.
-struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
 }
 
 impl Browser {
-    fn new(addr: std::net::SocketAddr) -> Self {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -28,7 +30,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    pub async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let mut r = self.http.get(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             r = r.header("cookie", c);
@@ -38,7 +40,7 @@ impl Browser {
         (status, resp.text().await.unwrap(), headers)
     }
 
-    async fn post(
+    pub async fn post(
         &self,
         path: &str,
         form: &[(&str, &str)],
@@ -53,7 +55,7 @@ impl Browser {
     }
 
     /// Signs in; the session cookie as set.
-    async fn sign_in(&mut self, email: &str, password: &str) -> (u16, Option<String>) {
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> (u16, Option<String>) {
         let (status, _, headers) = self
             .post("/sign-in", &[("email", email), ("password", password)])
             .await;
@@ -67,7 +69,7 @@ impl Browser {
     }
 
     /// The CSRF token the signed-in pages' forms carry.
-    async fn csrf(&self) -> String {
+    pub async fn csrf(&self) -> String {
         let (_, page, _) = self.get("/inbox").await;
         let at = page
             .find("name=\"csrf\" value=\"")
@@ -77,7 +79,7 @@ impl Browser {
     }
 }
 
-fn location(headers: &reqwest::header::HeaderMap) -> &str {
+pub fn location(headers: &reqwest::header::HeaderMap) -> &str {
     headers.get("location").unwrap().to_str().unwrap()
 }
 
@@ -413,7 +415,7 @@ async fn the_pipeline_shows_prospects_by_stage_and_a_prospect_page_shows_it_whol
 }
 
 /// The actions the audit log holds, oldest first, sign-ins and sign-outs left out.
-async fn audited(ctx: &cep_workers::Ctx) -> Vec<String> {
+pub async fn audited(ctx: &cep_workers::Ctx) -> Vec<String> {
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT action FROM audit_log WHERE action NOT LIKE 'user.%' ORDER BY id")
             .fetch_all(ctx.store.pool())
