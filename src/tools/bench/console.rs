@@ -4,7 +4,7 @@
 //! measured. Paging is by key and counts are capped, so a page should not grow with
 //! the tables.
 
-use super::harness::{Sizes, prefix, purge, redis_url};
+use super::harness::{Sizes, on_fresh_database, prefix, purge, redis_url};
 use super::report::{Row, row};
 use crate::app;
 use axum::body::Body;
@@ -15,24 +15,10 @@ use std::time::Instant;
 use tower::ServiceExt as _;
 
 pub(super) async fn console(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("the console benchmark needs Postgres: set DATABASE_URL"))?;
-    let name = format!("cep_bench_console_{}", cep_shared::clock::wall_millis());
-    let admin_store = cep_shared::store::Store::connect(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(admin_store.pool())
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
-    );
-    let result = console_in(&url, sizes, rows).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(admin_store.pool())
-    .await?;
-    result
+    on_fresh_database("console", |url| async move {
+        console_in(&url, sizes, rows).await
+    })
+    .await
 }
 
 /// Prospects across every stage and class, and `per` messages each (a few people's

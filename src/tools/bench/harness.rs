@@ -22,6 +22,8 @@ pub(super) struct Sizes {
     pub(super) console: (u64, u64),
     /// Requests per console page.
     pub(super) page_requests: usize,
+    /// Clients whose month's reports are written and printed.
+    pub(super) report_clients: u64,
 }
 
 impl Sizes {
@@ -38,6 +40,7 @@ impl Sizes {
                 campaigns: 2,
                 console: (10_000, 100_000),
                 page_requests: 20,
+                report_clients: 20,
             }
         } else {
             Self {
@@ -51,6 +54,7 @@ impl Sizes {
                 campaigns: 40,
                 console: (1_000_000, 10_000_000),
                 page_requests: 200,
+                report_clients: 1_000,
             }
         }
     }
@@ -62,6 +66,37 @@ pub(super) fn redis_url() -> anyhow::Result<String> {
             "cep bench measures on real Redis: set REDIS_URL (e.g. redis://127.0.0.1:6379)"
         )
     })
+}
+
+/// Runs `body` on a Postgres database of its own (a URL to it), made from
+/// `DATABASE_URL` for the scenario `what` and dropped after, whatever `body` answered.
+pub(super) async fn on_fresh_database<F, Fut>(what: &str, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let admin = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("the {what} benchmark needs Postgres: set DATABASE_URL"))?;
+    let name = format!(
+        "cep_bench_{}_{}",
+        what.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        cep_shared::clock::wall_millis()
+    );
+    let admin_store = cep_shared::store::Store::connect(&admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin_store.pool())
+        .await?;
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
+    );
+    let result = body(url).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(admin_store.pool())
+    .await?;
+    result
 }
 
 pub(super) async fn bench_queue(prefix: &str) -> anyhow::Result<Queue> {

@@ -4,7 +4,8 @@
 //! when the workers are spawned), enqueue-to-start latency at a steady 500 jobs/s,
 //! I/O-bound jobs against a local API, worker RSS, the scheduler's enqueue of one
 //! period, Φ_sync aggregation over recorded outcomes, the embedded 90-day main job and
-//! the operator console's pages over a store of a million prospects.
+//! the operator console's pages over a store of a million prospects, and a month's
+//! client reports (HTML and PDF) for a thousand clients.
 //!
 //! Workers are `cep bench-worker` child processes: the real apalis worker, backend,
 //! leases, heartbeats and settle, with a job body of known cost instead of a layer.
@@ -21,6 +22,7 @@ mod pipeline;
 mod probe;
 mod queue;
 mod report;
+mod reports;
 
 pub use probe::{ProbeKind, WorkerReport, worker};
 pub use report::{Report, Row, render};
@@ -43,7 +45,7 @@ pub struct Options {
     pub runs: u32,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "enqueue",
     "drain",
     "latency",
@@ -53,6 +55,7 @@ const SCENARIOS: [&str; 9] = [
     "main_job",
     "sales_chain",
     "console",
+    "reports",
 ];
 
 /// Runs the scenarios, prints the table, writes the JSON.
@@ -88,6 +91,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
                 "aggregation" => aggregation(&sizes, r).await,
                 "main_job" => main_job(&sizes, r).await,
                 "console" => console::console(&sizes, r).await,
+                "reports" => reports::reports(&sizes, r).await,
                 _ => sales_chain(&sizes, r).await,
             }
             .map_err(|e| e.context(format!("scenario `{name}`")))?;

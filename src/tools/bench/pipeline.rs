@@ -51,24 +51,10 @@ pub(super) async fn scheduler(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Res
 }
 
 pub(super) async fn aggregation(sizes: &Sizes, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("the Φ_sync benchmark needs Postgres: set DATABASE_URL"))?;
-    let name = format!("cep_bench_{}", cep_shared::clock::wall_millis());
-    let admin_store = cep_shared::store::Store::connect(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(admin_store.pool())
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
-    );
-    let result = aggregation_in(&url, sizes, rows).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(admin_store.pool())
-    .await?;
-    result
+    on_fresh_database("aggregation", |url| async move {
+        aggregation_in(&url, sizes, rows).await
+    })
+    .await
 }
 
 pub(super) async fn aggregation_in(

@@ -161,15 +161,7 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
         let message_id =
             crate::layers::outreach::compose::new_message_id(&ctx.settings.reports.from)
                 .map_err(|e| JobError::Transient(format!("no randomness: {e}")))?;
-        let message = match build(
-            ctx,
-            &address,
-            &subject,
-            &text,
-            &pdf,
-            &gathered,
-            &message_id,
-        ) {
+        let message = match build(ctx, &address, &subject, &text, &pdf, &gathered, &message_id) {
             Ok(m) => m,
             Err(why) => {
                 set(ctx, &id, "failed", None, Some(&why)).await?;
