@@ -67,6 +67,31 @@ async fn an_operator_sends_a_report_makes_and_revokes_its_link_and_writes_its_no
     let csrf = op.csrf().await;
     let (_, body, _) = op.get(&page).await;
     assert!(body.contains("Send to the client") && body.contains("Not sent yet."));
+    // Who gets it: each an address, or the list is refused naming the one that is not.
+    let (status, body, _) = op
+        .post(
+            "/clients/client_1/report-recipients",
+            &[
+                ("csrf", &csrf),
+                ("recipients", "pat@oak.example, not an address"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("`not an address` is not an email address"),
+        "{body}"
+    );
+    let (status, _, _) = op
+        .post(
+            "/clients/client_1/report-recipients",
+            &[
+                ("csrf", &csrf),
+                ("recipients", "pat@oak.example, books@oak.example"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
     // Sent now: recorded (outreach is in dry run), listed with its round.
     let (status, _, headers) = op.post(&format!("{page}/send"), &[("csrf", &csrf)]).await;
     assert_eq!((status, location(&headers)), (303, page.as_str()));
@@ -116,6 +141,7 @@ async fn an_operator_sends_a_report_makes_and_revokes_its_link_and_writes_its_no
     assert_eq!(
         audited(ctx).await,
         [
+            "client.report_recipients",
             "report.send",
             "report.link",
             "report.link_revoke",

@@ -54,6 +54,10 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/reports/{id}/send", post(reports::send))
         .route("/reports/{id}/links", post(reports::make_link))
         .route("/report-links/{id}/revoke", post(reports::revoke_link))
+        .route(
+            "/clients/{id}/report-recipients",
+            post(reports::save_recipients),
+        )
         .route("/money", get(money::page))
         .route("/coherence", get(coherence::page))
         .route("/changes/{id}/rollback", post(coherence::rollback))

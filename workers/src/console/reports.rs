@@ -143,6 +143,16 @@ pub async fn report_page(
     .await
     .map_err(JobError::from)?;
     let links = links::of_report(&ctx, &r.id).await?;
+    let (email, listed): (String, Option<String>) = if r.client_id == AGENCY {
+        (String::new(), None)
+    } else {
+        sqlx::query_as("SELECT email, report_recipients FROM clients WHERE id = $1")
+            .bind(&r.client_id)
+            .fetch_one(ctx.store.pool())
+            .await
+            .map_err(JobError::from)?
+    };
+    let to = delivery::recipients(&email, listed.as_deref());
     let nav = super::waiting::counts(&ctx).await?;
     let body = html! {
         p { a href=(format!("/clients/{}", url_path(&r.client_id))) { "The client" }
@@ -162,7 +172,15 @@ pub async fn report_page(
         }
         @if r.client_id != AGENCY {
             h2 { "Delivery" }
-            p { a href=(format!("/reports/{}/pdf", url_path(&r.id))) { "Download the PDF" } }
+            p { "Sent to " strong { (to.join(", ")) } " · " a href=(format!("/reports/{}/pdf", url_path(&r.id))) { "Download the PDF" } }
+            @if acts {
+                form method="post" action=(format!("/clients/{}/report-recipients", url_path(&r.client_id))) {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    label { "Report recipients (comma-separated; empty: the client's email) "
+                        input type="text" name="recipients" value=(listed.as_deref().unwrap_or_default()) maxlength="1000" style="width:100%"; }
+                    button { "Save recipients" }
+                }
+            }
             @if acts {
                 form.inline method="post" action=(format!("/reports/{}/send", url_path(&r.id))) {
                     input type="hidden" name="csrf" value=(signed.csrf);
@@ -405,4 +423,74 @@ pub async fn revoke_link(
         .await?;
     }
     Ok(Redirect::to(&format!("/reports/{}", url_path(&report_id))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct RecipientsForm {
+    csrf: String,
+    recipients: String,
+}
+
+/// The most addresses a client's reports go to.
+const MAX_RECIPIENTS: usize = 10;
+
+/// `POST /clients/{id}/report-recipients`: who gets the client's reports; each must
+/// be an address, and an empty list means the client's own email.
+pub async fn save_recipients(
+    State(ctx): State<Ctx>,
+    signed: Signed,
+    Path(client): Path<String>,
+    axum::Form(f): axum::Form<RecipientsForm>,
+) -> Result<Response, Refusal> {
+    signed.may(Role::Operator, &f.csrf)?;
+    let listed = delivery::recipients("", Some(&f.recipients));
+    let listed: Vec<String> = listed.into_iter().filter(|a| !a.is_empty()).collect();
+    if listed.len() > MAX_RECIPIENTS {
+        return Err(JobError::Invalid(format!(
+            "at most {MAX_RECIPIENTS} report recipients, got {}",
+            listed.len()
+        ))
+        .into());
+    }
+    if let Some(bad) = listed
+        .iter()
+        .find(|a| a.parse::<lettre::message::Mailbox>().is_err())
+    {
+        return Err(JobError::Invalid(format!("`{bad}` is not an email address")).into());
+    }
+    let before: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT report_recipients FROM clients WHERE id = $1")
+            .bind(&client)
+            .fetch_optional(ctx.store.pool())
+            .await
+            .map_err(JobError::from)?;
+    let (before,) = before.ok_or_else(|| JobError::Invalid(format!("no client `{client}`")))?;
+    let after = (!listed.is_empty()).then(|| listed.join(", "));
+    sqlx::query("UPDATE clients SET report_recipients = $2 WHERE id = $1")
+        .bind(&client)
+        .bind(&after)
+        .execute(ctx.store.pool())
+        .await
+        .map_err(JobError::from)?;
+    audit::record(
+        &ctx,
+        &signed.user.email,
+        "client.report_recipients",
+        &client,
+        Some(json!({ "recipients": before })),
+        Some(json!({ "recipients": after })),
+    )
+    .await?;
+    let back = match sqlx::query_as::<_, (String,)>(
+        "SELECT id FROM reports WHERE client_id = $1 ORDER BY period_start DESC, id LIMIT 1",
+    )
+    .bind(&client)
+    .fetch_optional(ctx.store.pool())
+    .await
+    .map_err(JobError::from)?
+    {
+        Some((report,)) => format!("/reports/{}", url_path(&report)),
+        None => format!("/clients/{}", url_path(&client)),
+    };
+    Ok(Redirect::to(&back).into_response())
 }
