@@ -145,8 +145,9 @@ fn grouped(
 }
 
 fn fmt_change(m: &Metric) -> String {
-    match (m.change_percent, m.trend) {
-        (Some(c), Some(t)) => format!(
+    match (m.previous, m.change_percent, m.trend) {
+        (None, _, _) => "no earlier report".into(),
+        (Some(_), Some(c), Some(t)) => format!(
             "{c:+.1} % ({})",
             match t {
                 Trend::Up => "up",
@@ -154,7 +155,9 @@ fn fmt_change(m: &Metric) -> String {
                 Trend::Flat => "flat",
             }
         ),
-        _ => "no earlier report".into(),
+        // From zero a percentage means nothing: say what happened.
+        (Some(_), _, _) if m.value == 0.0 => "no change".into(),
+        (Some(_), _, _) => "up from zero".into(),
     }
 }
 
