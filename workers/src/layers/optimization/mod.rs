@@ -30,8 +30,9 @@ pub struct OptimizationResult {
     pub optimizations_completed: Vec<String>,
     /// What the client is due and nobody has done on its profile yet.
     pub optimizations_proposed: Vec<String>,
-    /// The client's score as last recorded.
-    pub score_before: u32,
+    /// The client's score as last recorded; unknown for a client sold outside the
+    /// pipeline whose profile was never read.
+    pub score_before: Option<u32>,
     /// The score the linked profile shows, read this run; unknown without one.
     pub score_after: Option<u32>,
     /// The measured change since the profile's last reading; unknown for the first.
@@ -53,7 +54,7 @@ pub async fn handle(ctx: &Ctx, job: OptimizationJob) -> Result<OptimizationResul
         period: job.period.clone(),
         optimizations_completed: Vec::new(),
         optimizations_proposed: Vec::new(),
-        score_before: before,
+        score_before: (client.score_known == 1).then_some(before),
         score_after: None,
         score_gain: None,
         visibility_gain: None,

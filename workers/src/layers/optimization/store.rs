@@ -17,11 +17,16 @@ pub struct Client {
     pub gbp_location: Option<String>,
     pub business_name: String,
     pub website: Option<String>,
+    /// 1 when the score was ever known: found by prospecting, or read from the profile.
+    pub score_known: i64,
 }
 
 pub async fn client(ctx: &Ctx, client_id: &str) -> Result<Client, JobError> {
     sqlx::query_as(
-        "SELECT c.business_type, c.gbp_score, c.canceled_at, c.gbp_location, c.business_name, p.website
+        "SELECT c.business_type, c.gbp_score, c.canceled_at, c.gbp_location, c.business_name, p.website,
+                CASE WHEN c.prospect_id IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM profile_observations o WHERE o.client_id = c.id)
+                     THEN 1 ELSE 0 END AS score_known
            FROM clients c LEFT JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
     )
     .bind(client_id)
