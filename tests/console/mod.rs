@@ -382,6 +382,33 @@ async fn the_pipeline_shows_prospects_by_stage_and_a_prospect_page_shows_it_whol
     assert_eq!(page.matches("href=\"/prospects/").count() as i64, hot);
     let (_, page, _) = b.get("/pipeline?stage=pitched&city=Nowhere").await;
     assert!(page.contains("No prospect here"), "{page}");
+    // Found by a part of its name, any case, or of its email; wildcards are text.
+    let (name, email): (String, String) =
+        sqlx::query_as("SELECT name, email FROM prospects WHERE id = $1")
+            .bind(&ids[1])
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+    let part = name[1..name.len() - 1].to_uppercase();
+    let (_, page, _) = b
+        .get(&format!(
+            "/pipeline?stage=pitched&name={}",
+            part.replace(' ', "+")
+        ))
+        .await;
+    assert!(
+        page.contains(&format!("/prospects/{}", pipeline_id(&ids[1]))),
+        "{page}"
+    );
+    let (_, page, _) = b
+        .get(&format!(
+            "/pipeline?stage=pitched&name={}",
+            &email[..email.find('@').unwrap()]
+        ))
+        .await;
+    assert!(page.contains(&format!("/prospects/{}", pipeline_id(&ids[1]))));
+    let (_, page, _) = b.get("/pipeline?stage=pitched&name=%25").await;
+    assert!(page.contains("No prospect here"), "a % matches itself only");
     // Input that is not one is refused, naming it.
     let (status, page, _) = b.get("/pipeline?stage=everything").await;
     assert_eq!(status, 422);

@@ -118,6 +118,8 @@ impl std::str::FromStr for Stage {
 #[serde(default)]
 pub struct Filters {
     pub stage: String,
+    /// A text of the business's name or email, any case.
+    pub name: String,
     pub city: String,
     pub category: String,
     pub class: String,
@@ -173,6 +175,19 @@ fn text<'a>(value: &'a str, what: &str) -> Result<Option<&'a str>, JobError> {
     Ok((!v.is_empty()).then_some(v))
 }
 
+/// A `LIKE` pattern matching `text` anywhere, any case, its wildcards taken literally.
+fn contains(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// One page of the board for `f`, and whether there is a next.
 pub async fn rows(ctx: &Ctx, stage: Stage, f: &Filters) -> Result<(Vec<Row>, bool), JobError> {
     let (after_at, after_id) = match f.after.split_once('.') {
@@ -198,6 +213,7 @@ pub async fn rows(ctx: &Ctx, stage: Stage, f: &Filters) -> Result<(Vec<Row>, boo
             AND ($3 IS NULL OR p.lead_class = $3) AND ($4 IS NULL OR p.first_period = $4)
             AND ($5 IS NULL OR p.updated_at >= $5) AND ($6 IS NULL OR p.updated_at < $6)
             AND ($7 IS NULL OR p.updated_at < $7 OR (p.updated_at = $7 AND p.id < $8))
+            AND ($10 IS NULL OR LOWER(p.name) LIKE $10 ESCAPE '\\' OR LOWER(p.email) LIKE $10 ESCAPE '\\')
           ORDER BY p.updated_at DESC, p.id DESC LIMIT $9",
         stage.condition()
     );
@@ -211,6 +227,7 @@ pub async fn rows(ctx: &Ctx, stage: Stage, f: &Filters) -> Result<(Vec<Row>, boo
         .bind(after_at)
         .bind(after_id)
         .bind(PAGE + 1)
+        .bind(text(&f.name, "name")?.map(contains))
         .fetch_all(ctx.store.pool())
         .await?;
     let more = rows.len() as i64 > PAGE;
@@ -236,6 +253,7 @@ fn link(f: &Filters, stage: Stage, after: Option<String>) -> String {
     q.after = after.unwrap_or_default();
     let pairs: Vec<(&str, &str)> = [
         ("stage", q.stage.as_str()),
+        ("name", q.name.as_str()),
         ("city", q.city.as_str()),
         ("category", q.category.as_str()),
         ("class", q.class.as_str()),
@@ -313,6 +331,7 @@ fn filters(f: &Filters, stage: Stage) -> Markup {
     html! {
         form.filters method="get" action="/pipeline" {
             input type="hidden" name="stage" value=(stage.as_str());
+            input type="search" name="name" placeholder="Name or email" value=(f.name) aria-label="name or email";
             input name="city" placeholder="City (Miami, FL)" value=(f.city) aria-label="city";
             input name="category" placeholder="Category" value=(f.category) aria-label="category";
             select name="class" aria-label="lead class" {
