@@ -803,12 +803,21 @@ async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_se
     )
     .await
     .unwrap();
+    // The third's first message (a LinkedIn task), as a worker that died after claiming it left it:
+    // sending, nothing recorded of its outcome.
     let lost = send_step(ctx, &ids[2], 1).await.unwrap();
-    sqlx::query("UPDATE messages SET status = 'sending' WHERE id = $1")
-        .bind(&lost.message_id)
-        .execute(ctx.store.pool())
-        .await
-        .unwrap();
+    for sql in [
+        "UPDATE messages SET status = 'sending' WHERE id = $1",
+        "DELETE FROM events WHERE subject IN ($1, (SELECT prospect_id FROM messages WHERE id = $1))
+            AND kind IN ('delivered', 'contacted')",
+        "UPDATE prospects SET status = 'pitched' WHERE id = (SELECT prospect_id FROM messages WHERE id = $1)",
+    ] {
+        sqlx::query(sql)
+            .bind(&lost.message_id)
+            .execute(ctx.store.pool())
+            .await
+            .unwrap();
+    }
     let again = send_step(ctx, &ids[2], 1).await.unwrap();
     assert_eq!(again.status, MessageStatus::Unknown);
     // A client whose first onboarding task is past due.
@@ -853,6 +862,13 @@ async fn replies_unknown_sends_and_overdue_onboarding_wait_in_the_inbox_until_se
         .await
         .unwrap();
     assert_eq!(status.0, "sent");
+    // It went out: the prospect was contacted, counted as a delivery would have.
+    let contacted = format!(
+        "SELECT COUNT(*) FROM prospects p JOIN events e ON e.subject = p.id AND e.kind = 'contacted'
+          WHERE p.id = '{}' AND p.status = 'contacted'",
+        ids[2]
+    );
+    assert_eq!(scalar(ctx, &contacted).await, 1);
     // Settled once: again is refused, naming its state.
     let (status, page, _) = op
         .post(&resolve, &[("csrf", &csrf), ("how", "resend")])

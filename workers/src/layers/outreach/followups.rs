@@ -5,7 +5,7 @@
 use crate::{Ctx, JobError};
 use cep_shared::jobs::{Job, OutreachJob};
 use cep_shared::queue::NewJob;
-use cep_shared::vocabulary::{MessageStatus, ProspectStatus};
+use cep_shared::vocabulary::{EventKind, MessageStatus, ProspectStatus};
 use serde::{Deserialize, Serialize};
 
 /// What becomes of a message in the `unknown` state.
@@ -85,6 +85,9 @@ pub async fn resolve(ctx: &Ctx, id: &str, how: Resolution) -> Result<MessageStat
             Some((s,)) => format!("message `{id}` is {s}, not of unknown outcome"),
         }));
     }
+    if how == Resolution::Sent {
+        went_out(ctx, id, now).await?;
+    }
     if how == Resolution::Resend {
         let (prospect_id, step): (String, i64) =
             sqlx::query_as("SELECT prospect_id, step FROM messages WHERE id = $1")
@@ -100,6 +103,40 @@ pub async fn resolve(ctx: &Ctx, id: &str, how: Resolution) -> Result<MessageStat
         ctx.queue.push(NewJob::of(&job, now).key(key)).await?;
     }
     Ok(to)
+}
+
+/// A message a person says went out counts as a delivery did: delivered, and for a step
+/// of the sequence the prospect contacted (each recorded once, whoever records it).
+async fn went_out(ctx: &Ctx, id: &str, now: i64) -> Result<(), JobError> {
+    let (prospect_id, step, channel): (String, i64, String) =
+        sqlx::query_as("SELECT prospect_id, step, channel FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(ctx.store.pool())
+            .await?;
+    let data = serde_json::json!({ "channel": channel, "step": step, "by": "a person" });
+    let mut tx = ctx.store.pool().begin().await?;
+    ctx.store
+        .record_event(&mut *tx, EventKind::Delivered, id, data.clone(), now)
+        .await?;
+    let in_sequence =
+        usize::try_from(step).is_ok_and(|s| s < ctx.settings.layers.outreach.sequence.len());
+    if in_sequence {
+        ctx.store
+            .record_event(&mut *tx, EventKind::Contacted, &prospect_id, data, now)
+            .await?;
+        sqlx::query(
+            "UPDATE prospects SET status = $3, updated_at = $2 WHERE id = $1 AND status IN ($4, $5)",
+        )
+        .bind(&prospect_id)
+        .bind(now)
+        .bind(ProspectStatus::Contacted.as_str())
+        .bind(ProspectStatus::New.as_str())
+        .bind(ProspectStatus::Pitched.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A prospect's reply that waits for an answer, as the inbox shows it.
