@@ -289,9 +289,19 @@ pub async fn gather(
     let (from, end) = p.span_millis();
     let to = end.min(now);
     let linked = location.is_some();
-    let current = stored(ctx, client_id, p).await?;
+    // The last six periods, oldest first; the last two are this one and the one before.
+    let mut periods = vec![*p];
+    for _ in 1..6 {
+        let before = periods[periods.len() - 1].previous();
+        periods.push(before);
+    }
+    periods.reverse();
+    let mut six = Vec::with_capacity(6);
+    for q in &periods {
+        six.push(stored(ctx, client_id, q).await?);
+    }
     let prev_period = p.previous();
-    let previous = stored(ctx, client_id, &prev_period).await?;
+    let (previous, current) = (&six[4], &six[5]);
     let coverage_note = (linked && !current.whole()).then(|| {
         if current.days == 0 {
             "Google has not reported this period's figures yet.".to_owned()
@@ -302,26 +312,22 @@ pub async fn gather(
             )
         }
     });
-    let mut history = Vec::new();
-    let mut q = *p;
-    for _ in 0..6 {
-        let s = stored(ctx, client_id, &q).await?;
-        let get = |m: &str| s.sums[m];
-        history.push(HistoryPoint {
-            label: short_label(&q),
+    let history = periods
+        .iter()
+        .zip(&six)
+        .map(|(q, s)| HistoryPoint {
+            label: short_label(q),
             views: s.sum(&HEADLINES[0]),
             actions: (s.days > 0).then(|| {
                 [
-                    get("CALL_CLICKS"),
-                    get("BUSINESS_DIRECTION_REQUESTS"),
-                    get("WEBSITE_CLICKS"),
+                    s.sums["CALL_CLICKS"],
+                    s.sums["BUSINESS_DIRECTION_REQUESTS"],
+                    s.sums["WEBSITE_CLICKS"],
                 ]
             }),
             whole: s.whole(),
-        });
-        q = q.previous();
-    }
-    history.reverse();
+        })
+        .collect();
     let breakdown = if current.days > 0 {
         BREAKDOWN
             .iter()
@@ -342,7 +348,7 @@ pub async fn gather(
         coverage_note,
         linked,
         headline: if linked {
-            headline(&current, &previous)
+            headline(current, previous)
         } else {
             Vec::new()
         },
