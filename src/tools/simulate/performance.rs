@@ -4,7 +4,6 @@
 //! Every figure is drawn from a hash of the location and the day, so a rerun answers
 //! the same.
 
-use super::profiles::{Profile, Review};
 use cep_shared::clock::DAY;
 use cep_shared::ids::stable_hash;
 use chrono::{Datelike, NaiveDate};
@@ -15,28 +14,36 @@ fn draw(parts: &[&str]) -> f64 {
     (stable_hash(parts) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// How complete a profile is, 0 to 1: what a customer comparing listings sees.
-fn completeness(p: &Profile, now: i64) -> f64 {
-    let checks = [
-        p.website.is_some(),
-        p.description.is_some(),
-        p.hours,
-        p.services,
-        p.photos >= 10,
-        p.reviews.len() >= 10,
-        p.posts.iter().any(|at| *at >= now - 30 * DAY),
-    ];
-    checks.iter().filter(|c| **c).count() as f64 / checks.len() as f64
+/// A review a customer left: its stars, when, and when the owner answered.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Review {
+    pub(super) stars: u8,
+    pub(super) created: i64,
+    pub(super) replied: Option<i64>,
+}
+
+/// What the figures of a profile grow with: how complete it is (0 to 1), whether it
+/// links a website, and its line of work.
+pub(super) struct Shape<'a> {
+    pub(super) completeness: f64,
+    pub(super) website: bool,
+    pub(super) category: &'a str,
 }
 
 /// Customers leave reviews week by week, more often on a fuller profile; the owner has
 /// not answered them yet.
-pub(super) fn leave_reviews(loc: &str, p: &mut Profile, now: i64) {
+pub(super) fn leave_reviews(
+    loc: &str,
+    reviews: &mut Vec<Review>,
+    reviewed_to: &mut i64,
+    completeness: f64,
+    now: i64,
+) {
     let week = 7 * DAY;
-    while p.reviewed_to + week <= now {
-        let start = p.reviewed_to;
+    while *reviewed_to + week <= now {
+        let start = *reviewed_to;
         let key = start.to_string();
-        let chance = 0.35 + 0.55 * completeness(p, start);
+        let chance = 0.35 + 0.55 * completeness;
         if draw(&[loc, &key, "review"]) < chance {
             let roll = draw(&[loc, &key, "stars"]);
             let stars = match roll {
@@ -47,19 +54,19 @@ pub(super) fn leave_reviews(loc: &str, p: &mut Profile, now: i64) {
                 _ => 5,
             };
             let created = start + (draw(&[loc, &key, "when"]) * week as f64) as i64;
-            p.reviews.push(Review {
+            reviews.push(Review {
                 stars,
                 created,
                 replied: None,
             });
         }
-        p.reviewed_to += week;
+        *reviewed_to += week;
     }
 }
 
 /// `fetchMultiDailyMetricsTimeSeries` for the range and metrics `query` asks, in the
 /// API's shape (a zero is left out, as Google does).
-pub(super) fn daily(loc: &str, p: &Profile, query: &str, now: i64) -> Value {
+pub(super) fn daily(loc: &str, p: &Shape<'_>, query: &str) -> Value {
     let mut metrics = Vec::new();
     let mut range = [[0i64; 3]; 2];
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -80,7 +87,6 @@ pub(super) fn daily(loc: &str, p: &Profile, query: &str, now: i64) -> Value {
     let (Some(from), Some(to)) = (date(range[0]), date(range[1])) else {
         return json!({ "error": { "code": 400, "message": "dailyRange is required" } });
     };
-    let done = completeness(p, now);
     let series: Vec<Value> = metrics
         .iter()
         .map(|m| {
@@ -89,7 +95,7 @@ pub(super) fn daily(loc: &str, p: &Profile, query: &str, now: i64) -> Value {
                 .take_while(|d| *d <= to)
                 .take(600)
                 .map(|d| {
-                    let n = value(loc, p, m, d, done);
+                    let n = value(loc, p, m, d);
                     let mut v =
                         json!({ "date": { "year": d.year(), "month": d.month(), "day": d.day() } });
                     if n > 0 {
@@ -105,7 +111,8 @@ pub(super) fn daily(loc: &str, p: &Profile, query: &str, now: i64) -> Value {
 }
 
 /// One day's figure of one metric.
-fn value(loc: &str, p: &Profile, metric: &str, day: NaiveDate, done: f64) -> i64 {
+fn value(loc: &str, p: &Shape<'_>, metric: &str, day: NaiveDate) -> i64 {
+    let done = p.completeness;
     let key = day.to_string();
     let weekend = matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
     let noise = 0.75 + 0.5 * draw(&[loc, &key, metric]);
@@ -116,7 +123,7 @@ fn value(loc: &str, p: &Profile, metric: &str, day: NaiveDate, done: f64) -> i64
         "BUSINESS_IMPRESSIONS_DESKTOP_SEARCH" => 0.20,
         "BUSINESS_IMPRESSIONS_DESKTOP_MAPS" => 0.10,
         "CALL_CLICKS" => 0.030,
-        "WEBSITE_CLICKS" if p.website.is_some() => 0.025,
+        "WEBSITE_CLICKS" if p.website => 0.025,
         "BUSINESS_DIRECTION_REQUESTS" => 0.020,
         _ => 0.0,
     };
@@ -124,7 +131,7 @@ fn value(loc: &str, p: &Profile, metric: &str, day: NaiveDate, done: f64) -> i64
 }
 
 /// The month's searches that showed the profile; small counts withheld as Google does.
-pub(super) fn keywords(loc: &str, p: &Profile) -> Value {
+pub(super) fn keywords(loc: &str, p: &Shape<'_>) -> Value {
     let what = p.category.to_lowercase();
     let counts: Vec<Value> = [
         format!("{what} near me"),

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use super::performance::{self, Review, Shape};
 use cep_shared::clock::DAY;
 
 /// One simulated profile.
@@ -31,14 +32,30 @@ pub(super) struct Profile {
     pub(super) category: String,
 }
 
-#[derive(Debug, Clone, Default)]
-pub(super) struct Review {
-    pub(super) stars: u8,
-    pub(super) created: i64,
-    pub(super) replied: Option<i64>,
-}
-
 impl Profile {
+    /// How complete the profile is, 0 to 1: what a customer comparing listings sees.
+    fn completeness(&self, now: i64) -> f64 {
+        let checks = [
+            self.website.is_some(),
+            self.description.is_some(),
+            self.hours,
+            self.services,
+            self.photos >= 10,
+            self.reviews.len() >= 10,
+            self.posts.iter().any(|at| *at >= now - 30 * DAY),
+        ];
+        checks.iter().filter(|c| **c).count() as f64 / checks.len() as f64
+    }
+
+    /// What its figures grow with, now.
+    fn shape(&self, now: i64) -> Shape<'_> {
+        Shape {
+            completeness: self.completeness(now),
+            website: self.website.is_some(),
+            category: &self.category,
+        }
+    }
+
     /// A profile showing what `s` says (an unknown signal is taken as absent: the
     /// world's profile has to be something).
     pub(super) fn from_signals(
@@ -142,11 +159,10 @@ async fn location(
     if let Some(loc) = loc.strip_suffix(":fetchMultiDailyMetricsTimeSeries") {
         let now = p.clock.now_millis();
         return p.with(loc, |x| {
-            Json(super::performance::daily(
+            Json(performance::daily(
                 loc,
-                x,
+                &x.shape(now),
                 query.as_deref().unwrap_or(""),
-                now,
             ))
         });
     }
@@ -195,7 +211,8 @@ async fn media(State(p): State<Profiles>, Path((_, loc)): Path<(String, String)>
 async fn reviews(State(p): State<Profiles>, Path((_, loc)): Path<(String, String)>) -> Answer {
     let now = p.clock.now_millis();
     p.with(&loc, |x| {
-        super::performance::leave_reviews(&loc, x, now);
+        let completeness = x.completeness(x.reviewed_to);
+        performance::leave_reviews(&loc, &mut x.reviews, &mut x.reviewed_to, completeness, now);
         let names = ["ONE", "TWO", "THREE", "FOUR", "FIVE"];
         // Newest first, as Google lists them.
         let list: Vec<Value> = x
@@ -261,7 +278,8 @@ async fn publish(State(p): State<Profiles>, Path((_, loc)): Path<(String, String
 }
 
 async fn keywords(State(p): State<Profiles>, Path(loc): Path<String>) -> Answer {
-    p.with(&loc, |x| Json(super::performance::keywords(&loc, x)))
+    let now = p.clock.now_millis();
+    p.with(&loc, |x| Json(performance::keywords(&loc, &x.shape(now))))
 }
 
 /// The simulated APIs, served on a loopback port; returns its base URL.

@@ -278,10 +278,18 @@ pub struct Reading {
     reviews: Reviews,
 }
 
+/// A review as the weekly reading saw it.
+pub struct SeenReview {
+    pub review_id: String,
+    pub stars: Option<i64>,
+    pub created_at: i64,
+    pub replied_at: Option<i64>,
+}
+
 impl Reading {
     /// The reviews this reading listed, with their stars and dates (a review without a
     /// creation time is left out: it cannot be placed in a period).
-    pub fn reviews(&self) -> Vec<super::performance::SeenReview> {
+    pub fn reviews(&self) -> Vec<SeenReview> {
         let at = |t: Option<&str>| {
             t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.timestamp_millis())
@@ -290,7 +298,7 @@ impl Reading {
             .reviews
             .iter()
             .filter_map(|r| {
-                Some(super::performance::SeenReview {
+                Some(SeenReview {
                     review_id: r.review_id.clone(),
                     stars: r.star_rating.as_deref().and_then(stars),
                     created_at: at(r.create_time.as_deref())?,

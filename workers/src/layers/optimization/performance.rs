@@ -4,7 +4,7 @@
 //! read once, when Google's figures have settled, and stored whole; the reviews the
 //! weekly reading saw are kept too. Reads spend the `gbp` budget like every other call.
 
-use super::gbp::parse_location;
+use super::gbp::{SeenReview, parse_location};
 use crate::clients::provider;
 use crate::{Ctx, JobError};
 use cep_shared::config::Provider;
@@ -368,14 +368,6 @@ async fn store_keywords(
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// A review as the weekly reading saw it.
-pub struct SeenReview {
-    pub review_id: String,
-    pub stars: Option<i64>,
-    pub created_at: i64,
-    pub replied_at: Option<i64>,
 }
 
 /// Keeps the reviews a reading saw (stars and dates; the text stays with Google).

@@ -3,7 +3,6 @@
 
 use super::client::HistoryPoint;
 use super::rules::{Metric, Report, Trend, label, shown};
-use super::template::BrandView;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#1a202c}\
@@ -49,7 +48,7 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], target: Option<f64>) -> Ma
 /// The last six periods as two SVG bar charts: views, and calls / direction requests /
 /// website clicks side by side. A period not whole is drawn hollow and marked
 /// "partial"; one with nothing stored is a gap marked "no data", never a zero.
-pub fn history_charts(history: &[HistoryPoint], brand: &BrandView) -> (Markup, Markup) {
+pub fn history_charts(history: &[HistoryPoint], primary: &str, accent: &str) -> (Markup, Markup) {
     let views: Vec<Option<Vec<i64>>> = history.iter().map(|h| h.views.map(|v| vec![v])).collect();
     let actions: Vec<Option<Vec<i64>>> = history
         .iter()
@@ -57,19 +56,14 @@ pub fn history_charts(history: &[HistoryPoint], brand: &BrandView) -> (Markup, M
         .collect();
     let third = "#718096";
     (
-        grouped(
-            "Profile views",
-            history,
-            &views,
-            &[("views", &brand.primary_colour)],
-        ),
+        grouped("Profile views", history, &views, &[("views", primary)]),
         grouped(
             "Calls, direction requests and website clicks",
             history,
             &actions,
             &[
-                ("calls", &brand.primary_colour),
-                ("direction requests", &brand.accent_colour),
+                ("calls", primary),
+                ("direction requests", accent),
                 ("website clicks", third),
             ],
         ),

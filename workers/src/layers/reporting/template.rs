@@ -130,7 +130,11 @@ impl Templates {
 
     /// A client's report as a page.
     pub fn client_html(&self, report: &ClientReport) -> Result<String, JobError> {
-        let (views, actions) = super::render::history_charts(&report.history, &self.brand);
+        let (views, actions) = super::render::history_charts(
+            &report.history,
+            &self.brand.primary_colour,
+            &self.brand.accent_colour,
+        );
         self.render(
             "client.html",
             context! {
