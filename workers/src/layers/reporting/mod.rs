@@ -1,12 +1,17 @@
-//! Layer 7: a report per client (and one for the agency) a person reads: HTML with a
-//! chart, each metric's trend against the previous report *as recorded*, insights and
-//! at most five recommendations. Reporting chains finance.
+//! Layer 7: a report per client and one for the agency, for a calendar period.
+//! A client's report is what an agency sends: its profile's performance against the
+//! period before and over six, its reviews, score, the work done and what comes next,
+//! from the agency's templates; emailed with a no-login link and a PDF once the month's
+//! figures settle. The agency's report holds its funnel by stage, money and Φ_sync,
+//! each metric against the previous report *as recorded*. Reporting chains finance.
 //!
-//! `rules` decides what a report says, `render` draws it, `store` reads the numbers and
-//! keeps the report.
+//! `client` and `facts` gather a client's report, `template` writes it, `delivery`,
+//! `links` send it; `rules` says what the agency's report concludes, `render` draws its
+//! charts and page, `store` reads the numbers and keeps each report.
 
 pub mod client;
 pub mod delivery;
+pub mod facts;
 pub mod links;
 pub mod render;
 pub mod rules;
