@@ -577,3 +577,34 @@ fn a_brand_that_is_not_a_colour_or_an_image_is_refused_naming_its_key() {
             .contains("reports.from")
     );
 }
+
+#[tokio::test]
+async fn a_worker_without_chromium_sends_the_link_and_records_the_missing_pdf() {
+    use crate::email::{Sink, smtp_settings};
+    let sink = Sink::start(&[]);
+    let mut s = smtp_settings(sink.port);
+    s.engines.testing.browser = "/nonexistent/chromium".into();
+    let h = harness(Backend::Embedded, s, Clock::simulated(at(2026, 3, 6))).await;
+    let ctx = &h.ctx;
+    a_client(ctx).await;
+    client_page(ctx, "2026-02").await;
+    drain(ctx).await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1);
+    let mail = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .unwrap();
+    assert_eq!(mail.attachment_count(), 0);
+    let text = mail.body_text(0).unwrap().into_owned();
+    assert!(text.contains("/r/") && !text.contains("attached"), "{text}");
+    let (status, detail): (String, String) =
+        sqlx::query_as("SELECT status, detail FROM report_deliveries")
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "sent");
+    assert!(
+        detail.starts_with("sent without the PDF:") && detail.contains("/nonexistent/chromium"),
+        "{detail}"
+    );
+}

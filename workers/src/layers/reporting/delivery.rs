@@ -144,8 +144,18 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
         }
         return Ok(result);
     };
-    let pdf = ctx.pdf.print(&html).await?;
-    result.pdf_bytes = Some(pdf.len());
+    // A worker without Chromium still sends the link; the record says the PDF is
+    // missing and why. A print that failed for a passing reason is tried again.
+    let pdf = match ctx.pdf.print(&html).await {
+        Ok(pdf) => Some(pdf),
+        Err(JobError::Invalid(why)) => {
+            tracing::warn!(report = %job.report_id, %why, "report sent without its PDF");
+            result.reason = Some(format!("sent without the PDF: {why}"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    result.pdf_bytes = pdf.as_ref().map(Vec::len);
     let link = links::create(ctx, &job.report_id, &job.requested_by).await?;
     let (from, end) = period_of(ctx, &job.report_id).await?;
     let gathered = client::gather(ctx, &client_id, &from, &job.report_id, end).await?;
@@ -153,7 +163,7 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
     let expires = cep_shared::clock::from_millis(link.expires_at)
         .format("%-d %B %Y")
         .to_string();
-    let text = templates.email_text(&gathered, &name, &link.url, &expires)?;
+    let text = templates.email_text(&gathered, &name, &link.url, &expires, pdf.is_some())?;
     let subject = format!("{business}: your {} profile report", gathered.period);
     for address in todo {
         let id = delivery_id(&job, &address);
@@ -161,7 +171,15 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
         let message_id =
             crate::layers::outreach::compose::new_message_id(&ctx.settings.reports.from)
                 .map_err(|e| JobError::Transient(format!("no randomness: {e}")))?;
-        let message = match build(ctx, &address, &subject, &text, &pdf, &gathered, &message_id) {
+        let message = match build(
+            ctx,
+            &address,
+            &subject,
+            &text,
+            pdf.as_deref(),
+            &gathered,
+            &message_id,
+        ) {
             Ok(m) => m,
             Err(why) => {
                 set(ctx, &id, "failed", None, Some(&why)).await?;
@@ -171,7 +189,14 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
         };
         match mailer.send_message(message).await {
             Ok(()) => {
-                set(ctx, &id, "sent", Some(&message_id), None).await?;
+                set(
+                    ctx,
+                    &id,
+                    "sent",
+                    Some(&message_id),
+                    result.reason.as_deref(),
+                )
+                .await?;
                 result.recipients.push((address, "sent".into()));
             }
             Err(SendFailure::Rejected(why)) => {
@@ -270,7 +295,7 @@ fn build(
     to: &str,
     subject: &str,
     text: &str,
-    pdf: &[u8],
+    pdf: Option<&[u8]>,
     report: &client::ClientReport,
     message_id: &str,
 ) -> Result<Message, String> {
@@ -292,17 +317,21 @@ fn build(
         .subject(subject)
         .date(date)
         .message_id(Some(message_id.to_owned()));
-    let name = format!(
-        "{}-{}.pdf",
-        super::render::file_name(&report.client),
-        report.period.replace(' ', "-")
-    );
-    let content_type = ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
-    builder
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(body)
-                .singlepart(Attachment::new(name).body(pdf.to_vec(), content_type)),
-        )
-        .map_err(|e| format!("the email does not build: {e}"))
+    let built = match pdf {
+        Some(pdf) => {
+            let name = format!(
+                "{}-{}.pdf",
+                super::render::file_name(&report.client),
+                report.period.replace(' ', "-")
+            );
+            let content_type = ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
+            builder.multipart(
+                MultiPart::mixed()
+                    .singlepart(body)
+                    .singlepart(Attachment::new(name).body(pdf.to_vec(), content_type)),
+            )
+        }
+        None => builder.singlepart(body),
+    };
+    built.map_err(|e| format!("the email does not build: {e}"))
 }

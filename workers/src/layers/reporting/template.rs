@@ -155,6 +155,7 @@ impl Templates {
         client_name: &str,
         link: &str,
         expires: &str,
+        pdf_attached: bool,
     ) -> Result<String, JobError> {
         self.render(
             "email.txt",
@@ -164,6 +165,7 @@ impl Templates {
                 client_name => client_name,
                 link => link,
                 expires => expires,
+                pdf_attached => pdf_attached,
             },
         )
     }
