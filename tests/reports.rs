@@ -608,3 +608,54 @@ async fn a_worker_without_chromium_sends_the_link_and_records_the_missing_pdf() 
         "{detail}"
     );
 }
+
+#[test]
+fn cep_report_writes_a_clients_month_as_html_and_pdf_or_says_what_is_missing() {
+    let dir = TempDir::new();
+    let run = |args: &[&str]| cep_embedded(&dir, args).output().unwrap();
+    let onboarding = format!("{}/examples/onboarding.json", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        run(&["layer", "5", "--input", &onboarding])
+            .status
+            .success()
+    );
+    let client = "cli_575b10fbf1f5a9b4";
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let missing = run(&["report", client, "--period", &month]);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        err.contains(&format!(
+            "no monthly report of `{client}` for {month}: the month's close writes it"
+        )),
+        "{err}"
+    );
+    let week = run(&["report", client, "--period", "2026-W03"]);
+    assert!(String::from_utf8_lossy(&week.stderr).contains("is not a month"));
+    let close = dir.0.join("close.json");
+    std::fs::write(&close, format!(r#"{{"period": "{month}"}}"#)).unwrap();
+    assert!(
+        run(&["layer", "7", "--input", close.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let (html, pdf) = (dir.0.join("r.html"), dir.0.join("r.pdf"));
+    let out = run(&[
+        "report",
+        client,
+        "--period",
+        &month,
+        "--html",
+        html.to_str().unwrap(),
+        "--pdf",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Your Business Profile is not linked to our account yet"));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+}

@@ -492,22 +492,7 @@ impl OnStore {
                 html,
                 pdf,
             } => {
-                let p = cep_shared::period::Period::parse(&period).map_err(anyhow::Error::msg)?;
-                if p.kind != cep_shared::period::Kind::Month {
-                    anyhow::bail!("--period `{period}` is not a month (2026-03)");
-                }
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT id FROM reports WHERE client_id = $1 AND report_type = 'monthly' AND period_start = $2",
-                )
-                .bind(&client_id)
-                .bind(p.span_millis().0)
-                .fetch_optional(ctx.store.pool())
-                .await?;
-                let Some((id,)) = row else {
-                    anyhow::bail!(
-                        "no monthly report of `{client_id}` for {period}: the month's close writes it (`cep layer reporting` with {{\"period\": \"{period}\"}})"
-                    );
-                };
+                let id = cep_workers::layers::reporting::monthly(ctx, &client_id, &period).await?;
                 let page = cep_workers::layers::reporting::rewrite(ctx, &id).await?;
                 if let Some(path) = &html {
                     std::fs::write(path, &page)

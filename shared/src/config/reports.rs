@@ -99,6 +99,14 @@ impl ReportSettings {
                 ));
             }
         }
+        if let Some(dir) = &self.templates_dir
+            && !dir.is_dir()
+        {
+            out.push((
+                "reports.templates_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
         if self.link_days == 0 || self.link_days > 3_650 {
             out.push((
                 "reports.link_days",

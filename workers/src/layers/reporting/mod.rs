@@ -197,6 +197,29 @@ pub async fn rewrite(ctx: &Ctx, report_id: &str) -> Result<String, JobError> {
     Ok(html)
 }
 
+/// The id of a client's monthly report of `period` (`2026-03`); refused, saying what
+/// writes it, when the month's close has not.
+pub async fn monthly(ctx: &Ctx, client_id: &str, period: &str) -> Result<String, JobError> {
+    let p = Period::parse(period).map_err(JobError::Invalid)?;
+    if p.kind != cep_shared::period::Kind::Month {
+        return Err(JobError::Invalid(format!(
+            "period `{period}` is not a month (2026-03)"
+        )));
+    }
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM reports WHERE client_id = $1 AND report_type = 'monthly' AND period_start = $2",
+    )
+    .bind(client_id)
+    .bind(p.span_millis().0)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    row.map(|(id,)| id).ok_or_else(|| {
+        JobError::Invalid(format!(
+            "no monthly report of `{client_id}` for {period}: the month's close writes it (`cep layer reporting` with {{\"period\": \"{period}\"}})"
+        ))
+    })
+}
+
 /// The kind of period a report type covers.
 pub fn kind_of(report_type: &str) -> cep_shared::period::Kind {
     match report_type {
