@@ -215,6 +215,38 @@ async fn an_owner_works_the_console_in_a_browser() {
         "{client}"
     );
     t.photo("client").await;
+    // The month's close writes the new client's report: listed, then opened with what
+    // an operator does with it.
+    ctx.clock.set(meeting_start() + chrono::Duration::hours(4));
+    let month = cep_shared::period::Period::containing(cep_shared::period::Kind::Month, ctx.now())
+        .to_string();
+    cep_workers::handle(
+        ctx,
+        cep_shared::JobKind::Layer(cep_shared::Layer::Reporting),
+        &serde_json::json!({ "period": month }).to_string(),
+    )
+    .await
+    .unwrap();
+    t.go("/reports").await;
+    t.photo("reports").await;
+    t.act("document.querySelector('main a[href^=\"/reports/\"]').click()")
+        .await;
+    let report = t.text().await;
+    assert!(
+        report.contains("Send to the client") && report.contains("Make a link"),
+        "{report}"
+    );
+    // Won from the pipeline, never read through its account: the score prospecting
+    // found, said to be that.
+    let page = t
+        .js("fetch(document.querySelector('iframe').src).then(r => r.text())")
+        .await;
+    let page = page.as_str().unwrap_or_default();
+    assert!(
+        page.contains("when we first looked at your listing, before you joined"),
+        "{page}"
+    );
+    t.photo("report").await;
     for page in ["money", "coherence", "audit"] {
         t.go(&format!("/{page}")).await;
         t.photo(page).await;

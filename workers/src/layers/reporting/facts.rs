@@ -139,7 +139,18 @@ pub async fn score(
     .fetch_all(ctx.store.pool())
     .await?;
     let Some((at, score, coverage, signals)) = rows.into_iter().next() else {
-        return Ok(None);
+        // Never read through the client's account: what prospecting found, said so.
+        return Ok(first_look(ctx, client_id)
+            .await?
+            .map(|(score, coverage, signals)| {
+                scored(
+                    score,
+                    coverage,
+                    &signals,
+                    "when we first looked at your listing, before you joined".into(),
+                    "your profile has not been read through your account yet".into(),
+                )
+            }));
     };
     // The reading before the period, to say what changed in it.
     let before: Option<(i64,)> = sqlx::query_as(
@@ -150,16 +161,33 @@ pub async fn score(
     .bind(from)
     .fetch_optional(ctx.store.pool())
     .await?;
-    let s: ProfileSignals = serde_json::from_str(&signals).unwrap_or_default();
-    Ok(Some(Score {
+    let change = match before {
+        Some((b,)) if at >= from => format!("{:+} points since the period began", score - b),
+        Some(_) => "not read again this period".into(),
+        None => "first reading".into(),
+    };
+    Ok(Some(scored(score, coverage, &signals, day_of(at), change)))
+}
+
+/// What prospecting found of a client's profile before it joined: score, coverage and
+/// signals; none for a client sold outside the pipeline.
+async fn first_look(ctx: &Ctx, client_id: &str) -> Result<Option<(i64, f64, String)>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT p.gbp_score, p.coverage, p.signals FROM clients c
+           JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
+    )
+    .bind(client_id)
+    .fetch_optional(ctx.store.pool())
+    .await?)
+}
+
+fn scored(score: i64, coverage: f64, signals: &str, read_on: String, change: String) -> Score {
+    let s: ProfileSignals = serde_json::from_str(signals).unwrap_or_default();
+    Score {
         score: score.clamp(0, 100) as u32,
         coverage: format!("{:.0} %", coverage * 100.0),
-        read_on: day_of(at),
-        change: match before {
-            Some((b,)) if at >= from => format!("{:+} points since the period began", score - b),
-            Some(_) => "not read again this period".into(),
-            None => "first reading".into(),
-        },
+        read_on,
+        change,
         signals: Signal::ALL
             .iter()
             .map(|sig| {
@@ -169,7 +197,7 @@ pub async fn score(
                 )
             })
             .collect(),
-    }))
+    }
 }
 
 /// Profile fields the agency filled in the period: empty before, the new value after.
@@ -260,7 +288,13 @@ pub async fn next_steps(ctx: &Ctx, client_id: &str, to: i64) -> Result<Vec<Strin
     .bind(to)
     .fetch_optional(ctx.store.pool())
     .await?;
-    if let Some((signals,)) = read {
+    let read = match read {
+        Some((signals,)) => Some(signals),
+        None => first_look(ctx, client_id)
+            .await?
+            .map(|(_, _, signals)| signals),
+    };
+    if let Some(signals) = read {
         let s: ProfileSignals = serde_json::from_str(&signals).unwrap_or_default();
         // Ten of each, as the score counts them.
         return Ok(s.gaps(10, 10));
