@@ -143,7 +143,7 @@ pub struct Client<'a> {
     pub location: &'a str,
 }
 
-fn token(ctx: &Ctx) -> Option<&str> {
+pub(super) fn token(ctx: &Ctx) -> Option<&str> {
     ctx.secrets.gbp_access_token.as_deref()
 }
 
@@ -411,7 +411,11 @@ pub async fn link(ctx: &Ctx, client_id: &str, location: &str) -> Result<(), JobE
     Ok(())
 }
 
-async fn read<T: serde::de::DeserializeOwned>(ctx: &Ctx, url: &str) -> Result<T, JobError> {
+/// A read of Google's Business Profile APIs, under the `gbp` budget.
+pub(super) async fn read<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx,
+    url: &str,
+) -> Result<T, JobError> {
     let req = ctx
         .http
         .get(url)

@@ -4,10 +4,8 @@
 //! read once, when Google's figures have settled, and stored whole; the reviews the
 //! weekly reading saw are kept too. Reads spend the `gbp` budget like every other call.
 
-use super::gbp::{SeenReview, parse_location};
-use crate::clients::provider;
+use super::gbp::{SeenReview, parse_location, read, token};
 use crate::{Ctx, JobError};
-use cep_shared::config::Provider;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
@@ -138,16 +136,17 @@ fn daily_values(body: Multi) -> Result<Vec<DailyValue>, JobError> {
     Ok(out)
 }
 
-fn token(ctx: &Ctx) -> Option<&str> {
-    ctx.secrets.gbp_access_token.as_deref()
-}
-
-async fn read<T: serde::de::DeserializeOwned>(ctx: &Ctx, url: &str) -> Result<T, JobError> {
-    let req = ctx
-        .http
-        .get(url)
-        .bearer_auth(token(ctx).unwrap_or_default());
-    provider::call(ctx, Provider::Gbp, "", req).await?.json()
+/// `<performance_url>/v1/locations/<l><path>` for a location `accounts/a/locations/l`.
+fn endpoint(ctx: &Ctx, location: &str, path: &str) -> Result<url::Url, JobError> {
+    let (_, loc) = parse_location(location).map_err(JobError::Invalid)?;
+    let base = ctx
+        .settings
+        .providers
+        .gbp
+        .performance_url
+        .trim_end_matches('/');
+    url::Url::parse(&format!("{base}/v1/locations/{loc}{path}"))
+        .map_err(|e| JobError::Invalid(format!("providers.gbp.performance_url: {e}")))
 }
 
 /// The daily metrics of `[from, to]` (whole days, both included).
@@ -157,17 +156,7 @@ async fn fetch_daily(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DailyValue>, JobError> {
-    let (_, loc) = parse_location(location).map_err(JobError::Invalid)?;
-    let base = ctx
-        .settings
-        .providers
-        .gbp
-        .performance_url
-        .trim_end_matches('/');
-    let mut url = url::Url::parse(&format!(
-        "{base}/v1/locations/{loc}:fetchMultiDailyMetricsTimeSeries"
-    ))
-    .map_err(|e| JobError::Invalid(format!("providers.gbp.performance_url: {e}")))?;
+    let mut url = endpoint(ctx, location, ":fetchMultiDailyMetricsTimeSeries")?;
     {
         let mut q = url.query_pairs_mut();
         for m in DAILY_METRICS {
@@ -188,17 +177,7 @@ async fn fetch_keywords(
     location: &str,
     month: NaiveDate,
 ) -> Result<Vec<(String, Option<i64>, Option<i64>)>, JobError> {
-    let (_, loc) = parse_location(location).map_err(JobError::Invalid)?;
-    let base = ctx
-        .settings
-        .providers
-        .gbp
-        .performance_url
-        .trim_end_matches('/');
-    let mut url = url::Url::parse(&format!(
-        "{base}/v1/locations/{loc}/searchkeywords/impressions/monthly"
-    ))
-    .map_err(|e| JobError::Invalid(format!("providers.gbp.performance_url: {e}")))?;
+    let mut url = endpoint(ctx, location, "/searchkeywords/impressions/monthly")?;
     {
         let mut q = url.query_pairs_mut();
         for end in ["start_month", "end_month"] {

@@ -126,7 +126,8 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
     if let Some(location) = super::store::location(ctx, &client_id).await? {
         crate::layers::optimization::performance::pull(ctx, &client_id, &location).await?;
     }
-    let html = super::rewrite(ctx, &job.report_id).await?;
+    let templates = template::Templates::load(&ctx.settings.reports)?;
+    let (html, gathered) = super::rewrite_with(ctx, &templates, &job.report_id).await?;
     // In a dry run nothing leaves the machine: no link, no PDF, each email recorded.
     let Some(mailer) = &ctx.mailer else {
         for address in todo {
@@ -157,9 +158,6 @@ pub async fn deliver(ctx: &Ctx, job: DeliveryJob) -> Result<DeliveryResult, JobE
     };
     result.pdf_bytes = pdf.as_ref().map(Vec::len);
     let link = links::create(ctx, &job.report_id, &job.requested_by).await?;
-    let (from, end) = period_of(ctx, &job.report_id).await?;
-    let gathered = client::gather(ctx, &client_id, &from, &job.report_id, end).await?;
-    let templates = template::Templates::load(&ctx.settings.reports)?;
     let expires = cep_shared::clock::from_millis(link.expires_at)
         .format("%-d %B %Y")
         .to_string();
@@ -226,20 +224,6 @@ fn delivery_id(job: &DeliveryJob, address: &str) -> String {
             &address.to_lowercase(),
         ],
     )
-}
-
-/// The report's period, and when it was written up to.
-async fn period_of(
-    ctx: &Ctx,
-    report_id: &str,
-) -> Result<(cep_shared::period::Period, i64), JobError> {
-    let (report_type, start): (String, i64) =
-        sqlx::query_as("SELECT report_type, period_start FROM reports WHERE id = $1")
-            .bind(report_id)
-            .fetch_one(ctx.store.pool())
-            .await?;
-    let p = cep_shared::period::Period::containing(super::kind_of(&report_type), start);
-    Ok((p, p.span_millis().1.min(ctx.now())))
 }
 
 /// Claims a recipient's email before it goes (or takes back a failed one).

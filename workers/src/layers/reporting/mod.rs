@@ -173,6 +173,16 @@ async fn agency(ctx: &Ctx, from: i64, now: i64) -> Result<Subject, JobError> {
 /// Writes a client's stored report again from what the store holds now (its notes
 /// changed, say); returns the page.
 pub async fn rewrite(ctx: &Ctx, report_id: &str) -> Result<String, JobError> {
+    let templates = template::Templates::load(&ctx.settings.reports)?;
+    Ok(rewrite_with(ctx, &templates, report_id).await?.0)
+}
+
+/// [`rewrite`] with templates already loaded; the page and what it was written from.
+pub async fn rewrite_with(
+    ctx: &Ctx,
+    templates: &template::Templates,
+    report_id: &str,
+) -> Result<(String, client::ClientReport), JobError> {
     let (client_id, report_type, start): (String, String, i64) =
         sqlx::query_as("SELECT client_id, report_type, period_start FROM reports WHERE id = $1")
             .bind(report_id)
@@ -186,7 +196,6 @@ pub async fn rewrite(ctx: &Ctx, report_id: &str) -> Result<String, JobError> {
     }
     let period = Period::containing(kind_of(&report_type), start);
     let (_, end) = period.span_millis();
-    let templates = template::Templates::load(&ctx.settings.reports)?;
     let gathered = client::gather(ctx, &client_id, &period, report_id, end.min(ctx.now())).await?;
     let html = templates.client_html(&gathered)?;
     sqlx::query("UPDATE reports SET html = $2 WHERE id = $1")
@@ -194,7 +203,7 @@ pub async fn rewrite(ctx: &Ctx, report_id: &str) -> Result<String, JobError> {
         .bind(&html)
         .execute(ctx.store.pool())
         .await?;
-    Ok(html)
+    Ok((html, gathered))
 }
 
 /// The id of a client's monthly report of `period` (`2026-03`); refused, saying what
