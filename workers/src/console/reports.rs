@@ -249,10 +249,7 @@ pub async fn report_html(
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            ),
+            (header::CONTENT_SECURITY_POLICY, reporting::PAGE_POLICY),
         ],
         html,
     )

@@ -4,7 +4,10 @@
 //! link is told so; a token nobody made is a 404 like any other.
 
 use crate::Ctx;
-use crate::layers::reporting::links::{self, Opened};
+use crate::layers::reporting::{
+    self,
+    links::{self, Opened},
+};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,10 +32,7 @@ fn gone(ctx: &Ctx, why: &str) -> Response {
 fn headers() -> [(header::HeaderName, &'static str); 5] {
     [
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-        ),
+        (header::CONTENT_SECURITY_POLICY, reporting::PAGE_POLICY),
         (header::CACHE_CONTROL, "no-store"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::HeaderName::from_static("x-robots-tag"), "noindex"),

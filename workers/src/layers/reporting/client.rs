@@ -290,6 +290,7 @@ pub async fn gather(
     } else {
         Vec::new()
     };
+    let reading = facts::last_reading(ctx, client_id, to).await?;
     let (keywords_month, keywords) = facts::keywords(ctx, client_id, p).await?;
     Ok(ClientReport {
         client: name,
@@ -314,11 +315,14 @@ pub async fn gather(
         } else {
             None
         },
-        score: facts::score(ctx, client_id, from, to).await?,
+        score: match &reading {
+            Some(r) => Some(facts::score(ctx, client_id, from, r).await?),
+            None => None,
+        },
         edits: facts::edits(ctx, client_id, from, to).await?,
         posts_published: facts::published(ctx, client_id, from, to).await?,
         reviews_answered: facts::answered(ctx, client_id, from, to).await?,
-        proposed: facts::next_steps(ctx, client_id, to).await?,
+        proposed: facts::next_steps(ctx, client_id, reading.as_ref()).await?,
         posts_planned: facts::planned(ctx, client_id, to).await?,
         owed: facts::owed(ctx, client_id).await?,
         notes: facts::notes(ctx, report_id).await?,

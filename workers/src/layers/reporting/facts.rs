@@ -124,68 +124,90 @@ pub async fn reviews(ctx: &Ctx, client_id: &str, from: i64, to: i64) -> Result<R
     })
 }
 
-pub async fn score(
-    ctx: &Ctx,
-    client_id: &str,
-    from: i64,
-    to: i64,
-) -> Result<Option<Score>, JobError> {
-    let rows: Vec<(i64, i64, f64, String)> = sqlx::query_as(
+/// What the report knows of the profile by a time: the last reading through the
+/// client's account (`at`), else what prospecting found before it joined (no `at`).
+pub struct Reading {
+    pub at: Option<i64>,
+    pub score: i64,
+    pub coverage: f64,
+    pub signals: ProfileSignals,
+}
+
+/// The last reading through the client's account before `before`.
+async fn observation(ctx: &Ctx, client_id: &str, before: i64) -> Result<Option<Reading>, JobError> {
+    let row: Option<(i64, i64, f64, String)> = sqlx::query_as(
         "SELECT observed_at, score, coverage, signals FROM profile_observations
           WHERE client_id = $1 AND observed_at < $2 ORDER BY observed_at DESC, id LIMIT 1",
     )
     .bind(client_id)
-    .bind(to)
-    .fetch_all(ctx.store.pool())
-    .await?;
-    let Some((at, score, coverage, signals)) = rows.into_iter().next() else {
-        // Never read through the client's account: what prospecting found, said so.
-        return Ok(first_look(ctx, client_id)
-            .await?
-            .map(|(score, coverage, signals)| {
-                scored(
-                    score,
-                    coverage,
-                    &signals,
-                    "when we first looked at your listing, before you joined".into(),
-                    "your profile has not been read through your account yet".into(),
-                )
-            }));
-    };
-    // The reading before the period, to say what changed in it.
-    let before: Option<(i64,)> = sqlx::query_as(
-        "SELECT score FROM profile_observations WHERE client_id = $1 AND observed_at < $2
-          ORDER BY observed_at DESC, id LIMIT 1",
-    )
-    .bind(client_id)
-    .bind(from)
+    .bind(before)
     .fetch_optional(ctx.store.pool())
     .await?;
-    let change = match before {
-        Some((b,)) if at >= from => format!("{:+} points since the period began", score - b),
-        Some(_) => "not read again this period".into(),
-        None => "first reading".into(),
-    };
-    Ok(Some(scored(score, coverage, &signals, day_of(at), change)))
+    Ok(row.map(|(at, score, coverage, signals)| Reading {
+        at: Some(at),
+        score,
+        coverage,
+        signals: serde_json::from_str(&signals).unwrap_or_default(),
+    }))
 }
 
-/// What prospecting found of a client's profile before it joined: score, coverage and
-/// signals; none for a client sold outside the pipeline.
-async fn first_look(ctx: &Ctx, client_id: &str) -> Result<Option<(i64, f64, String)>, JobError> {
-    Ok(sqlx::query_as(
+/// The profile as last known before `before`: read, or found by prospecting; none for
+/// a client sold outside the pipeline whose profile was never read.
+pub async fn last_reading(
+    ctx: &Ctx,
+    client_id: &str,
+    before: i64,
+) -> Result<Option<Reading>, JobError> {
+    if let Some(read) = observation(ctx, client_id, before).await? {
+        return Ok(Some(read));
+    }
+    let found: Option<(i64, f64, String)> = sqlx::query_as(
         "SELECT p.gbp_score, p.coverage, p.signals FROM clients c
            JOIN prospects p ON p.id = c.prospect_id WHERE c.id = $1",
     )
     .bind(client_id)
     .fetch_optional(ctx.store.pool())
-    .await?)
+    .await?;
+    Ok(found.map(|(score, coverage, signals)| Reading {
+        at: None,
+        score,
+        coverage,
+        signals: serde_json::from_str(&signals).unwrap_or_default(),
+    }))
 }
 
-fn scored(score: i64, coverage: f64, signals: &str, read_on: String, change: String) -> Score {
-    let s: ProfileSignals = serde_json::from_str(signals).unwrap_or_default();
-    Score {
-        score: score.clamp(0, 100) as u32,
-        coverage: format!("{:.0} %", coverage * 100.0),
+/// The score as `reading` shows it, and what changed in the period from `from`.
+pub async fn score(
+    ctx: &Ctx,
+    client_id: &str,
+    from: i64,
+    reading: &Reading,
+) -> Result<Score, JobError> {
+    let (read_on, change) = match reading.at {
+        // Never read through the client's account: what prospecting found, said so.
+        None => (
+            "when we first looked at your listing, before you joined".to_owned(),
+            "your profile has not been read through your account yet".to_owned(),
+        ),
+        Some(at) => {
+            let before = observation(ctx, client_id, from).await?;
+            let change = match before {
+                Some(b) if at >= from => {
+                    format!(
+                        "{:+} points since the period began",
+                        reading.score - b.score
+                    )
+                }
+                Some(_) => "not read again this period".into(),
+                None => "first reading".into(),
+            };
+            (day_of(at), change)
+        }
+    };
+    let s = &reading.signals;
+    Ok(Score {
+        score: reading.score.clamp(0, 100) as u32,
+        coverage: format!("{:.0} %", reading.coverage * 100.0),
         read_on,
         change,
         signals: Signal::ALL
@@ -197,7 +219,7 @@ fn scored(score: i64, coverage: f64, signals: &str, read_on: String, change: Str
                 )
             })
             .collect(),
-    }
+    })
 }
 
 /// Profile fields the agency filled in the period: empty before, the new value after.
@@ -279,25 +301,14 @@ pub async fn answered(ctx: &Ctx, client_id: &str, from: i64, to: i64) -> Result<
 
 /// The work on the profile that comes next: what its last reading shows missing; for a
 /// profile never read, the optimizations proposed for it.
-pub async fn next_steps(ctx: &Ctx, client_id: &str, to: i64) -> Result<Vec<String>, JobError> {
-    let read: Option<(String,)> = sqlx::query_as(
-        "SELECT signals FROM profile_observations WHERE client_id = $1 AND observed_at < $2
-          ORDER BY observed_at DESC, id LIMIT 1",
-    )
-    .bind(client_id)
-    .bind(to)
-    .fetch_optional(ctx.store.pool())
-    .await?;
-    let read = match read {
-        Some((signals,)) => Some(signals),
-        None => first_look(ctx, client_id)
-            .await?
-            .map(|(_, _, signals)| signals),
-    };
-    if let Some(signals) = read {
-        let s: ProfileSignals = serde_json::from_str(&signals).unwrap_or_default();
+pub async fn next_steps(
+    ctx: &Ctx,
+    client_id: &str,
+    reading: Option<&Reading>,
+) -> Result<Vec<String>, JobError> {
+    if let Some(r) = reading {
         // Ten of each, as the score counts them.
-        return Ok(s.gaps(10, 10));
+        return Ok(r.signals.gaps(10, 10));
     }
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT kind FROM optimizations WHERE client_id = $1 ORDER BY kind",

@@ -30,6 +30,10 @@ use serde::{Deserialize, Serialize};
 
 pub const AGENCY: &str = "agency";
 
+/// The Content-Security-Policy a report's page is served with, wherever it is served:
+/// nothing loads but its own styles and its embedded images.
+pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportingResult {
     pub period: String,
